@@ -1,0 +1,469 @@
+/*  node.h - private umbrella header of the shard runtime (libskick)
+
+    One shard = one reactor thread. Everything below is owned by the shard and
+    touched only from its thread. The pieces, in reading order:
+
+      node_fiber.c    coroutines: Boost.Context switches, pooled mmap'd stacks
+      node_loop.c     the reactor: run queue, ready fibers, timers, polling
+      node_actor.c    actor table, spawn, mailbox delivery, dispatch
+      node_stop.c     stopping: on_stop, sentinels, dead letters, cleanup
+      node_behaviour.c  action tables built by factories, shared between actors
+      node_conv.c     conversations (call / respond) and waits
+      node_daemon.c   daemons and their watchers
+      node_service.c  the service registry
+      node_hash.c     hashes and their backends
+      node_app.c      modules, actor types, the shard actor
+      node_run.c      skick_run: options, signals, process lifetime
+      node_testkit.c  the in-process test harness
+
+    How suspension works (docs/internals/scheduler.md has the long form):
+    the loop runs on a fiber and calls handlers directly, so a handler that
+    never waits costs no switch. When a handler waits, its fiber keeps the
+    handler's frames and the loop continues on a fresh or idle fiber. When the
+    wait completes the fiber is put on the ready list; the loop parks itself
+    among the idle fibers and switches to it. Idle fibers are parked inside
+    the loop, so any of them can continue it.
+*/
+#ifndef NODE_H_INCLUDED
+#define NODE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skick/schema.h"
+#include "skick/skick.h"
+
+/* ------------------------------------------------------------------------- */
+/* Small utilities (node_util.c)                                              */
+
+/*  A binary actor reference: shard id and actor id. */
+typedef struct {
+    uint64_t shard; /* shard id, 0 = none */
+    uint64_t id;    /* actor id within the shard */
+} node_ref_t;
+
+void *node_malloc(size_t size);             /* aborts on out of memory */
+void *node_calloc(size_t n, size_t size);   /* aborts on out of memory */
+void *node_realloc(void *p, size_t size);   /* aborts on out of memory */
+char *node_strdup(const char *s);           /* aborts on out of memory */
+uint64_t node_random64(void);               /* CSPRNG, buffered */
+void node_format_addr(char out[SKICK_ADDR_LEN + 1], uint64_t shard, uint64_t id);
+int node_parse_addr(const char *s, node_ref_t *ref); /* 0 or -1 */
+uint64_t node_hash_str(const char *s);
+
+/*  u64 -> pointer map, open addressing; key 0 is reserved. */
+typedef struct {
+    uint64_t *keys; /* 0 = empty slot */
+    void **vals;    /* values, parallel to keys */
+    size_t cap;     /* power of two */
+    size_t count;   /* live entries */
+} node_u64map_t;
+
+void node_u64map_init(node_u64map_t *m);
+void node_u64map_free(node_u64map_t *m);
+void *node_u64map_get(const node_u64map_t *m, uint64_t key);
+void node_u64map_put(node_u64map_t *m, uint64_t key, void *val);
+void *node_u64map_del(node_u64map_t *m, uint64_t key);
+
+/*  string -> pointer map, chained; keys are copied. */
+typedef struct node_strmap_entry {
+    struct node_strmap_entry *next; /* chain */
+    uint64_t hash;                  /* node_hash_str(key) */
+    void *val;                      /* value (not owned) */
+    char key[];                     /* owned copy */
+} node_strmap_entry_t;
+
+typedef struct {
+    node_strmap_entry_t **buckets; /* cap chains */
+    size_t cap;                    /* power of two */
+    size_t count;                  /* entries */
+} node_strmap_t;
+
+void node_strmap_init(node_strmap_t *m);
+void node_strmap_free(node_strmap_t *m, void (*free_val)(void *));
+void *node_strmap_get(const node_strmap_t *m, const char *key);
+void node_strmap_put(node_strmap_t *m, const char *key, void *val);
+void *node_strmap_del(node_strmap_t *m, const char *key);
+/*  Iterate: fn returns nonzero to stop. */
+void node_strmap_each(node_strmap_t *m, int (*fn)(const char *key, void *val, void *arg),
+                      void *arg);
+
+/* ------------------------------------------------------------------------- */
+/* Fibers (node_fiber.c)                                                      */
+
+typedef struct node_fiber node_fiber_t;
+
+/*  The fiber the thread is running on now (the host fiber at start). */
+node_fiber_t *node_fiber_current(void);
+/*  A fiber for the calling thread's own stack; used as the "host". */
+node_fiber_t *node_fiber_host(void);
+/*  A new fiber that will run entry(arg) on its own stack; entry must never
+    return (it switches away forever instead). */
+node_fiber_t *node_fiber_new(size_t stack_size, void (*entry)(void *), void *arg);
+/*  Free a fiber that is not running (parked forever or never started). */
+void node_fiber_destroy(node_fiber_t *f);
+/*  Switch from the current fiber to `to`. Returns when someone switches back. */
+void node_fiber_switch(node_fiber_t *to);
+/*  Link field for the lists the loop keeps (idle, ready). */
+node_fiber_t **node_fiber_link(node_fiber_t *f);
+/*  Number of fibers alive (stacks mapped), for stats. */
+size_t node_fiber_count(void);
+
+/* ------------------------------------------------------------------------- */
+/* Execution contexts and waits                                               */
+
+typedef enum {
+    NODE_EXEC_HANDLER, /* a plain action, on_start, on_stop: blocks the actor */
+    NODE_EXEC_TASK,    /* a conversation handler or skick_spawn_task: concurrent */
+    NODE_EXEC_DAEMON,  /* a daemon body: concurrent */
+    NODE_EXEC_HOST,    /* test kit or shard glue: no actor mailbox to block */
+} node_exec_kind_t;
+
+typedef struct node_wait node_wait_t;
+typedef struct node_daemon node_daemon_t;
+typedef struct node_msg node_msg_t;
+
+/*  What is running: lives on the running code's own stack. */
+typedef struct node_exec {
+    skick_actor_t *actor;       /* whose code this is */
+    node_msg_t *msg;            /* message being handled, or NULL */
+    node_exec_kind_t kind;      /* see above */
+    node_daemon_t *daemon;      /* the daemon, for NODE_EXEC_DAEMON */
+    bool cancelled;             /* the actor is stopping: waits fail at once */
+    bool failed;                /* skick_fail was called in this context */
+    node_wait_t *wait;          /* the wait it is suspended in, or NULL */
+    struct node_exec *next;     /* actor's list of suspended contexts */
+} node_exec_t;
+
+/*  A suspended coroutine waiting for one event. */
+struct node_wait {
+    node_fiber_t *fiber; /* who to resume */
+    bool suspended;      /* the fiber is switched away in node_wait */
+    node_exec_t *exec;   /* its context */
+    uint64_t timer;      /* timeout timer id, 0 = none */
+    int err;             /* result: SKICK_OK or an error */
+    bool done;           /* completed (resumption pending or happened) */
+};
+
+/*  The running context, or NULL outside actor code. */
+extern __thread node_exec_t *node_cur;
+
+/*  Prepare w; an operation may complete it before node_wait is called. */
+void node_wait_init(node_wait_t *w);
+/*  Suspend the current coroutine until node_wait_complete(w) or timeout_ms
+    (< 0: none). Returns w->err. Fails at once with ESTOPPED if cancelled, and
+    with ECONTEXT outside a coroutine that may suspend. */
+int node_wait(node_wait_t *w, int64_t timeout_ms);
+/*  Complete w with err (first completion wins) and make its fiber ready. */
+void node_wait_complete(node_wait_t *w, int err);
+
+/* ------------------------------------------------------------------------- */
+/* Messages and actors                                                        */
+
+struct node_msg {
+    node_msg_t *next;   /* mailbox link */
+    json_object *body;  /* owned JSON object */
+    node_ref_t from;    /* sender, {0,0} when unknown */
+    bool control;       /* exempt from the mailbox bound */
+};
+
+typedef struct node_action {
+    char *name;                   /* owned */
+    skick_handler_fn *fn;         /* handler */
+    const skick_schema_t *schema; /* from the shard's cache, or NULL */
+    bool concurrent;              /* skick_conversation */
+} node_action_t;
+
+typedef struct node_daemon_spec {
+    char *name;               /* owned */
+    skick_hook_fn *fn;        /* body */
+    skick_hook_fn *on_failure; /* or NULL */
+    int flags;                /* SKICK_RESTART, SKICK_DETACHED */
+} node_daemon_spec_t;
+
+/*  What a factory registers; shared by every actor whose factory registered
+    the same things (copy on write), so an idle actor holds only a pointer. */
+typedef struct node_behaviour {
+    int refs;                           /* actors using it (+1 for the type's cache) */
+    node_action_t *actions;             /* nactions entries */
+    int nactions;
+    node_daemon_spec_t *daemons;        /* ndaemons entries */
+    int ndaemons;
+    skick_hook_fn *on_start;            /* or NULL */
+    skick_hook_fn *on_stop;             /* or NULL */
+    skick_handler_fn *default_sentinel; /* or NULL */
+} node_behaviour_t;
+
+typedef struct node_type node_type_t;
+typedef struct node_shard node_shard_t;
+
+/*  Rarely needed per-actor parts, allocated on first use. */
+typedef struct node_extra {
+    skick_conv_t *convs;       /* open conversations */
+    node_exec_t *suspended;    /* contexts suspended in a wait */
+    node_daemon_t *daemons;    /* running daemons */
+    node_strmap_t *routes;     /* sentinel handler per address, or NULL */
+    char *fail_reason;         /* set by skick_fail, owned */
+    int ntasks;                /* concurrent tasks running */
+    struct node_after *afters; /* skick_after timers pending */
+    json_object *replace_init; /* pending replace: init message (owned) */
+    const node_type_t *replace_type;   /* pending replace by type */
+    skick_factory_fn *replace_factory; /* pending replace by function */
+    int nservices;             /* services registered */
+} node_extra_t;
+
+enum {
+    NODE_A_SCHEDULED = 0x01, /* on the run queue */
+    NODE_A_STARTED = 0x02,   /* on_start has been run (or is running) */
+    NODE_A_STOPPING = 0x04,  /* stop requested */
+    NODE_A_STOPPED = 0x08,   /* torn down, waiting to be freed */
+    NODE_A_BUILDING = 0x10,  /* factory running: registrations go to the builder */
+    NODE_A_REPLACE = 0x20,   /* replace pending */
+    NODE_A_TEARDOWN = 0x40,  /* teardown in progress */
+    NODE_A_SHARD = 0x80,     /* the shard actor */
+    NODE_A_PROBE = 0x100,    /* a test kit probe: captures messages */
+    NODE_A_ONSTOP = 0x200,   /* on_stop has been run (or is running) */
+};
+
+typedef enum { NODE_END_CANCELLATION, NODE_END_DONE, NODE_END_EXCEPTION } node_end_t;
+
+struct skick_actor {
+    uint64_t id;               /* actor id, key in the shard's table */
+    node_shard_t *shard;       /* owner */
+    node_behaviour_t *beh;     /* shared behaviour (refcounted) */
+    node_msg_t *head;          /* mailbox FIFO */
+    node_msg_t *tail;
+    uint32_t depth;            /* user messages queued */
+    uint16_t flags;            /* NODE_A_* */
+    uint8_t busy;              /* a blocking handler is suspended */
+    uint8_t end;               /* node_end_t, when stopping */
+    skick_actor_t *run_next;   /* run queue link */
+    void *state;               /* user state */
+    void (*state_free)(void *);
+    node_ref_t *monitors;      /* nmon entries */
+    uint32_t nmon;
+    uint32_t capmon;
+    node_ref_t parent;         /* the spawner, may send "done" */
+    node_extra_t *x;           /* or NULL */
+    const node_type_t *type;   /* its type (NULL for ad-hoc factories) */
+    char addr[SKICK_ADDR_LEN + 1];
+};
+
+/* ------------------------------------------------------------------------- */
+/* The shard                                                                  */
+
+struct node_type {
+    char *name;                 /* owned */
+    skick_factory_fn *factory;  /* the factory */
+    const char *module;         /* module that registered it */
+    node_behaviour_t *cached;   /* last behaviour built, shared if equal */
+};
+
+typedef struct node_timer node_timer_t;
+typedef void(node_timer_fn)(node_shard_t *sh, void *arg, uint64_t id);
+
+typedef struct node_stats {
+    uint64_t delivered;        /* messages handed to handlers */
+    uint64_t sent_local;       /* local deliveries */
+    uint64_t dead_letters;     /* messages that could not be delivered or handled */
+    uint64_t refused_full;     /* of which: mailbox full */
+    uint64_t schema_failures;  /* messages failing an action schema */
+    uint64_t unknown_actions;  /* messages with no handler */
+    uint64_t spawned;          /* actors spawned */
+    uint64_t stopped;          /* actors stopped */
+    uint64_t failed;           /* actors stopped by a failure */
+    uint64_t stale_replies;    /* replies for closed conversations */
+    uint64_t switches;         /* fiber switches */
+} node_stats_t;
+
+typedef struct node_config {
+    uint32_t mailbox_capacity; /* user messages per mailbox (default 1024) */
+    int64_t call_timeout_ms;   /* SKICK_TIMEOUT_DEFAULT resolves to this */
+    int64_t stop_timeout_ms;   /* bound on shutdown */
+    size_t stack_size;         /* bytes per fiber stack */
+    uint32_t idle_fibers;      /* idle fibers kept */
+} node_config_t;
+
+typedef struct node_hash_backend node_hash_backend_t;
+
+typedef struct node_io {
+    int fd;                                          /* descriptor */
+    void (*cb)(node_shard_t *sh, int fd, void *arg); /* readable callback */
+    void *arg;
+} node_io_t;
+
+typedef struct node_task {
+    struct node_task *next;                   /* queue link */
+    skick_actor_t *actor;                     /* owner */
+    node_exec_kind_t kind;                    /* context kind */
+    void (*fn)(node_exec_t *exec, void *arg); /* body */
+    void *arg;
+} node_task_t;
+
+struct node_shard {
+    uint64_t id;                 /* shard id */
+    char addr[SKICK_ADDR_LEN + 1]; /* "S:S" */
+    node_config_t cfg;           /* settings */
+    node_stats_t stats;          /* counters */
+    node_u64map_t actors;        /* id -> skick_actor_t* */
+    skick_actor_t *runq_head;    /* actors with work */
+    skick_actor_t *runq_tail;
+    node_fiber_t *ready_head;    /* fibers to resume */
+    node_fiber_t *ready_tail;
+    node_fiber_t *idle;          /* parked loop fibers */
+    uint32_t nidle;
+    node_fiber_t *host;          /* the thread's own context */
+    node_fiber_t *doomed;        /* fiber to free once we are off it */
+    node_timer_t **heap;         /* timer min-heap */
+    size_t nheap, capheap;
+    node_u64map_t timers;        /* id -> node_timer_t* (for cancel) */
+    uint64_t next_timer_id;
+    bool virtual_clock;          /* test kit: time moves only when told */
+    int64_t vnow;                /* virtual now, ms */
+    int64_t epoch_ms;            /* real clock origin */
+    bool until_idle;             /* loop returns to host when idle */
+    bool exit_loop;              /* loop returns to host now */
+    struct node_io *io;          /* polled descriptors */
+    size_t nio;
+    struct node_task *tasks_head; /* coroutines to start */
+    struct node_task *tasks_tail;
+    uint32_t steps;              /* loop steps since the last poll */
+    skick_app_t *app;            /* types and hooks */
+    skick_actor_t *shard_actor;  /* "S:S" */
+    node_strmap_t schemas;       /* schema text -> skick_schema_t* */
+    node_strmap_t services;      /* name -> node_service_t* */
+    void *convs;                 /* conversation index (node_conv.c) */
+    node_hash_backend_t *hash;   /* hash backend */
+    void *hash_state;            /* backend's state */
+    node_behaviour_t builder;    /* scratch behaviour used while a factory runs */
+    bool stopping;               /* shard shutdown in progress */
+    int exit_status;             /* process status once the loop ends */
+    size_t live;                 /* actors alive */
+};
+
+extern __thread node_shard_t *node_shard;
+
+/* node_loop.c */
+node_shard_t *node_shard_new(skick_app_t *app, bool virtual_clock);
+void node_shard_destroy(node_shard_t **sh_p);
+void node_schedule(skick_actor_t *a);
+void node_ready(node_fiber_t *f);
+/*  Run the loop from the host until it is idle (until_idle) or told to exit. */
+void node_loop_run(node_shard_t *sh, bool until_idle);
+int64_t node_now(node_shard_t *sh);
+uint64_t node_timer_add(node_shard_t *sh, int64_t delay_ms, node_timer_fn *fn, void *arg);
+int node_timer_cancel(node_shard_t *sh, uint64_t id);
+int64_t node_timer_next(node_shard_t *sh); /* ms until next timer, -1 none */
+/*  Queue fn(exec, arg) to start on the loop as a coroutine of actor a in
+    context kind (daemons, conversation tasks). The actor is not freed before
+    the task ends; a task that starts after a stop sees exec->cancelled. */
+void node_task_post(node_shard_t *sh, skick_actor_t *a, node_exec_kind_t kind,
+                    void (*fn)(node_exec_t *exec, void *arg), void *arg);
+/*  Register fd with the loop: cb runs on the loop when it is readable. */
+int node_io_add(node_shard_t *sh, int fd, void (*cb)(node_shard_t *sh, int fd, void *arg),
+                void *arg);
+void node_io_remove(node_shard_t *sh, int fd);
+
+/* node_actor.c */
+skick_actor_t *node_actor_lookup(node_shard_t *sh, const char *addr);
+skick_actor_t *node_actor_by_ref(node_shard_t *sh, node_ref_t ref);
+skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
+                          skick_factory_fn *factory, json_object **init, node_ref_t parent,
+                          const char *const *monitors, size_t nmon, uint16_t extra_flags,
+                          uint64_t want_id);
+/*  Deliver *body from `from` to address (takes *body). 0 or -1 (skick_errno). */
+int node_deliver(node_shard_t *sh, node_ref_t from, const char *to, json_object **body);
+int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
+                     bool control);
+void node_process_actor(skick_actor_t *a);
+node_extra_t *node_extra(skick_actor_t *a);
+node_ref_t node_ref_of(const skick_actor_t *a);
+bool node_is_opener(json_object *msg);
+/*  Tell a conversation opener's caller that it will get no answer. */
+void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char *why);
+void node_dead_letter(node_shard_t *sh, const char *to, json_object *msg, int err);
+/*  Run a factory against a, collecting registrations into a behaviour. */
+void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init);
+/*  Add a monitor reference (deduplicated). */
+void node_add_monitor(skick_actor_t *a, node_ref_t ref);
+
+/* node_behaviour.c */
+node_behaviour_t *node_behaviour_finish(node_shard_t *sh, const node_type_t *type,
+                                        const node_behaviour_t *built);
+node_behaviour_t *node_behaviour_writable(skick_actor_t *a);
+void node_behaviour_unref(node_behaviour_t **b_p);
+const node_action_t *node_behaviour_find(const node_behaviour_t *b, const char *name);
+const skick_schema_t *node_schema_cached(node_shard_t *sh, const char *text,
+                                         const char *action);
+
+/* node_stop.c */
+void node_request_stop(skick_actor_t *a, node_end_t end);
+void node_teardown(skick_actor_t *a);
+void node_cancel_waits(skick_actor_t *a);
+void node_free_actor(skick_actor_t *a);
+/*  Apply a pending replace (called by the loop when the handler returned). */
+void node_apply_replace(skick_actor_t *a);
+
+/* node_conv.c */
+void node_conv_init(node_shard_t *sh);
+void node_conv_fini(node_shard_t *sh);
+/*  Route a receive_reply / end_conversation body to actor a (takes *body). */
+void node_conv_deliver(skick_actor_t *a, json_object **body);
+/*  End every conversation of a, telling partners why (err, reason). */
+void node_conv_end_all(skick_actor_t *a, int err, const char *reason);
+
+/* node_time.c */
+void node_afters_cancel(skick_actor_t *a);
+
+/* node_daemon.c */
+void node_daemons_start(skick_actor_t *a);
+void node_daemons_cancel(skick_actor_t *a);
+void node_daemons_free(skick_actor_t *a);
+/*  Mark the running daemon context failed with reason (skick_fail). */
+void node_daemon_fail(node_daemon_t *d, const char *reason);
+
+/* node_service.c */
+void node_services_init(node_shard_t *sh);
+void node_services_fini(node_shard_t *sh);
+void node_services_drop_actor(skick_actor_t *a);
+
+/* node_hash.c */
+struct node_hash_backend {
+    const char *name;
+    void *(*open)(node_shard_t *sh, const char *url);
+    void (*close)(void *state);
+    /*  Each op completes by calling node_wait_complete(w, err) (possibly
+        before returning) and storing its result in *out. */
+    void (*get)(void *state, const char *table, const char *key, json_object **out,
+                node_wait_t *w);
+    void (*set)(void *state, const char *table, const char *key, json_object **value,
+                node_wait_t *w);
+    void (*del)(void *state, const char *table, const char *key, node_wait_t *w);
+    void (*contains)(void *state, const char *table, const char *key, bool *out,
+                     node_wait_t *w);
+};
+extern node_hash_backend_t node_hash_inproc;
+
+/* node_app.c */
+struct skick_app {
+    node_strmap_t types;           /* name -> node_type_t* */
+    skick_hook_fn *on_start;       /* shard on_start hook */
+    skick_hook_fn *on_stop;        /* shard on_stop hook */
+    const char *current_module;    /* module whose init is running */
+};
+skick_app_t *node_app_new(void);
+void node_app_destroy(skick_app_t **app_p);
+/*  Run every registered module's init not yet applied to app. */
+int node_app_load_modules(skick_app_t *app);
+/*  dlopen a module file; its SKICK_MODULE constructor registers it. */
+int node_app_load_file(const char *path, char *err, size_t errlen);
+const node_type_t *node_app_type(skick_app_t *app, const char *name);
+/*  Create the shard actor and run the app's on_start hook. */
+void node_shard_start(node_shard_t *sh);
+/*  Begin the shard's shutdown: on_stop hook, then every actor. */
+void node_shard_stop(node_shard_t *sh);
+
+#define NODE_BATCH 64 /* messages per actor per turn */
+
+#endif

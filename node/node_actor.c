@@ -1,0 +1,524 @@
+/*  node_actor - the actor table, spawning, mailbox delivery and dispatch
+
+    Delivery is synchronous bookkeeping: the sender's call finds the target,
+    routes conversation frames straight to the waiting conversation, applies
+    monitor and done requests at once (they carry no user code), and queues
+    everything else. Queued user messages are bounded by the shard's mailbox
+    capacity; sentinels are control messages and are never refused. The loop
+    then gives each scheduled actor a turn of at most NODE_BATCH messages.
+
+    A plain action blocks its actor while it is suspended: the next message
+    waits, as in the seed, where each handler was awaited before the next.
+    Conversation actions (skick_conversation) run alongside the mailbox.
+*/
+#include "node.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------- */
+/* Lookup and identity                                                        */
+
+node_ref_t node_ref_of(const skick_actor_t *a)
+{
+    return (node_ref_t){a->shard->id, a->id};
+}
+
+skick_actor_t *node_actor_by_ref(node_shard_t *sh, node_ref_t ref)
+{
+    if (ref.shard != sh->id || ref.id == 0)
+        return NULL;
+    return node_u64map_get(&sh->actors, ref.id);
+}
+
+skick_actor_t *node_actor_lookup(node_shard_t *sh, const char *addr)
+{
+    node_ref_t ref;
+    if (node_parse_addr(addr, &ref) != 0)
+        return NULL;
+    return node_actor_by_ref(sh, ref);
+}
+
+node_extra_t *node_extra(skick_actor_t *a)
+{
+    if (!a->x)
+        a->x = node_calloc(1, sizeof *a->x);
+    return a->x;
+}
+
+const char *skick_self(skick_actor_t *self)
+{
+    return self->addr;
+}
+
+const char *skick_type(skick_actor_t *self)
+{
+    if (self->flags & NODE_A_SHARD)
+        return "shard";
+    return self->type ? self->type->name : "anonymous";
+}
+
+const char *skick_sender(skick_actor_t *self)
+{
+    static __thread char buf[SKICK_ADDR_LEN + 1];
+    node_exec_t *e = node_cur;
+    if (!e || e->actor != self || !e->msg || !e->msg->from.id)
+        return "";
+    node_format_addr(buf, e->msg->from.shard, e->msg->from.id);
+    return buf;
+}
+
+int64_t skick_now(skick_actor_t *self)
+{
+    return node_now(self->shard);
+}
+
+void skick_actor_log(skick_actor_t *self, int level, const char *fmt, ...)
+{
+    if (level < skick_log_threshold)
+        return;
+    char tag[64];
+    snprintf(tag, sizeof tag, "%s", skick_type(self));
+    va_list ap;
+    va_start(ap, fmt);
+    skick_log_vwrite(level, tag, self->addr, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------- */
+/* State                                                                      */
+
+void *skick_state_new(skick_actor_t *self, size_t size, void (*destructor)(void *state))
+{
+    if (self->state && self->state_free)
+        self->state_free(self->state);
+    free(self->state);
+    self->state = node_calloc(1, size);
+    self->state_free = destructor;
+    return self->state;
+}
+
+void *skick_state(skick_actor_t *self)
+{
+    return self->state;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Spawning                                                                   */
+
+void node_add_monitor(skick_actor_t *a, node_ref_t ref)
+{
+    for (uint32_t i = 0; i < a->nmon; i++)
+        if (a->monitors[i].id == ref.id && a->monitors[i].shard == ref.shard)
+            return;
+    if (a->nmon == a->capmon) {
+        a->capmon = a->capmon ? a->capmon * 2 : 1;
+        a->monitors = node_realloc(a->monitors, a->capmon * sizeof *a->monitors);
+    }
+    a->monitors[a->nmon++] = ref;
+}
+
+void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init)
+{
+    node_shard_t *sh = a->shard;
+    node_behaviour_t builder = {0};
+    a->beh = &builder;
+    a->flags |= NODE_A_BUILDING;
+    node_exec_t exec = {.actor = a, .kind = NODE_EXEC_HOST};
+    node_exec_t *saved = node_cur;
+    node_cur = &exec;
+    json_object *empty = NULL;
+    if (!init)
+        init = empty = json_object_new_object();
+    factory(a, init);
+    json_object_put(empty);
+    node_cur = saved;
+    a->flags &= (uint16_t) ~NODE_A_BUILDING;
+    a->beh = node_behaviour_finish(sh, a->type, &builder);
+    free(builder.actions);
+    free(builder.daemons);
+    if (exec.failed)
+        node_request_stop(a, NODE_END_EXCEPTION);
+}
+
+skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
+                          skick_factory_fn *factory, json_object **init, node_ref_t parent,
+                          const char *const *monitors, size_t nmon, uint16_t extra_flags,
+                          uint64_t want_id)
+{
+    skick_actor_t *a = node_calloc(1, sizeof *a);
+    if (want_id && !node_u64map_get(&sh->actors, want_id))
+        a->id = want_id;
+    else
+        do
+            a->id = node_random64();
+        while (a->id == 0 || a->id == sh->id || node_u64map_get(&sh->actors, a->id));
+    a->shard = sh;
+    a->type = type;
+    a->parent = parent;
+    a->flags = extra_flags;
+    node_format_addr(a->addr, sh->id, a->id);
+    node_u64map_put(&sh->actors, a->id, a);
+    sh->live++;
+    sh->stats.spawned++;
+    if (parent.id)
+        node_add_monitor(a, parent);
+    for (size_t i = 0; i < nmon; i++) {
+        node_ref_t ref;
+        if (monitors[i] && node_parse_addr(monitors[i], &ref) == 0)
+            node_add_monitor(a, ref);
+        else
+            SKICK_LOG(SKICK_LOG_WARNING, "spawn", "ignoring invalid monitor address");
+    }
+    json_object *msg = init ? *init : NULL;
+    if (init)
+        *init = NULL;
+    node_build(a, factory, msg);
+    json_object_put(msg);
+    node_schedule(a);
+    return a;
+}
+
+static skick_addr_t s_spawn(skick_actor_t *self, const char *type_name, json_object **init,
+                            int flags, const char *const *monitors, size_t n)
+{
+    skick_addr_t out = {{0}};
+    node_shard_t *sh = self->shard;
+    const node_type_t *type = type_name ? node_app_type(sh->app, type_name) : NULL;
+    if (!type || (flags & SKICK_REMOTE)) {
+        /* Remote placement arrives with the cluster; standalone there is no
+           other shard that could have the type. */
+        if (init) {
+            json_object_put(*init);
+            *init = NULL;
+        }
+        skick_set_errno(SKICK_ENOTYPE);
+        SKICK_LOG(SKICK_LOG_WARNING, "spawn", "%s: no shard has actor type '%.64s'",
+                  self->addr, type_name ? type_name : "(null)");
+        return out;
+    }
+    if (init && *init && !json_object_is_type(*init, json_type_object)) {
+        json_object_put(*init);
+        *init = NULL;
+        skick_set_errno(SKICK_EINVAL);
+        return out;
+    }
+    node_ref_t parent = (flags & SKICK_NO_MONITOR) ? (node_ref_t){0, 0} : node_ref_of(self);
+    skick_actor_t *child = node_spawn(sh, type, type->factory, init, parent, monitors, n, 0, 0);
+    if (flags & SKICK_NO_MONITOR)
+        child->parent = node_ref_of(self); /* still the parent: may send done */
+    memcpy(out.str, child->addr, sizeof out.str);
+    return out;
+}
+
+skick_addr_t skick_spawn(skick_actor_t *self, const char *type, json_object **init, int flags)
+{
+    return s_spawn(self, type, init, flags, NULL, 0);
+}
+
+skick_addr_t skick_spawn_monitored(skick_actor_t *self, const char *type,
+                                   json_object **init, int flags,
+                                   const char *const *monitors, size_t n)
+{
+    return s_spawn(self, type, init, flags, monitors, n);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Delivery                                                                   */
+
+bool node_is_opener(json_object *msg)
+{
+    json_object *cid, *sender;
+    return json_object_object_get_ex(msg, "cid", &cid) &&
+           json_object_is_type(cid, json_type_string) &&
+           json_object_object_get_ex(msg, "sender", &sender) &&
+           json_object_is_type(sender, json_type_string);
+}
+
+void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char *why)
+{
+    if (!node_is_opener(msg))
+        return;
+    json_object *end = json_object_new_object();
+    json_object_object_add(end, "action", json_object_new_string("end_conversation"));
+    json_object_object_add(end, "cid",
+                           json_object_get(json_object_object_get(msg, "cid")));
+    json_object_object_add(end, "error", json_object_new_string(why));
+    json_object_object_add(end, "code", json_object_new_string(skick_err_name(err)));
+    const char *to = json_object_get_string(json_object_object_get(msg, "sender"));
+    node_deliver(sh, (node_ref_t){0, 0}, to, &end);
+}
+
+void node_dead_letter(node_shard_t *sh, const char *to, json_object *msg, int err)
+{
+    sh->stats.dead_letters++;
+    if (SKICK_LOG_INFO < skick_log_threshold)
+        return;
+    json_object *act = NULL;
+    const char *action = "(none)";
+    if (msg && json_object_object_get_ex(msg, "action", &act) &&
+        json_object_is_type(act, json_type_string))
+        action = json_object_get_string(act);
+    skick_log_write(SKICK_LOG_INFO, "deadletter", to, "undelivered action '%.40s': %s",
+                    action, skick_strerror(err));
+}
+
+static const char *s_action_of(json_object *body)
+{
+    json_object *act;
+    if (json_object_object_get_ex(body, "action", &act) &&
+        json_object_is_type(act, json_type_string))
+        return json_object_get_string(act);
+    return NULL;
+}
+
+static int s_fail_delivery(node_shard_t *sh, const char *to, json_object **body, int err)
+{
+    node_dead_letter(sh, to, *body, err);
+    json_object_put(*body);
+    *body = NULL;
+    skick_set_errno(err);
+    return -1;
+}
+
+/*  Handle the requests that need no user code: monitor and done. Returns 1
+    when handled (body consumed), 0 when the message should be queued. */
+static int s_deliver_control(skick_actor_t *a, node_ref_t from, const char *action,
+                             json_object **body, int *rc)
+{
+    *rc = 0;
+    if (strcmp(action, "monitor") == 0) {
+        node_ref_t ref;
+        const char *addr = skick_get_string(*body, "address", NULL);
+        if (!addr || node_parse_addr(addr, &ref) != 0) {
+            *rc = s_fail_delivery(a->shard, a->addr, body, SKICK_EINVAL);
+            return 1;
+        }
+        node_add_monitor(a, ref);
+    } else if (strcmp(action, "done") == 0) {
+        node_shard_t *sh = a->shard;
+        bool allowed = (from.shard == sh->id && (from.id == a->id || from.id == sh->id)) ||
+                       (a->parent.id && from.id == a->parent.id && from.shard == a->parent.shard);
+        if (!allowed) {
+            SKICK_LOG(SKICK_LOG_WARNING, "mailbox",
+                      "%s: refused 'done' from a sender that is neither the actor, its "
+                      "spawner nor its shard",
+                      a->addr);
+            *rc = s_fail_delivery(sh, a->addr, body, SKICK_ERESERVED);
+            return 1;
+        }
+        node_request_stop(a, NODE_END_DONE);
+    } else {
+        return 0;
+    }
+    json_object_put(*body);
+    *body = NULL;
+    return 1;
+}
+
+int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
+                     bool control)
+{
+    skick_actor_t *a = node_actor_by_ref(sh, to);
+    if (!a || (a->flags & NODE_A_STOPPED)) {
+        char addr[SKICK_ADDR_LEN + 1];
+        node_format_addr(addr, to.shard, to.id);
+        if (!control || s_action_of(*body) == NULL ||
+            strcmp(s_action_of(*body), "sentinel") != 0)
+            node_refuse_opener(sh, *body, SKICK_EDEAD, "no such actor");
+        return s_fail_delivery(sh, addr, body, SKICK_EDEAD);
+    }
+    const char *action = (a->flags & NODE_A_PROBE) ? NULL : s_action_of(*body);
+    if (action) {
+        if (strcmp(action, "receive_reply") == 0 || strcmp(action, "end_conversation") == 0) {
+            node_conv_deliver(a, body);
+            return 0;
+        }
+        int rc;
+        if (s_deliver_control(a, from, action, body, &rc))
+            return rc;
+        if (strcmp(action, "sentinel") == 0)
+            control = true;
+    }
+    if (!control && a->depth >= sh->cfg.mailbox_capacity && !(a->flags & NODE_A_PROBE)) {
+        sh->stats.refused_full++;
+        SKICK_LOG(SKICK_LOG_WARNING, "mailbox", "%s: mailbox full (%u), message refused",
+                  a->addr, a->depth);
+        return s_fail_delivery(sh, a->addr, body, SKICK_EFULL);
+    }
+    node_msg_t *m = node_malloc(sizeof *m);
+    m->next = NULL;
+    m->body = *body;
+    m->from = from;
+    m->control = control;
+    *body = NULL;
+    if (a->tail)
+        a->tail->next = m;
+    else
+        a->head = m;
+    a->tail = m;
+    if (!control)
+        a->depth++;
+    sh->stats.sent_local++;
+    if (!(a->flags & NODE_A_PROBE))
+        node_schedule(a);
+    return 0;
+}
+
+int node_deliver(node_shard_t *sh, node_ref_t from, const char *to, json_object **body)
+{
+    node_ref_t ref;
+    if (node_parse_addr(to, &ref) != 0)
+        return s_fail_delivery(sh, to ? to : "(null)", body, SKICK_EINVAL);
+    return node_deliver_ref(sh, from, ref, body, false);
+}
+
+int skick_send(skick_actor_t *self, const char *address, json_object **msg)
+{
+    if (!msg || !*msg || !json_object_is_type(*msg, json_type_object)) {
+        if (msg) {
+            json_object_put(*msg);
+            *msg = NULL;
+        }
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    return node_deliver(self->shard, node_ref_of(self), address, msg);
+}
+
+int skick_monitor(skick_actor_t *self, const char *address)
+{
+    json_object *req = json_object_new_object();
+    json_object_object_add(req, "action", json_object_new_string("monitor"));
+    json_object_object_add(req, "address", json_object_new_string(self->addr));
+    return skick_send(self, address, &req);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Dispatch                                                                   */
+
+static void s_unhandled(skick_actor_t *a, node_msg_t *m, int err, const char *what)
+{
+    node_shard_t *sh = a->shard;
+    if (err == SKICK_EACTION)
+        sh->stats.unknown_actions++;
+    else
+        sh->stats.schema_failures++;
+    sh->stats.dead_letters++;
+    SKICK_LOG(SKICK_LOG_WARNING, err == SKICK_EACTION ? "dispatch" : "schema",
+              "%s (%s): message dropped: %s", a->addr, skick_type(a), what);
+    node_refuse_opener(sh, m->body, err, what);
+}
+
+static void s_sentinel(skick_actor_t *a, node_msg_t *m)
+{
+    const char *about = skick_get_string(m->body, "address", "");
+    skick_handler_fn *fn = NULL;
+    if (a->x && a->x->routes)
+        fn = (skick_handler_fn *) node_strmap_get(a->x->routes, about);
+    if (!fn)
+        fn = a->beh->default_sentinel;
+    if (!fn)
+        return; /* nobody asked: the seed ignores it too */
+    node_exec_t exec = {.actor = a, .msg = m, .kind = NODE_EXEC_HANDLER};
+    node_cur = &exec;
+    fn(a, m->body);
+    node_cur = NULL;
+    a->shard->stats.delivered++;
+}
+
+static void s_dispatch(skick_actor_t *a, node_msg_t *m)
+{
+    const char *action = s_action_of(m->body);
+    if (!action) {
+        s_unhandled(a, m, SKICK_EACTION, "missing or non-string \"action\"");
+        return;
+    }
+    if (strcmp(action, "sentinel") == 0) {
+        s_sentinel(a, m);
+        return;
+    }
+    const node_action_t *act = node_behaviour_find(a->beh, action);
+    if (!act) {
+        char what[96];
+        snprintf(what, sizeof what, "unknown action '%.40s'", action);
+        s_unhandled(a, m, SKICK_EACTION, what);
+        return;
+    }
+    if (act->schema && !skick_schema_valid(act->schema, m->body)) {
+        char why[160], what[240];
+        skick_schema_check(act->schema, m->body, why, sizeof why);
+        snprintf(what, sizeof what, "action '%.40s' not schema compliant: %s", action, why);
+        s_unhandled(a, m, SKICK_ESCHEMA, what);
+        return;
+    }
+    skick_handler_fn *fn = act->fn;
+    node_exec_t exec = {.actor = a, .msg = m};
+    exec.kind = act->concurrent ? NODE_EXEC_TASK : NODE_EXEC_HANDLER;
+    if (act->concurrent)
+        node_extra(a)->ntasks++;
+    node_cur = &exec;
+    fn(a, m->body); /* may suspend */
+    node_cur = NULL;
+    if (act->concurrent)
+        a->x->ntasks--;
+    a->shard->stats.delivered++;
+}
+
+static void s_start(skick_actor_t *a)
+{
+    a->flags |= NODE_A_STARTED;
+    skick_hook_fn *on_start = a->beh->on_start;
+    if (on_start) {
+        node_exec_t exec = {.actor = a, .kind = NODE_EXEC_HANDLER};
+        node_cur = &exec;
+        on_start(a); /* may suspend; messages queue meanwhile */
+        node_cur = NULL;
+    }
+    if (!(a->flags & (NODE_A_STOPPING | NODE_A_REPLACE)))
+        node_daemons_start(a);
+}
+
+static void s_msg_free(node_msg_t *m)
+{
+    json_object_put(m->body);
+    free(m);
+}
+
+void node_process_actor(skick_actor_t *a)
+{
+    if (a->flags & NODE_A_STOPPED) {
+        node_free_actor(a); /* it was queued when it finished stopping */
+        return;
+    }
+    if (a->busy)
+        return;
+    if (a->flags & NODE_A_STOPPING) {
+        node_teardown(a);
+        return;
+    }
+    if (a->flags & NODE_A_REPLACE) {
+        node_apply_replace(a);
+    } else if (!(a->flags & NODE_A_STARTED)) {
+        s_start(a);
+    } else {
+        for (int n = 0; n < NODE_BATCH && a->head; n++) {
+            node_msg_t *m = a->head;
+            a->head = m->next;
+            if (!a->head)
+                a->tail = NULL;
+            if (!m->control)
+                a->depth--;
+            s_dispatch(a, m);
+            s_msg_free(m);
+            if (a->busy || (a->flags & (NODE_A_STOPPING | NODE_A_REPLACE | NODE_A_STOPPED)))
+                break;
+        }
+    }
+    if (!a->busy && !(a->flags & NODE_A_STOPPED) &&
+        (a->head || !(a->flags & NODE_A_STARTED) ||
+         (a->flags & (NODE_A_STOPPING | NODE_A_REPLACE))))
+        node_schedule(a);
+}

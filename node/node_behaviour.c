@@ -1,0 +1,253 @@
+/*  node_behaviour - what factories register, shared between identical actors
+
+    A factory runs against a builder on the C stack (node_build). When it
+    returns, the builder is compared with the last behaviour built for the
+    same type; if equal (same names, handlers, schemas, hooks, daemons) the
+    actor shares it, so 100k actors of one type hold one action table. A
+    registration after the factory (from a handler) copies the behaviour
+    first if it is shared. Schemas are compiled once per shard, keyed by
+    (action, text), and live as long as the shard.
+*/
+#include "node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const s_reserved[] = {"done", "monitor", "sentinel", "receive_reply",
+                                         "end_conversation", NULL};
+
+static bool s_is_reserved(const char *name)
+{
+    for (int i = 0; s_reserved[i]; i++)
+        if (strcmp(name, s_reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------------- */
+
+static bool s_equal(const node_behaviour_t *a, const node_behaviour_t *b)
+{
+    if (a->nactions != b->nactions || a->ndaemons != b->ndaemons ||
+        a->on_start != b->on_start || a->on_stop != b->on_stop ||
+        a->default_sentinel != b->default_sentinel)
+        return false;
+    for (int i = 0; i < a->nactions; i++) {
+        const node_action_t *x = &a->actions[i], *y = &b->actions[i];
+        if (x->fn != y->fn || x->schema != y->schema || x->concurrent != y->concurrent ||
+            strcmp(x->name, y->name) != 0)
+            return false;
+    }
+    for (int i = 0; i < a->ndaemons; i++) {
+        const node_daemon_spec_t *x = &a->daemons[i], *y = &b->daemons[i];
+        if (x->fn != y->fn || x->on_failure != y->on_failure || x->flags != y->flags ||
+            strcmp(x->name, y->name) != 0)
+            return false;
+    }
+    return true;
+}
+
+/*  A heap copy of b with owned names. */
+static node_behaviour_t *s_clone(const node_behaviour_t *b)
+{
+    node_behaviour_t *c = node_calloc(1, sizeof *c);
+    *c = *b;
+    c->refs = 1;
+    c->actions = b->nactions ? node_malloc((size_t) b->nactions * sizeof *c->actions) : NULL;
+    for (int i = 0; i < b->nactions; i++) {
+        c->actions[i] = b->actions[i];
+        c->actions[i].name = node_strdup(b->actions[i].name);
+    }
+    c->daemons = b->ndaemons ? node_malloc((size_t) b->ndaemons * sizeof *c->daemons) : NULL;
+    for (int i = 0; i < b->ndaemons; i++) {
+        c->daemons[i] = b->daemons[i];
+        c->daemons[i].name = node_strdup(b->daemons[i].name);
+    }
+    return c;
+}
+
+node_behaviour_t *node_behaviour_finish(node_shard_t *sh, const node_type_t *type,
+                                        const node_behaviour_t *built)
+{
+    (void) sh;
+    node_type_t *t = (node_type_t *) type;
+    if (t && t->cached && s_equal(t->cached, built)) {
+        t->cached->refs++;
+        return t->cached;
+    }
+    node_behaviour_t *b = s_clone(built);
+    if (t) {
+        node_behaviour_unref(&t->cached);
+        t->cached = b;
+        b->refs++;
+    }
+    return b;
+}
+
+void node_behaviour_unref(node_behaviour_t **b_p)
+{
+    node_behaviour_t *b = *b_p;
+    if (!b)
+        return;
+    *b_p = NULL;
+    if (--b->refs > 0)
+        return;
+    for (int i = 0; i < b->nactions; i++)
+        free(b->actions[i].name);
+    for (int i = 0; i < b->ndaemons; i++)
+        free(b->daemons[i].name);
+    free(b->actions);
+    free(b->daemons);
+    free(b);
+}
+
+node_behaviour_t *node_behaviour_writable(skick_actor_t *a)
+{
+    if (a->flags & NODE_A_BUILDING)
+        return a->beh;
+    if (a->beh->refs > 1) {
+        node_behaviour_t *c = s_clone(a->beh);
+        node_behaviour_unref(&a->beh);
+        a->beh = c;
+    }
+    return a->beh;
+}
+
+const node_action_t *node_behaviour_find(const node_behaviour_t *b, const char *name)
+{
+    for (int i = 0; i < b->nactions; i++)
+        if (strcmp(b->actions[i].name, name) == 0)
+            return &b->actions[i];
+    return NULL;
+}
+
+const skick_schema_t *node_schema_cached(node_shard_t *sh, const char *text,
+                                         const char *action)
+{
+    size_t tl = strlen(text), al = strlen(action);
+    char *key = node_malloc(tl + al + 2);
+    memcpy(key, action, al);
+    key[al] = '\n';
+    memcpy(key + al + 1, text, tl + 1);
+    skick_schema_t *s = node_strmap_get(&sh->schemas, key);
+    if (!s) {
+        char err[256];
+        s = skick_schema_parse(text, action, err, sizeof err);
+        if (s)
+            node_strmap_put(&sh->schemas, key, s);
+        else
+            SKICK_LOG(SKICK_LOG_ERROR, "schema", "schema for action '%.40s' rejected: %s",
+                      action, err);
+    }
+    free(key);
+    return s;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The registration API                                                       */
+
+static int s_add_action(skick_actor_t *self, const char *name, const char *schema,
+                        skick_handler_fn *fn, bool concurrent)
+{
+    if (!name || !*name || !fn) {
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    if (s_is_reserved(name)) {
+        SKICK_LOG(SKICK_LOG_ERROR, "actor",
+                  "%s: action name '%s' is reserved; use skick_sentinel_handler or "
+                  "skick_default_sentinel for sentinels",
+                  self->addr, name);
+        skick_set_errno(SKICK_ERESERVED);
+        return -1;
+    }
+    const skick_schema_t *compiled = NULL;
+    if (schema) {
+        compiled = node_schema_cached(self->shard, schema, name);
+        if (!compiled) {
+            skick_set_errno(SKICK_ESCHEMA);
+            return -1;
+        }
+    }
+    node_behaviour_t *b = node_behaviour_writable(self);
+    bool building = (self->flags & NODE_A_BUILDING) != 0;
+    for (int i = 0; i < b->nactions; i++)
+        if (strcmp(b->actions[i].name, name) == 0) {
+            b->actions[i].fn = fn;
+            b->actions[i].schema = compiled;
+            b->actions[i].concurrent = concurrent;
+            return 0;
+        }
+    b->actions = node_realloc(b->actions, (size_t) (b->nactions + 1) * sizeof *b->actions);
+    /* While building, names are borrowed until node_behaviour_finish copies them. */
+    b->actions[b->nactions++] = (node_action_t){
+        building ? (char *) name : node_strdup(name), fn, compiled, concurrent};
+    return 0;
+}
+
+int skick_action(skick_actor_t *self, const char *name, const char *schema,
+                 skick_handler_fn *fn)
+{
+    return s_add_action(self, name, schema, fn, false);
+}
+
+int skick_conversation(skick_actor_t *self, const char *name, const char *schema,
+                       skick_handler_fn *fn)
+{
+    return s_add_action(self, name, schema, fn, true);
+}
+
+void skick_on_start(skick_actor_t *self, skick_hook_fn *fn)
+{
+    node_behaviour_writable(self)->on_start = fn;
+}
+
+void skick_on_stop(skick_actor_t *self, skick_hook_fn *fn)
+{
+    node_behaviour_writable(self)->on_stop = fn;
+}
+
+void skick_default_sentinel(skick_actor_t *self, skick_handler_fn *fn)
+{
+    node_behaviour_writable(self)->default_sentinel = fn;
+}
+
+int skick_daemon(skick_actor_t *self, const char *name, skick_hook_fn *fn, int flags,
+                 skick_hook_fn *on_failure)
+{
+    if (!name || !*name || !fn || (flags & ~(SKICK_RESTART | SKICK_DETACHED))) {
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    if (!(self->flags & NODE_A_BUILDING)) {
+        SKICK_LOG(SKICK_LOG_ERROR, "actor", "%s: daemons are registered in the factory",
+                  self->addr);
+        skick_set_errno(SKICK_ECONTEXT);
+        return -1;
+    }
+    node_behaviour_t *b = self->beh;
+    b->daemons = node_realloc(b->daemons, (size_t) (b->ndaemons + 1) * sizeof *b->daemons);
+    b->daemons[b->ndaemons++] = (node_daemon_spec_t){(char *) name, fn, on_failure, flags};
+    return 0;
+}
+
+int skick_sentinel_handler(skick_actor_t *self, const char *address, skick_handler_fn *fn)
+{
+    node_ref_t ref;
+    if (!address || node_parse_addr(address, &ref) != 0) {
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    node_extra_t *x = node_extra(self);
+    if (!fn) {
+        if (x->routes)
+            node_strmap_del(x->routes, address);
+        return 0;
+    }
+    if (!x->routes) {
+        x->routes = node_malloc(sizeof *x->routes);
+        node_strmap_init(x->routes);
+    }
+    node_strmap_put(x->routes, address, (void *) fn);
+    return 0;
+}
