@@ -132,6 +132,7 @@ typedef struct node_exec {
     node_daemon_t *daemon;      /* the daemon, for NODE_EXEC_DAEMON */
     bool cancelled;             /* the actor is stopping: waits fail at once */
     bool failed;                /* skick_fail was called in this context */
+    bool answered;              /* msg (an opener) was replied to or picked up */
     node_wait_t *wait;          /* the wait it is suspended in, or NULL */
     struct node_exec *next;     /* actor's list of suspended contexts */
 } node_exec_t;

@@ -464,6 +464,9 @@ static void s_dispatch(skick_actor_t *a, node_msg_t *m)
     node_cur = NULL;
     if (act->concurrent)
         a->x->ntasks--;
+    if ((a->flags & NODE_A_STOPPING) && !exec.answered)
+        node_refuse_opener(a->shard, m->body, SKICK_EPARTNER,
+                           a->end == NODE_END_EXCEPTION ? "partner failed" : "partner stopped");
     a->shard->stats.delivered++;
 }
 

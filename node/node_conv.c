@@ -40,7 +40,7 @@ struct skick_conv {
     char partner[SKICK_ADDR_LEN + 1];
 };
 
-#define NODE_CONV_KEY 50
+#define NODE_CONV_KEY (SKICK_ADDR_LEN + 1 + 32 + 1)
 
 static void s_key(char out[NODE_CONV_KEY], const skick_actor_t *a, const char *cid)
 {
@@ -238,6 +238,8 @@ skick_conv_t *skick_respond(skick_actor_t *self, json_object *msg)
         skick_set_errno(SKICK_EFORMAT);
         return NULL;
     }
+    if (node_cur && node_cur->msg && node_cur->msg->body == msg)
+        node_cur->answered = true;
     skick_conv_t *c = s_find(self, cid);
     return c ? c : s_new(self, cid, sender);
 }
@@ -347,6 +349,8 @@ int skick_reply(skick_actor_t *self, json_object *msg, json_object **reply)
         skick_set_errno(SKICK_EFORMAT);
         return -1;
     }
+    if (node_cur && node_cur->msg && node_cur->msg->body == msg)
+        node_cur->answered = true;
     skick_conv_t *c = s_find(self, cid);
     json_object *f = json_object_new_object();
     json_object_object_add(f, "action", json_object_new_string("receive_reply"));

@@ -275,6 +275,8 @@ int node_wait(node_wait_t *w, int64_t timeout_ms)
     x->suspended = exec;
     if (exec->kind == NODE_EXEC_HANDLER)
         a->busy = 1;
+    else if (a->head)
+        node_schedule(a); /* a concurrent task waits: the mailbox goes on */
 
     s_switch(sh, s_loop_fiber(sh)); /* the loop goes on elsewhere */
 
