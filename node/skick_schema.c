@@ -515,7 +515,7 @@ static int s_compile_keyword(s_cctx_t *cc, s_node_t *node, const char *key, json
 /* Compute the SKICK_SCHEMA_K_* summary and the required-in-properties marks after compilation. */
 static void s_finish_node(s_node_t *n)
 {
-    for (size_t i = 0; i < n->n_required; i++) {
+    for (size_t i = 0; i < n->n_required && n->n_props > 0; i++) {
         s_prop_t key = {n->required[i], NULL, false};
         s_prop_t *p = bsearch(&key, n->props, n->n_props, sizeof *n->props, skick_schema_prop_cmp);
         if (p != NULL && !p->required) {

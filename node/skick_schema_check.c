@@ -703,22 +703,23 @@ static size_t s_utf8_encode(long cp, char *buf)
 
 /*
  * Decode the escape at rx->pos (pointing after the backslash) that denotes one literal code
- * point: \n \r \t \f \v \0-less controls, \xHH, \uHHHH (with surrogate pairs), \b when in_set
- * (backspace), or an escaped punctuation character. Advances rx->pos. Returns the code point,
- * -1 when the escape is not a literal (class, assertion, ...), -2 on a malformed escape.
+ * point: \n \r \t \f \v, \xHH, \uHHHH (with surrogate pairs), \b when in_set (backspace), or
+ * an escaped punctuation character. Advances rx->pos. Returns the code point, -1 when the
+ * escape is not a literal (class, assertion, ...), -2 on a malformed escape.
  */
 static long s_rx_escape_literal(s_rx_t *rx, bool in_set)
 {
+    static const char letters[] = "nrtfv";
+    static const char controls[] = "\n\r\t\f\v";
     const char *s = rx->src;
     unsigned char c = (unsigned char) s[rx->pos];
+    const char *hit = c != '\0' ? strchr(letters, c) : NULL;
     long cp;
+    if (hit != NULL || (c == 'b' && in_set)) {
+        rx->pos++;
+        return hit != NULL ? controls[hit - letters] : '\b';
+    }
     switch (c) {
-    case 'n': rx->pos++; return '\n';
-    case 'r': rx->pos++; return '\r';
-    case 't': rx->pos++; return '\t';
-    case 'f': rx->pos++; return '\f';
-    case 'v': rx->pos++; return '\v';
-    case 'b': if (!in_set) return -1; rx->pos++; return '\b';
     case 'x':
         cp = s_hex(s, rx->pos + 1, 2);
         if (cp < 0)
@@ -753,10 +754,10 @@ static int s_rx_emit_literal(s_rx_t *rx, long cp)
     if (cp == 0)
         return s_rx_fail(rx, "NUL character in regex not supported");
     if (cp < 0x80) {
-        if (strchr(".[]()*+?{}|^$\\", (int) cp) != NULL)
-            return s_rx_put(rx, "\\", 1) < 0 ? -1 : s_rx_put(rx, (char[]) {(char) cp}, 1);
-        buf[0] = (char) cp;
-        return s_rx_put(rx, buf, 1);
+        bool special = strchr(".[]()*+?{}|^$\\", (int) cp) != NULL;
+        buf[0] = '\\';
+        buf[1] = (char) cp;
+        return special ? s_rx_put(rx, buf, 2) : s_rx_put(rx, buf + 1, 1);
     }
     size_t n = s_utf8_encode(cp, buf + 1);
     buf[0] = '(';
