@@ -14,7 +14,7 @@
     delivery straight to the conversation, never through the mailbox, so a
     handler blocked in skick_call still gets its answer.
 
-    Index: one shard-wide map keyed by actor id + cid; each actor also
+    Index: one shard-wide u64 map keyed by actor id + cid; each actor also
     lists its conversations so they can be ended when it stops.
 */
 #include "node.h"
@@ -31,6 +31,8 @@ struct skick_conv {
     skick_actor_t *actor;     /* owner */
     skick_conv_t *next;       /* owner's list */
     skick_conv_t *prev;
+    skick_conv_t *hnext;      /* index chain for colliding keys */
+    uint64_t key;             /* index key */
     node_inbox_t *in_head;    /* turns not yet received */
     node_inbox_t *in_tail;
     node_wait_t *waiter;      /* skick_conv_recv in progress, or NULL */
@@ -40,27 +42,25 @@ struct skick_conv {
     char partner[SKICK_ADDR_LEN + 1];
 };
 
-#define NODE_CONV_KEY (SKICK_ADDR_LEN + 1 + 32 + 1)
-
-static void s_key(char out[NODE_CONV_KEY], const skick_actor_t *a, const char *cid)
+/*  Index key: 64 bits of the cid mixed with the actor id. The cid is random,
+    so keys rarely collide; a chain per key (hnext) handles it when they do,
+    and lookups always compare the full cid and the actor. */
+static uint64_t s_key(const skick_actor_t *a, const char *cid)
 {
-    node_format_addr(out, a->shard->id, a->id);
-    out[SKICK_ADDR_LEN] = '/';
-    size_t n = strnlen(cid, 32);
-    memcpy(out + SKICK_ADDR_LEN + 1, cid, n);
-    out[SKICK_ADDR_LEN + 1 + n] = '\0';
+    uint64_t k = node_hash_str(cid) ^ (a->id * 0x9e3779b97f4a7c15ULL);
+    return k ? k : 1;
 }
 
 void node_conv_init(node_shard_t *sh)
 {
-    node_strmap_t *m = node_malloc(sizeof *m);
-    node_strmap_init(m);
+    node_u64map_t *m = node_malloc(sizeof *m);
+    node_u64map_init(m);
     sh->convs = m;
 }
 
 void node_conv_fini(node_shard_t *sh)
 {
-    node_strmap_free(sh->convs, NULL);
+    node_u64map_free(sh->convs);
     free(sh->convs);
     sh->convs = NULL;
 }
@@ -69,9 +69,10 @@ static skick_conv_t *s_find(skick_actor_t *a, const char *cid)
 {
     if (!a->x || !a->x->convs || strnlen(cid, 33) != 32)
         return NULL;
-    char key[NODE_CONV_KEY];
-    s_key(key, a, cid);
-    return node_strmap_get(a->shard->convs, key);
+    skick_conv_t *c = node_u64map_get(a->shard->convs, s_key(a, cid));
+    while (c && (c->actor != a || memcmp(c->cid, cid, 32) != 0))
+        c = c->hnext;
+    return c;
 }
 
 static skick_conv_t *s_new(skick_actor_t *a, const char *cid, const char *partner)
@@ -94,18 +95,28 @@ static skick_conv_t *s_new(skick_actor_t *a, const char *cid, const char *partne
     if (x->convs)
         x->convs->prev = c;
     x->convs = c;
-    char key[NODE_CONV_KEY];
-    s_key(key, a, c->cid);
-    node_strmap_put(a->shard->convs, key, c);
+    c->key = s_key(a, c->cid);
+    c->hnext = node_u64map_get(a->shard->convs, c->key);
+    node_u64map_put(a->shard->convs, c->key, c);
     return c;
 }
 
 static void s_free(skick_conv_t *c)
 {
     skick_actor_t *a = c->actor;
-    char key[NODE_CONV_KEY];
-    s_key(key, a, c->cid);
-    node_strmap_del(a->shard->convs, key);
+    node_u64map_t *idx = a->shard->convs;
+    skick_conv_t *head = node_u64map_get(idx, c->key);
+    if (head == c) {
+        if (c->hnext)
+            node_u64map_put(idx, c->key, c->hnext);
+        else
+            node_u64map_del(idx, c->key);
+    } else {
+        while (head && head->hnext != c)
+            head = head->hnext;
+        if (head)
+            head->hnext = c->hnext;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else

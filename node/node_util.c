@@ -80,22 +80,26 @@ void node_format_addr(char out[SKICK_ADDR_LEN + 1], uint64_t shard, uint64_t id)
     out[SKICK_ADDR_LEN] = '\0';
 }
 
+/*  Hex digit values, -1 for anything else: addresses are parsed on every
+    send, so this is table-driven and branch-light. */
+static const int8_t s_hexval[256] = {
+    ['0'] = 0,   ['1'] = 1,   ['2'] = 2,   ['3'] = 3,   ['4'] = 4,   ['5'] = 5,
+    ['6'] = 6,   ['7'] = 7,   ['8'] = 8,   ['9'] = 9,   ['a'] = 10,  ['b'] = 11,
+    ['c'] = 12,  ['d'] = 13,  ['e'] = 14,  ['f'] = 15,
+};
+
 static int s_parse_hex16(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
+    int bad = 0;
     for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else
-            return -1;
+        unsigned char c = (unsigned char) s[i];
+        int d = s_hexval[c];
+        bad |= (d == 0 && c != '0');
         v = (v << 4) | (uint64_t) d;
     }
     *out = v;
-    return 0;
+    return bad ? -1 : 0;
 }
 
 int node_parse_addr(const char *s, node_ref_t *ref)

@@ -834,7 +834,7 @@ static int s_set_emit(s_rx_t *rx, const s_set_t *set, bool negated)
         return -1;
     if (set->lbracket && s_rx_puts(rx, "[") < 0)
         return -1;
-    /* '^' may not come first: when it would, put '-' (literal when first) ahead of it */
+    /* '^' may not come first: when it would (then '-' is in the set, see above), put '-' first */
     bool caret_first = !negated && !set->rbracket && set->len == 0 && !set->lbracket;
     if (caret_first && set->caret)
         return s_rx_puts(rx, "-^]");

@@ -17,7 +17,7 @@
  * number of threads may validate against it concurrently. Destroying it while another thread
  * validates is the caller's bug.
  *
- * Errors: compile errors are one-line strings of the form "reason (at /schema/path)". Validation
+ * Errors: compile errors are one-line strings "reason (at /schema/pointer)". Validation
  * reasons have the form "/json/pointer: reason" and never echo more than
  * SKICK_SCHEMA_ECHO_MAX bytes of data taken from the validated value; non-printable bytes are
  * written as \xNN.
@@ -61,9 +61,9 @@ skick_schema_t *skick_schema_compile(json_object *doc, char *err, size_t errlen)
  * compiled with skick_schema_compile rules). Type names are strict: "integer" accepts only JSON
  * integers (not 1.0, not booleans). A key written "name?" is optional. The result accepts only
  * objects holding every required key and no unlisted key. When action != NULL an "action" key is
- * added, required and equal to action; a doc may itself list "action" only as "string" or as a
- * subschema whose "const" equals action. A doc holding "$schema" is compiled as a full schema
- * instead (and action is not added).
+ * added, required and equal to action; a doc may itself list "action" (or "action?") only as
+ * "string" or as a subschema whose "const" equals action, and it stays required and constant.
+ * A doc holding "$schema" is compiled as a full schema instead (and action is not added).
  * Returns a schema owned by the caller, or NULL with a one-line reason in err.
  */
 skick_schema_t *skick_schema_compile_shorthand(json_object *doc, const char *action,
@@ -79,9 +79,10 @@ skick_schema_t *skick_schema_parse(const char *text, const char *action,
                                    char *err, size_t errlen);
 
 /*
- * Return true when value (borrowed, may be hostile, NULL means JSON null) conforms to schema.
- * Allocation-free except for "pattern"/"patternProperties" (the C library's regexec) and
- * "propertyNames" (one temporary string per key). Safe for concurrent callers.
+ * Return true when value (borrowed, may be hostile, NULL means JSON null) conforms to schema
+ * (which must not be NULL: asserted). Allocation-free except for "pattern"/"patternProperties"
+ * (the C library's regexec) and "propertyNames" (one temporary string per key). Safe for
+ * concurrent callers.
  */
 bool skick_schema_valid(const skick_schema_t *schema, json_object *value);
 
@@ -126,10 +127,10 @@ int skick_schema_json_equal(json_object *a, json_object *b, int max_depth);
  */
 int skick_schema_number_compare(json_object *a, json_object *b);
 
-/* Return the number of Unicode code points in the UTF-8 text s of len bytes (each byte of an
-   invalid or truncated sequence counts as one code point). */
+/* Return the number of Unicode code points in the UTF-8 text s of len bytes. Invalid input is
+   counted leniently: a stray continuation byte or a 0xF8-0xFF byte counts as one code point,
+   a truncated sequence counts as one. */
 size_t skick_schema_utf8_length(const char *s, size_t len);
-
 
 /* ------------------------------------------------------------------------------------------ */
 #ifdef SKICK_SCHEMA_INTERNAL
