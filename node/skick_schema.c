@@ -15,8 +15,7 @@
  * validator's recursion; "const"/"enum" values are depth-checked before being copied.
  */
 
-#define SKICK_SCHEMA_INTERNAL
-#include "skick/schema.h"
+#include "skick_schema_internal.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -16,8 +16,7 @@
  * JSON equality and UTF-8 length (all declared in skick/schema.h). libm is not needed.
  */
 
-#define SKICK_SCHEMA_INTERNAL
-#include "skick/schema.h"
+#include "skick_schema_internal.h"
 
 #include <assert.h>
 #include <ctype.h>
