@@ -270,7 +270,11 @@ static json_object *s_turn(skick_conv_t *c, json_object **msg, bool last)
 
 int skick_conv_send(skick_conv_t *conv, json_object **msg)
 {
-    if (!msg || !*msg) {
+    if (!conv || !msg || !*msg) {
+        if (msg) {
+            json_object_put(*msg);
+            *msg = NULL;
+        }
         skick_set_errno(SKICK_EINVAL);
         return -1;
     }
@@ -286,6 +290,10 @@ int skick_conv_send(skick_conv_t *conv, json_object **msg)
 
 json_object *skick_conv_recv(skick_conv_t *conv, int64_t timeout_ms)
 {
+    if (!conv) {
+        skick_set_errno(SKICK_EINVAL);
+        return NULL;
+    }
     if (!conv->in_head && !conv->ended) {
         node_wait_t w;
         node_wait_init(&w);

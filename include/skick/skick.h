@@ -238,7 +238,9 @@ skick_conv_t *skick_converse(skick_actor_t *self, const char *address,
     Returns the conversation or NULL (EFORMAT when msg is not an opener). */
 skick_conv_t *skick_respond(skick_actor_t *self, json_object *msg);
 
-/*  Send the next turn (*msg taken) as receive_reply. 0 or -1. */
+/*  Send the next turn (*msg taken) as receive_reply. 0 or -1. The
+    conversation functions accept conv == NULL (failing with EINVAL), so a
+    failed skick_respond or skick_converse can be passed on unchecked. */
 int skick_conv_send(skick_conv_t *conv, json_object **msg);
 
 /*  Suspend until the partner's next turn; returns its "message" (caller
