@@ -51,6 +51,7 @@ uint64_t node_random64(void);               /* CSPRNG, buffered */
 void node_format_addr(char out[SKICK_ADDR_LEN + 1], uint64_t shard, uint64_t id);
 int node_parse_addr(const char *s, node_ref_t *ref); /* 0 or -1 */
 uint64_t node_hash_str(const char *s);
+void node_new_cid(char out[33]);            /* 128 random bits as 32 hex digits */
 
 /*  u64 -> pointer map, open addressing; key 0 is reserved. */
 typedef struct {

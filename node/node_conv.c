@@ -81,13 +81,10 @@ static skick_conv_t *s_new(skick_actor_t *a, const char *cid, const char *partne
     c->actor = a;
     if (cid) {
         memcpy(c->cid, cid, 32);
+        c->cid[32] = '\0';
     } else {
-        static const char hex[] = "0123456789abcdef";
-        uint64_t r[2] = {node_random64(), node_random64()};
-        for (int i = 0; i < 32; i++)
-            c->cid[i] = hex[(r[i / 16] >> (4 * (i % 16))) & 0xf];
+        node_new_cid(c->cid);
     }
-    c->cid[32] = '\0';
     memcpy(c->partner, partner, SKICK_ADDR_LEN);
     c->partner[SKICK_ADDR_LEN] = '\0';
     node_extra_t *x = node_extra(a);

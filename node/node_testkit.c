@@ -245,11 +245,7 @@ json_object *skick_tk_call(skick_tk_t *tk, const char *to, const char *json,
     }
     skick_addr_t probe = skick_tk_probe(tk);
     char cid[33];
-    uint64_t r[2] = {node_random64(), node_random64()};
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++)
-        cid[i] = hex[(r[i / 16] >> (4 * (i % 16))) & 0xf];
-    cid[32] = '\0';
+    node_new_cid(cid);
     json_object_object_add(msg, "sender", json_object_new_string(probe.str));
     json_object_object_add(msg, "cid", json_object_new_string(cid));
     json_object *answer = NULL;

@@ -111,6 +111,14 @@ int node_parse_addr(const char *s, node_ref_t *ref)
     return ref->shard && ref->id ? 0 : -1;
 }
 
+void node_new_cid(char out[33])
+{
+    uint64_t r[2] = {node_random64(), node_random64()};
+    for (int i = 0; i < 32; i++)
+        out[i] = s_hex[(r[i / 16] >> (4 * (i % 16))) & 0xf];
+    out[32] = '\0';
+}
+
 uint64_t node_hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */

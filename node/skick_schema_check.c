@@ -29,12 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef skick_schema_node_t s_node_t;
-typedef skick_schema_regex_t s_regex_t;
-typedef skick_schema_prop_t s_prop_t;
-typedef skick_schema_dep_t s_dep_t;
-typedef skick_schema_list_t s_list_t;
-typedef skick_schema_sb_t s_sb_t;
 
 /* ------------------------------------------------------------------------------------------ */
 /*  Shared helpers (declared in the private section of skick/schema.h)                        */

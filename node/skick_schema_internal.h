@@ -135,4 +135,12 @@ void skick_schema_sb_fmt(skick_schema_sb_t *sb, const char *fmt, ...)
    "..." marks data cut by the budget. */
 void skick_schema_sb_echo(skick_schema_sb_t *sb, const char *data, size_t n, bool pointer);
 
+/* Short names used inside the two schema files. */
+typedef skick_schema_node_t s_node_t;
+typedef skick_schema_regex_t s_regex_t;
+typedef skick_schema_prop_t s_prop_t;
+typedef skick_schema_dep_t s_dep_t;
+typedef skick_schema_list_t s_list_t;
+typedef skick_schema_sb_t s_sb_t;
+
 #endif
