@@ -90,6 +90,24 @@ void *node_strmap_del(node_strmap_t *m, const char *key);
 void node_strmap_each(node_strmap_t *m, int (*fn)(const char *key, void *val, void *arg),
                       void *arg);
 
+/*  Per-call-site log rate limit: at most NODE_LOG_BURST lines per second,
+    then one line saying how many were suppressed. For lines a peer can
+    trigger at will (refused messages, schema failures, dead letters). */
+#define NODE_LOG_BURST 10
+typedef struct {
+    int64_t window; /* second the counts belong to */
+    unsigned lines; /* lines written in it */
+    unsigned quiet; /* lines suppressed since the last report */
+} node_log_limit_t;
+bool node_log_allow(node_log_limit_t *lim, int level);
+
+#define NODE_LOG_LIMITED(level, tag, ...)                                              \
+    do {                                                                               \
+        static __thread node_log_limit_t node_lim_;                                    \
+        if ((level) >= skick_log_threshold && node_log_allow(&node_lim_, (level)))    \
+            skick_log_write((level), (tag), NULL, __VA_ARGS__);                        \
+    } while (0)
+
 /* ------------------------------------------------------------------------- */
 /* Fibers (node_fiber.c)                                                      */
 

@@ -254,15 +254,13 @@ void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char 
 void node_dead_letter(node_shard_t *sh, const char *to, json_object *msg, int err)
 {
     sh->stats.dead_letters++;
-    if (SKICK_LOG_INFO < skick_log_threshold)
-        return;
     json_object *act = NULL;
     const char *action = "(none)";
     if (msg && json_object_object_get_ex(msg, "action", &act) &&
         json_object_is_type(act, json_type_string))
         action = json_object_get_string(act);
-    skick_log_write(SKICK_LOG_INFO, "deadletter", to, "undelivered action '%.40s': %s",
-                    action, skick_strerror(err));
+    NODE_LOG_LIMITED(SKICK_LOG_INFO, "deadletter", "%s: undelivered action '%.40s': %s", to,
+                     action, skick_strerror(err));
 }
 
 static const char *s_action_of(json_object *body)
@@ -302,10 +300,10 @@ static int s_deliver_control(skick_actor_t *a, node_ref_t from, const char *acti
         bool allowed = (from.shard == sh->id && (from.id == a->id || from.id == sh->id)) ||
                        (a->parent.id && from.id == a->parent.id && from.shard == a->parent.shard);
         if (!allowed) {
-            SKICK_LOG(SKICK_LOG_WARNING, "mailbox",
-                      "%s: refused 'done' from a sender that is neither the actor, its "
-                      "spawner nor its shard",
-                      a->addr);
+            NODE_LOG_LIMITED(SKICK_LOG_WARNING, "mailbox",
+                             "%s: refused 'done' from a sender that is neither the actor, its "
+                             "spawner nor its shard",
+                             a->addr);
             *rc = s_fail_delivery(sh, a->addr, body, SKICK_ERESERVED);
             return 1;
         }
@@ -344,8 +342,8 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
     }
     if (!control && a->depth >= sh->cfg.mailbox_capacity && !(a->flags & NODE_A_PROBE)) {
         sh->stats.refused_full++;
-        SKICK_LOG(SKICK_LOG_WARNING, "mailbox", "%s: mailbox full (%u), message refused",
-                  a->addr, a->depth);
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "mailbox", "%s: mailbox full (%u), message refused",
+                         a->addr, a->depth);
         return s_fail_delivery(sh, a->addr, body, SKICK_EFULL);
     }
     node_msg_t *m = node_malloc(sizeof *m);
@@ -407,8 +405,8 @@ static void s_unhandled(skick_actor_t *a, node_msg_t *m, int err, const char *wh
     else
         sh->stats.schema_failures++;
     sh->stats.dead_letters++;
-    SKICK_LOG(SKICK_LOG_WARNING, err == SKICK_EACTION ? "dispatch" : "schema",
-              "%s (%s): message dropped: %s", a->addr, skick_type(a), what);
+    NODE_LOG_LIMITED(SKICK_LOG_WARNING, err == SKICK_EACTION ? "dispatch" : "schema",
+                     "%s (%s): message dropped: %s", a->addr, skick_type(a), what);
     node_refuse_opener(sh, m->body, err, what);
 }
 

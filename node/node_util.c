@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void s_oom(size_t size)
 {
@@ -322,4 +323,25 @@ void node_strmap_each(node_strmap_t *m, int (*fn)(const char *key, void *val, vo
             if (fn(e->key, e->val, arg))
                 return;
         }
+}
+
+/* ------------------------------------------------------------------------- */
+
+bool node_log_allow(node_log_limit_t *lim, int level)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    if (ts.tv_sec != lim->window) {
+        if (lim->quiet)
+            skick_log_write(level, "log", NULL, "%u similar line(s) suppressed", lim->quiet);
+        lim->window = ts.tv_sec;
+        lim->lines = 0;
+        lim->quiet = 0;
+    }
+    if (lim->lines < NODE_LOG_BURST) {
+        lim->lines++;
+        return true;
+    }
+    lim->quiet++;
+    return false;
 }
