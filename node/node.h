@@ -208,8 +208,10 @@ typedef struct node_behaviour {
     int refs;                           /* actors using it (+1 for the type's cache) */
     node_action_t *actions;             /* nactions entries */
     int nactions;
+    int capactions;                     /* allocated entries (builders only) */
     node_daemon_spec_t *daemons;        /* ndaemons entries */
     int ndaemons;
+    int capdaemons;                     /* allocated entries (builders only) */
     skick_hook_fn *on_start;            /* or NULL */
     skick_hook_fn *on_stop;             /* or NULL */
     skick_handler_fn *default_sentinel; /* or NULL */
@@ -466,11 +468,14 @@ struct node_hash_backend {
 extern node_hash_backend_t node_hash_inproc;
 
 /* node_app.c */
+#define NODE_MAX_HOOKS 64
 struct skick_app {
-    node_strmap_t types;           /* name -> node_type_t* */
-    skick_hook_fn *on_start;       /* shard on_start hook */
-    skick_hook_fn *on_stop;        /* shard on_stop hook */
-    const char *current_module;    /* module whose init is running */
+    node_strmap_t types;                        /* name -> node_type_t* */
+    skick_hook_fn *on_start[NODE_MAX_HOOKS];    /* shard on_start hooks, load order */
+    int non_start;
+    skick_hook_fn *on_stop[NODE_MAX_HOOKS];     /* shard on_stop hooks, run in reverse */
+    int non_stop;
+    const char *current_module;                 /* module whose init is running */
 };
 skick_app_t *node_app_new(void);
 void node_app_destroy(skick_app_t **app_p);
@@ -485,5 +490,7 @@ void node_shard_start(node_shard_t *sh);
 void node_shard_stop(node_shard_t *sh);
 
 #define NODE_BATCH 64 /* messages per actor per turn */
+#define NODE_BUILD_ACTIONS 16 /* actions a factory registers before the builder allocates */
+#define NODE_BUILD_DAEMONS 4  /* likewise for daemons */
 
 #endif

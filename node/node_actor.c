@@ -123,7 +123,12 @@ void node_add_monitor(skick_actor_t *a, node_ref_t ref)
 void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init)
 {
     node_shard_t *sh = a->shard;
-    node_behaviour_t builder = {0};
+    /* Registrations land in arrays on this stack frame; node_behaviour_finish
+       shares or copies them, so a typical spawn allocates nothing here. */
+    node_action_t actions[NODE_BUILD_ACTIONS];
+    node_daemon_spec_t daemons[NODE_BUILD_DAEMONS];
+    node_behaviour_t builder = {.actions = actions, .capactions = NODE_BUILD_ACTIONS,
+                                .daemons = daemons, .capdaemons = NODE_BUILD_DAEMONS};
     a->beh = &builder;
     a->flags |= NODE_A_BUILDING;
     node_exec_t exec = {.actor = a, .kind = NODE_EXEC_HOST};
@@ -137,8 +142,10 @@ void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init)
     node_cur = saved;
     a->flags &= (uint16_t) ~NODE_A_BUILDING;
     a->beh = node_behaviour_finish(sh, a->type, &builder);
-    free(builder.actions);
-    free(builder.daemons);
+    if (builder.actions != actions)
+        free(builder.actions);
+    if (builder.daemons != daemons)
+        free(builder.daemons);
     if (exec.failed)
         node_request_stop(a, NODE_END_EXCEPTION);
 }
@@ -274,7 +281,11 @@ static const char *s_action_of(json_object *body)
 
 static int s_fail_delivery(node_shard_t *sh, const char *to, json_object **body, int err)
 {
-    node_dead_letter(sh, to, *body, err);
+    const char *action = *body ? s_action_of(*body) : NULL;
+    if (action && strcmp(action, "sentinel") == 0)
+        sh->stats.dead_letters++; /* a monitor that is gone: normal, count only */
+    else
+        node_dead_letter(sh, to, *body, err);
     json_object_put(*body);
     *body = NULL;
     skick_set_errno(err);
@@ -496,16 +507,20 @@ void node_process_actor(skick_actor_t *a)
     }
     if (a->busy)
         return;
+    if ((a->flags & NODE_A_PROBE) && !(a->flags & NODE_A_STOPPING))
+        return; /* a probe only collects: the test kit reads its mailbox */
     if (a->flags & NODE_A_STOPPING) {
         node_teardown(a);
         return;
     }
     if (a->flags & NODE_A_REPLACE) {
         node_apply_replace(a);
-    } else if (!(a->flags & NODE_A_STARTED)) {
-        s_start(a);
     } else {
-        for (int n = 0; n < NODE_BATCH && a->head; n++) {
+        if (!(a->flags & NODE_A_STARTED))
+            s_start(a); /* then straight on to the first messages, same turn */
+        for (int n = 0; n < NODE_BATCH && a->head && !a->busy &&
+                        !(a->flags & (NODE_A_STOPPING | NODE_A_REPLACE | NODE_A_STOPPED));
+             n++) {
             node_msg_t *m = a->head;
             a->head = m->next;
             if (!a->head)

@@ -122,14 +122,27 @@ int skick_actor(skick_app_t *app, const char *type, skick_factory_fn *factory)
     return 0;
 }
 
+static void s_add_hook(skick_app_t *app, skick_hook_fn **hooks, int *n, skick_hook_fn *fn)
+{
+    if (!fn)
+        return;
+    if (*n == NODE_MAX_HOOKS) {
+        SKICK_LOG(SKICK_LOG_ERROR, "app", "module %s: more than %d shard hooks",
+                  app->current_module ? app->current_module : "?", NODE_MAX_HOOKS);
+        s_app_error = 1;
+        return;
+    }
+    hooks[(*n)++] = fn;
+}
+
 void skick_app_on_start(skick_app_t *app, skick_hook_fn *fn)
 {
-    app->on_start = fn;
+    s_add_hook(app, app->on_start, &app->non_start, fn);
 }
 
 void skick_app_on_stop(skick_app_t *app, skick_hook_fn *fn)
 {
-    app->on_stop = fn;
+    s_add_hook(app, app->on_stop, &app->non_stop, fn);
 }
 
 const node_type_t *node_app_type(skick_app_t *app, const char *name)
@@ -207,9 +220,11 @@ static void s_on_ping(skick_actor_t *self, json_object *msg)
 static void s_shard_on_start(skick_actor_t *self)
 {
     node_shard_t *sh = self->shard;
-    if (!sh->app || !sh->app->on_start)
-        return;
-    sh->app->on_start(self);
+    for (int i = 0; sh->app && i < sh->app->non_start; i++) {
+        sh->app->on_start[i](self); /* may suspend */
+        if (self->flags & NODE_A_STOPPING)
+            break;
+    }
     if (self->flags & NODE_A_STOPPING) {
         SKICK_LOG(SKICK_LOG_ERROR, "shard", "the application's on_start hook failed: %s",
                   self->x && self->x->fail_reason ? self->x->fail_reason : "stopped");
@@ -229,8 +244,8 @@ static int s_stop_each(uint64_t id, skick_actor_t *a, void *arg)
 static void s_shard_on_stop(skick_actor_t *self)
 {
     node_shard_t *sh = self->shard;
-    if (sh->app && sh->app->on_stop)
-        sh->app->on_stop(self);
+    for (int i = sh->app ? sh->app->non_stop - 1 : -1; i >= 0; i--)
+        sh->app->on_stop[i](self);
     sh->stopping = true;
     for (size_t i = 0; i < sh->actors.cap; i++)
         if (sh->actors.keys[i])

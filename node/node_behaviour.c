@@ -53,6 +53,7 @@ static node_behaviour_t *s_clone(const node_behaviour_t *b)
     node_behaviour_t *c = node_calloc(1, sizeof *c);
     *c = *b;
     c->refs = 1;
+    c->capactions = c->capdaemons = 0;
     c->actions = b->nactions ? node_malloc((size_t) b->nactions * sizeof *c->actions) : NULL;
     for (int i = 0; i < b->nactions; i++) {
         c->actions[i] = b->actions[i];
@@ -146,6 +147,27 @@ const skick_schema_t *node_schema_cached(node_shard_t *sh, const char *text,
 /* ------------------------------------------------------------------------- */
 /* The registration API                                                       */
 
+/*  Make room for one more entry. A builder's first arrays live on
+    node_build's stack with capacity stack_cap: those are copied, never
+    realloc'd or freed; later (larger) ones are on the heap. */
+static void s_grow(void **arr, int *cap, int n, size_t size, bool building, int stack_cap)
+{
+    if (!building) {
+        *arr = node_realloc(*arr, (size_t) (n + 1) * size);
+        return;
+    }
+    if (n < *cap)
+        return;
+    int ncap = *cap ? *cap * 2 : 8;
+    void *bigger = node_malloc((size_t) ncap * size);
+    if (n)
+        memcpy(bigger, *arr, (size_t) n * size);
+    if (*cap > stack_cap)
+        free(*arr); /* already on the heap: an earlier growth */
+    *arr = bigger;
+    *cap = ncap;
+}
+
 static int s_add_action(skick_actor_t *self, const char *name, const char *schema,
                         skick_handler_fn *fn, bool concurrent)
 {
@@ -178,7 +200,8 @@ static int s_add_action(skick_actor_t *self, const char *name, const char *schem
             b->actions[i].concurrent = concurrent;
             return 0;
         }
-    b->actions = node_realloc(b->actions, (size_t) (b->nactions + 1) * sizeof *b->actions);
+    s_grow((void **) &b->actions, &b->capactions, b->nactions, sizeof *b->actions, building,
+           NODE_BUILD_ACTIONS);
     /* While building, names are borrowed until node_behaviour_finish copies them. */
     b->actions[b->nactions++] = (node_action_t){
         building ? (char *) name : node_strdup(name), fn, compiled, concurrent};
@@ -226,7 +249,8 @@ int skick_daemon(skick_actor_t *self, const char *name, skick_hook_fn *fn, int f
         return -1;
     }
     node_behaviour_t *b = self->beh;
-    b->daemons = node_realloc(b->daemons, (size_t) (b->ndaemons + 1) * sizeof *b->daemons);
+    s_grow((void **) &b->daemons, &b->capdaemons, b->ndaemons, sizeof *b->daemons, true,
+           NODE_BUILD_DAEMONS);
     b->daemons[b->ndaemons++] = (node_daemon_spec_t){(char *) name, fn, on_failure, flags};
     return 0;
 }

@@ -210,7 +210,7 @@ int skick_run(int argc, char **argv)
         node_app_destroy(&app);
         return 0;
     }
-    if (app->types.count == 0 && !app->on_start)
+    if (app->types.count == 0 && !app->non_start)
         SKICK_LOG(SKICK_LOG_WARNING, "app", "no application modules: the shard runs empty "
                   "(load one with --app FILE.so)");
     node_shard_t *sh = node_shard_new(app, false);

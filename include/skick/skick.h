@@ -306,11 +306,14 @@ int skick_hash_contains(skick_actor_t *self, const char *table, const char *key,
     name, or the name is taken). */
 int skick_actor(skick_app_t *app, const char *type, skick_factory_fn *factory);
 
-/*  Set the shard hook run once the shard is up (the seed's on_start(shard)):
-    fn gets the shard actor, from which it may spawn, send and call. */
+/*  Add a shard hook run once the shard is up (the seed's on_start(shard)):
+    fn gets the shard actor, from which it may spawn, send and call. Each
+    module may add its own; they run in module load order. If one fails
+    (skick_fail) the shard does not start: the process exits with status 1. */
 void skick_app_on_start(skick_app_t *app, skick_hook_fn *fn);
 
-/*  Set the hook run first when the shard stops (the seed's Skick(on_stop)). */
+/*  Add a hook run first when the shard stops (the seed's Skick(on_stop)),
+    while every actor is still alive; hooks run in reverse load order. */
 void skick_app_on_stop(skick_app_t *app, skick_hook_fn *fn);
 
 typedef void(skick_module_init_fn)(skick_app_t *app);
