@@ -207,6 +207,25 @@ static void idle_spawner(skick_actor_t *self, json_object *init)
     skick_action(self, "go", NULL, spawner_idle);
 }
 
+/*  Spawn and start n actors with no message: the runtime's own cost of an
+    actor, without the JSON message (a json-c object is ~900 bytes). */
+static void idle_spawner(skick_actor_t *self, json_object *init);
+static void bench_spawn_only(int64_t n)
+{
+    skick_tk_t *tk = skick_tk_new(NULL);
+    skick_tk_actor(tk, "leaf", leaf);
+    skick_tk_actor(tk, "idle_spawner", idle_spawner);
+    skick_addr_t sp = skick_tk_spawn(tk, "idle_spawner", NULL, NULL);
+    skick_tk_run(tk);
+    char m[64];
+    snprintf(m, sizeof m, "{\"action\":\"go\",\"n\":%lld}", (long long) n);
+    skick_tk_send(tk, NULL, sp.str, m);
+    double t0 = s_now();
+    skick_tk_run(tk);
+    printf("spawn_only_actors_per_s %.0f\n", (double) n / (s_now() - t0));
+    skick_tk_destroy(&tk);
+}
+
 static void bench_idle(int64_t n)
 {
     skick_tk_t *tk = skick_tk_new(NULL);
@@ -304,6 +323,7 @@ int main(int argc, char **argv)
     bench_call(tk, (int64_t) (1e6 * scale));
     bench_spawn(tk, (int64_t) (1e5 * (scale < 1 ? scale : 1)));
     skick_tk_destroy(&tk);
+    bench_spawn_only((int64_t) (1e5 * (scale < 1 ? scale : 1)));
     bench_idle((int64_t) (1e5 * (scale < 1 ? scale : 1)));
     return 0;
 }
