@@ -3,5 +3,13 @@
 set -euo pipefail
 build=${1:-build}
 scale=${2:-1}
-echo "# bench_actors (one shard, $(nproc) cores)"
-"$build/bench/bench_actors" "$scale"
+# Pinned to one CPU (SKICK_BENCH_CPU, default 0; empty: no pinning): the cores
+# of a virtual machine need not be equally fast, see bench/compare/README.md.
+cpu=${SKICK_BENCH_CPU-0}
+pin=()
+if [ -n "$cpu" ] && command -v taskset >/dev/null; then pin=(taskset -c "$cpu"); fi
+echo "# bench_actors (one shard, $(nproc) cores${cpu:+, pinned to CPU $cpu})"
+"${pin[@]}" "$build/bench/bench_actors" "$scale"
+# Opt-in: SKICK_BENCH_COMPARE=1 also runs the same figures with CAF 0.17 and
+# Erlang/OTP (one scheduler thread each) side by side: bench/compare/README.md.
+if [ "${SKICK_BENCH_COMPARE:-0}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/compare/run.sh" "$@"; fi
