@@ -296,6 +296,7 @@ typedef struct node_stats {
     uint64_t stopped;          /* actors stopped */
     uint64_t failed;           /* actors stopped by a failure */
     uint64_t stale_replies;    /* replies for closed conversations */
+    uint64_t lost_sentinels;   /* sentinels for monitors that were gone */
     uint64_t switches;         /* fiber switches */
 } node_stats_t;
 

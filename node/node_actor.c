@@ -193,6 +193,14 @@ static skick_addr_t s_spawn(skick_actor_t *self, const char *type_name, json_obj
 {
     skick_addr_t out = {{0}};
     node_shard_t *sh = self->shard;
+    if (sh->stopping || (self->flags & (NODE_A_STOPPING | NODE_A_STOPPED))) {
+        if (init) {
+            json_object_put(*init);
+            *init = NULL;
+        }
+        skick_set_errno(SKICK_ESTOPPED); /* nothing new while shutting down */
+        return out;
+    }
     const node_type_t *type = type_name ? node_app_type(sh->app, type_name) : NULL;
     if (!type || (flags & SKICK_REMOTE)) {
         /* Remote placement arrives with the cluster; standalone there is no
@@ -283,7 +291,7 @@ static int s_fail_delivery(node_shard_t *sh, const char *to, json_object **body,
 {
     const char *action = *body ? s_action_of(*body) : NULL;
     if (action && strcmp(action, "sentinel") == 0)
-        sh->stats.dead_letters++; /* a monitor that is gone: normal, count only */
+        sh->stats.lost_sentinels++; /* a monitor that is gone: normal, count only */
     else
         node_dead_letter(sh, to, *body, err);
     json_object_put(*body);

@@ -122,6 +122,29 @@ const node_action_t *node_behaviour_find(const node_behaviour_t *b, const char *
     return NULL;
 }
 
+/*  Compile text for action. A shorthand schema also admits the two keys the
+    runtime adds to a conversation opener ("cid?" and "sender?", strings), so
+    that an action with a schema can be called; a full JSON Schema ("$schema")
+    is taken as written. */
+static skick_schema_t *s_compile_action_schema(const char *text, const char *action,
+                                               char *err, size_t errlen)
+{
+    json_object *doc = json_tokener_parse(text);
+    if (!doc || !json_object_is_type(doc, json_type_object) ||
+        json_object_object_get_ex(doc, "$schema", NULL)) {
+        json_object_put(doc);
+        return skick_schema_parse(text, action, err, errlen);
+    }
+    static const char *const conv_keys[][2] = {{"cid", "cid?"}, {"sender", "sender?"}};
+    for (size_t i = 0; i < 2; i++)
+        if (!json_object_object_get_ex(doc, conv_keys[i][0], NULL) &&
+            !json_object_object_get_ex(doc, conv_keys[i][1], NULL))
+            json_object_object_add(doc, conv_keys[i][1], json_object_new_string("string"));
+    skick_schema_t *s = skick_schema_compile_shorthand(doc, action, err, errlen);
+    json_object_put(doc);
+    return s;
+}
+
 const skick_schema_t *node_schema_cached(node_shard_t *sh, const char *text,
                                          const char *action)
 {
@@ -133,7 +156,7 @@ const skick_schema_t *node_schema_cached(node_shard_t *sh, const char *text,
     skick_schema_t *s = node_strmap_get(&sh->schemas, key);
     if (!s) {
         char err[256];
-        s = skick_schema_parse(text, action, err, sizeof err);
+        s = s_compile_action_schema(text, action, err, sizeof err);
         if (s)
             node_strmap_put(&sh->schemas, key, s);
         else

@@ -305,7 +305,7 @@ uint64_t skick_tk_stat(skick_tk_t *tk, const char *name)
 #define F(x) {#x, offsetof(node_stats_t, x)}
         F(delivered), F(dead_letters), F(refused_full), F(schema_failures),
         F(unknown_actions), F(spawned), F(stopped), F(failed), F(stale_replies),
-        F(switches), F(sent_local),
+        F(switches), F(sent_local), F(lost_sentinels),
 #undef F
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)

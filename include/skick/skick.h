@@ -63,7 +63,8 @@ typedef void(skick_hook_fn)(skick_actor_t *self);
 /*  Register fn for messages whose "action" equals name. schema is NULL (any
     message) or schema text: the shorthand {"key": "integer", "opt?": "string"}
     or a full JSON Schema with "$schema" (see docs/schema.md); it is compiled
-    once per shard and cached. A message that fails the schema is not handed to
+    once per shard and cached. A shorthand also admits the "cid" and "sender"
+    keys that skick_call adds, so schema'd actions can be called. A message that fails the schema is not handed to
     fn: it is counted, logged, and if it opened a conversation the caller gets
     an error. While fn is suspended the actor handles no other message (replies
     to fn's own conversations still arrive). Reserved names (done, monitor,
@@ -177,7 +178,8 @@ bool skick_get_bool(json_object *obj, const char *key, bool dflt);
     The factory runs now; on_start runs soon after, asynchronously (messages
     sent meanwhile queue). The shard always supervises it; the spawner becomes
     a monitor unless SKICK_NO_MONITOR. Returns the new address, or an empty one
-    with ENOTYPE (no shard has the type) / EINVAL. */
+    with ENOTYPE (no shard has the type), EINVAL, or ESTOPPED (the shard or the
+    spawner is stopping). */
 skick_addr_t skick_spawn(skick_actor_t *self, const char *type, json_object **init,
                          int flags);
 

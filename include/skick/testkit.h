@@ -96,7 +96,8 @@ int skick_tk_stop(skick_tk_t *tk, const char *addr);
 
 /*  A shard counter by name: "delivered", "dead_letters", "refused_full",
     "schema_failures", "unknown_actions", "spawned", "stopped", "failed",
-    "stale_replies", "switches", "live", "fibers". Unknown names give 0. */
+    "stale_replies", "lost_sentinels", "switches", "sent_local", "live", "fibers".
+    Unknown names give 0. */
 uint64_t skick_tk_stat(skick_tk_t *tk, const char *name);
 
 #ifdef __cplusplus

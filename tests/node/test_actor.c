@@ -30,6 +30,13 @@ static void acc_get(skick_actor_t *self, json_object *msg)
     skick_reply(self, msg, &r);
 }
 
+static void acc_double(skick_actor_t *self, json_object *msg)
+{
+    json_object *r = skick_json("{\"doubled\": %lld}",
+                                (long long) (2 * skick_get_int(msg, "number", 0)));
+    skick_reply(self, msg, &r);
+}
+
 static void acc_fail(skick_actor_t *self, json_object *msg)
 {
     skick_fail(self, "asked to fail: %s", skick_get_string(msg, "why", "?"));
@@ -47,6 +54,7 @@ static void accumulator(skick_actor_t *self, json_object *init)
     skick_action(self, "add", "{\"number\": \"integer\"}", acc_add);
     skick_action(self, "get", NULL, acc_get);
     skick_action(self, "fail", NULL, acc_fail);
+    skick_action(self, "double", "{\"number\": \"integer\"}", acc_double);
     skick_on_stop(self, acc_stop);
 }
 
@@ -273,5 +281,45 @@ Test(actor, many_actors_share_one_behaviour)
     json_object *r = skick_tk_call(tk, first.str, "{\"action\":\"get\"}", 1000);
     cr_assert_not_null(r);
     json_object_put(r);
+    skick_tk_destroy(&tk);
+}
+
+Test(actor, shorthand_schema_actions_can_be_called)
+{
+    skick_tk_t *tk = skick_tk_new(app);
+    skick_addr_t acc = skick_tk_spawn(tk, "accumulator", NULL, NULL);
+    json_object *r = skick_tk_call(tk, acc.str, "{\"action\":\"double\",\"number\":21}", 1000);
+    cr_assert_not_null(r, "the runtime's cid and sender pass the shorthand: %s",
+                       skick_err_name(skick_errno()));
+    cr_assert_eq(skick_get_int(r, "doubled", 0), 42);
+    json_object_put(r);
+    r = skick_tk_call(tk, acc.str, "{\"action\":\"double\",\"number\":21,\"x\":1}", 1000);
+    cr_assert_null(r, "other extra keys are still refused");
+    cr_assert_eq(skick_errno(), SKICK_ESCHEMA);
+    skick_tk_destroy(&tk);
+}
+
+static int g_spawn_err;
+static void spawn_in_stop(skick_actor_t *self)
+{
+    skick_addr_t a = skick_spawn(self, "accumulator", NULL, SKICK_LOCAL);
+    g_spawn_err = a.str[0] ? 0 : skick_errno();
+}
+static void spawner_at_stop(skick_actor_t *self, json_object *init)
+{
+    skick_on_stop(self, spawn_in_stop);
+}
+
+Test(actor, no_spawning_while_stopping)
+{
+    g_spawn_err = -1;
+    skick_tk_t *tk = skick_tk_new(app);
+    skick_tk_actor(tk, "s", spawner_at_stop);
+    skick_addr_t a = skick_tk_spawn(tk, "s", NULL, NULL);
+    skick_tk_run(tk);
+    skick_tk_stop(tk, a.str);
+    skick_tk_run(tk);
+    cr_assert_eq(g_spawn_err, SKICK_ESTOPPED);
+    cr_assert_eq(skick_tk_stat(tk, "live"), 1, "only the shard actor is left");
     skick_tk_destroy(&tk);
 }
