@@ -207,10 +207,9 @@ static void idle_spawner(skick_actor_t *self, json_object *init)
     skick_action(self, "go", NULL, spawner_idle);
 }
 
-/*  Spawn and start n actors with no message: the runtime's own cost of an
-    actor, without the JSON message (a json-c object is ~900 bytes). */
-static void idle_spawner(skick_actor_t *self, json_object *init);
-static void bench_spawn_only(int64_t n)
+/*  A fresh test kit with an idle spawner already told to spawn n leaves;
+    nothing has run the request yet when this returns. */
+static skick_tk_t *s_idle_kit(int64_t n)
 {
     skick_tk_t *tk = skick_tk_new(NULL);
     skick_tk_actor(tk, "leaf", leaf);
@@ -220,6 +219,14 @@ static void bench_spawn_only(int64_t n)
     char m[64];
     snprintf(m, sizeof m, "{\"action\":\"go\",\"n\":%lld}", (long long) n);
     skick_tk_send(tk, NULL, sp.str, m);
+    return tk;
+}
+
+/*  Spawn and start n actors with no message: the runtime's own cost of an
+    actor, without the JSON message (a json-c object is ~900 bytes). */
+static void bench_spawn_only(int64_t n)
+{
+    skick_tk_t *tk = s_idle_kit(n);
     double t0 = s_now();
     skick_tk_run(tk);
     printf("spawn_only_actors_per_s %.0f\n", (double) n / (s_now() - t0));
@@ -228,16 +235,9 @@ static void bench_spawn_only(int64_t n)
 
 static void bench_idle(int64_t n)
 {
-    skick_tk_t *tk = skick_tk_new(NULL);
-    skick_tk_actor(tk, "leaf", leaf);
-    skick_tk_actor(tk, "idle_spawner", idle_spawner);
-    skick_addr_t sp = skick_tk_spawn(tk, "idle_spawner", NULL, NULL);
-    skick_tk_run(tk);
+    skick_tk_t *tk = s_idle_kit(n);
     malloc_trim(0);
     size_t heap0 = s_heap_bytes(), rss0 = s_rss_bytes();
-    char m[64];
-    snprintf(m, sizeof m, "{\"action\":\"go\",\"n\":%lld}", (long long) n);
-    skick_tk_send(tk, NULL, sp.str, m);
     skick_tk_run(tk);
     malloc_trim(0);
     printf("idle_actor_heap_bytes %.0f\n", (double) (s_heap_bytes() - heap0) / (double) n);

@@ -114,21 +114,38 @@ static void app(skick_app_t *a)
     skick_actor(a, "caller", caller);
 }
 
-static json_object *go(skick_tk_t *tk, const char *caller_addr, const char *to, const char *what,
+/* Fixture of the "conv" suite: a test kit with one adder and one caller. */
+static skick_tk_t *g_tk;
+static skick_addr_t A, C;
+
+static void pair_setup(void)
+{
+    g_tk = skick_tk_new(app);
+    A = skick_tk_spawn(g_tk, "adder", NULL, NULL);
+    C = skick_tk_spawn(g_tk, "caller", NULL, NULL);
+}
+
+static void pair_teardown(void)
+{
+    skick_tk_destroy(&g_tk);
+}
+
+TestSuite(conv, .init = pair_setup, .fini = pair_teardown);
+
+static json_object *go(skick_tk_t *kit, const char *caller_addr, const char *to, const char *what,
                        int ms, int timeout)
 {
     char req[256];
     snprintf(req, sizeof req,
              "{\"action\":\"go\",\"to\":\"%s\",\"what\":\"%s\",\"ms\":%d,\"timeout\":%d}", to,
              what, ms, timeout);
-    return skick_tk_call(tk, caller_addr, req, 60000);
+    return skick_tk_call(kit, caller_addr, req, 60000);
 }
 
 Test(conv, call_from_a_handler)
 {
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     json_object *r = go(tk, c.str, a.str, "add", 0, 1000);
     cr_assert_not_null(r);
     cr_assert_eq(skick_get_int(json_object_object_get(r, "ok"), "tally", -1), 10);
@@ -136,67 +153,57 @@ Test(conv, call_from_a_handler)
     r = go(tk, c.str, a.str, "add", 0, 1000);
     cr_assert_eq(skick_get_int(json_object_object_get(r, "ok"), "tally", -1), 20);
     json_object_put(r);
-    skick_tk_destroy(&tk);
 }
 
 Test(conv, multi_turn)
 {
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     char req[128];
     snprintf(req, sizeof req, "{\"action\":\"two_turns\",\"to\":\"%s\"}", a.str);
     json_object *r = skick_tk_call(tk, c.str, req, 5000);
     cr_assert_not_null(r, "%s", skick_err_name(skick_errno()));
     cr_assert_eq(skick_get_int(r, "sum", -1), 12);
     json_object_put(r);
-    skick_tk_destroy(&tk);
 }
 
 Test(conv, silent_partner_times_out)
 {
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     int64_t t0 = skick_tk_now(tk);
     json_object *r = go(tk, c.str, a.str, "silent", 0, 250);
     cr_assert_str_eq(skick_get_string(r, "error", ""), "ETIMEDOUT");
     cr_assert_geq(skick_tk_now(tk) - t0, 250, "virtual time advanced to the timeout");
     json_object_put(r);
-    skick_tk_destroy(&tk);
 }
 
 Test(conv, failing_partner_ends_the_wait)
 {
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     int64_t t0 = skick_tk_now(tk);
     json_object *r = go(tk, c.str, a.str, "die", 0, 100000);
     cr_assert_str_eq(skick_get_string(r, "error", ""), "EPARTNER");
     cr_assert_lt(skick_tk_now(tk) - t0, 100000, "no waiting for the timeout");
     json_object_put(r);
-    skick_tk_destroy(&tk);
 }
 
 Test(conv, dead_partner_fails_at_once)
 {
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     skick_tk_stop(tk, a.str);
     skick_tk_run(tk);
     json_object *r = go(tk, c.str, a.str, "add", 0, 100000);
     cr_assert_str_eq(skick_get_string(r, "error", ""), "EDEAD");
     json_object_put(r);
-    skick_tk_destroy(&tk);
 }
 
 Test(conv, partner_stopping_mid_call)
 {
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     skick_addr_t p = skick_tk_probe(tk);
     char req[256];
     snprintf(req, sizeof req,
@@ -212,15 +219,13 @@ Test(conv, partner_stopping_mid_call)
     cr_assert_str_eq(skick_get_string(m, "error", ""), "EPARTNER");
     cr_assert_lt(skick_tk_now(tk), 1000);
     json_object_put(frame);
-    skick_tk_destroy(&tk);
 }
 
 Test(conv, blocked_handler_holds_the_mailbox_but_not_replies)
 {
     g_pings = 0;
-    skick_tk_t *tk = skick_tk_new(app);
-    skick_addr_t a = skick_tk_spawn(tk, "adder", NULL, NULL);
-    skick_addr_t c = skick_tk_spawn(tk, "caller", NULL, NULL);
+    skick_tk_t *tk = g_tk;
+    skick_addr_t a = A, c = C;
     skick_addr_t p = skick_tk_probe(tk);
     char req[256];
     snprintf(req, sizeof req,
@@ -238,7 +243,6 @@ Test(conv, blocked_handler_holds_the_mailbox_but_not_replies)
     json_object *m = json_object_object_get(frame, "message");
     cr_assert(skick_get_bool(json_object_object_get(m, "ok"), "slept", false));
     json_object_put(frame);
-    skick_tk_destroy(&tk);
 }
 
 /* ---- conversation actions run alongside the mailbox ---------------------- */
@@ -256,7 +260,7 @@ static void concurrent(skick_actor_t *self, json_object *init)
     skick_action(self, "count", NULL, conc_count);
 }
 
-Test(conv, conversation_actions_do_not_block)
+Test(conv_tasks, conversation_actions_do_not_block)
 {
     g_handled = 0;
     skick_tk_t *tk = skick_tk_new(NULL);
@@ -272,7 +276,7 @@ Test(conv, conversation_actions_do_not_block)
     skick_tk_destroy(&tk);
 }
 
-Test(conv, stop_wakes_sleepers_and_no_fiber_leaks)
+Test(conv_tasks, stop_wakes_sleepers_and_no_fiber_leaks)
 {
     g_handled = 0;
     skick_tk_t *tk = skick_tk_new(NULL);
@@ -292,7 +296,7 @@ Test(conv, stop_wakes_sleepers_and_no_fiber_leaks)
     skick_tk_destroy(&tk);
 }
 
-Test(conv, shard_ping_and_spawn_requests)
+Test(conv_shard, ping_and_spawn_requests)
 {
     skick_tk_t *tk = skick_tk_new(app);
     skick_addr_t shard = skick_tk_shard(tk);
