@@ -13,7 +13,7 @@ if [ $# -ne 1 ]; then
 fi
 build=${1%/}
 node="$build/node/skick-node"
-modules=(accumulator worker_pool services)
+modules=(hello accumulator worker_pool services)
 
 s_missing() {
     echo "run-demo: $1 is missing; build first: cmake --build $build" >&2
@@ -30,13 +30,16 @@ done
 
 cat <<EOF
 Skick demo: one standalone shard (no broker, no cluster) running the example modules
+  hello        websocket sessions: hello, curious (a SocketQuery), logarithm (a handshake
+               sequence), chat (sessions meeting through a service)
   accumulator  an accumulator and a caller adding to it every 2 s, a seller and a
                bargainer haggling over three turns
   worker_pool  a supervisor replacing the workers that fail on every 7th job
   services     two clocks behind the "clock" service, a client using them and the
                "visits" hash; one clock retires after three seconds
+Connect: open http://127.0.0.1:8000/ in a browser (the demo page), or a websocket
+client to ws://127.0.0.1:8000/ and send {"session_type": "hello"}.
 Logs follow at level info. Stop with Ctrl-C: on_stop hooks run, the exit status is 0.
-The websocket front end (ws://127.0.0.1:8000) arrives with the front-shard release.
 
 EOF
 

@@ -186,6 +186,8 @@ struct node_msg {
     json_object *body;  /* owned JSON object */
     node_ref_t from;    /* sender, {0,0} when unknown */
     bool control;       /* exempt from the mailbox bound */
+    bool client;        /* a client message forwarded by the receptionist */
+    uint32_t gen;       /* client: the schema generation it was checked with */
 };
 
 typedef struct node_action {
@@ -193,7 +195,14 @@ typedef struct node_action {
     skick_handler_fn *fn;         /* handler */
     const skick_schema_t *schema; /* from the shard's cache, or NULL */
     bool concurrent;              /* skick_conversation */
+    bool socket;                  /* skick_socket: clients may send it */
+    char *socket_schema;          /* its schema text (owned once finished), or NULL */
 } node_action_t;
+
+typedef struct node_qschema {
+    char *name; /* owned once finished */
+    char *text; /* owned once finished */
+} node_qschema_t;
 
 typedef struct node_daemon_spec {
     char *name;               /* owned */
@@ -215,6 +224,11 @@ typedef struct node_behaviour {
     skick_hook_fn *on_start;            /* or NULL */
     skick_hook_fn *on_stop;             /* or NULL */
     skick_handler_fn *default_sentinel; /* or NULL */
+    node_qschema_t *qschemas;           /* query subschemas (sessions) */
+    int nqschemas;
+    int capqschemas;                    /* allocated entries (builders only) */
+    json_object *ship;                  /* {"sockets":{..},"queries":{..}} for the
+                                           receptionist, built once; NULL if none */
 } node_behaviour_t;
 
 typedef struct node_type node_type_t;
@@ -233,6 +247,7 @@ typedef struct node_extra {
     const node_type_t *replace_type;   /* pending replace by type */
     skick_factory_fn *replace_factory; /* pending replace by function */
     int nservices;             /* services registered */
+    struct node_session *session; /* session actor state, or NULL */
 } node_extra_t;
 
 enum {
@@ -356,6 +371,7 @@ struct node_shard {
     skick_actor_t *shard_actor;  /* "S:S" */
     node_strmap_t schemas;       /* schema text -> skick_schema_t* */
     node_strmap_t services;      /* name -> node_service_t* */
+    node_strmap_t schema_sets;   /* shipped schemas text -> compiled set (receptionists) */
     void *convs;                 /* conversation index (node_conv.c) */
     node_hash_backend_t *hash;   /* hash backend */
     void *hash_state;            /* backend's state */
@@ -395,6 +411,11 @@ skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
                           skick_factory_fn *factory, json_object **init, node_ref_t parent,
                           const char *const *monitors, size_t nmon, uint16_t extra_flags,
                           uint64_t want_id);
+/*  Allocate an actor and enter it in the table (no behaviour yet). */
+skick_actor_t *node_actor_new(node_shard_t *sh, const node_type_t *type, node_ref_t parent,
+                              uint16_t flags, uint64_t want_id);
+/*  Run the factory (init taken) and schedule the actor's start. */
+void node_actor_start(skick_actor_t *a, skick_factory_fn *factory, json_object **init);
 /*  Deliver *body from `from` to address (takes *body). 0 or -1 (skick_errno). */
 int node_deliver(node_shard_t *sh, node_ref_t from, const char *to, json_object **body);
 int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
@@ -419,6 +440,10 @@ void node_behaviour_unref(node_behaviour_t **b_p);
 const node_action_t *node_behaviour_find(const node_behaviour_t *b, const char *name);
 const skick_schema_t *node_schema_cached(node_shard_t *sh, const char *text,
                                          const char *action);
+/*  The same cache; socket = true compiles for client messages (strictly the
+    listed keys: no implicit "cid"/"sender"). */
+const skick_schema_t *node_schema_cached_as(node_shard_t *sh, const char *text,
+                                            const char *action, bool socket);
 
 /* node_stop.c */
 void node_request_stop(skick_actor_t *a, node_end_t end);
@@ -438,6 +463,41 @@ void node_conv_end_all(skick_actor_t *a, int err, const char *reason);
 
 /* node_time.c */
 void node_afters_cancel(skick_actor_t *a);
+
+/* node_session.c */
+typedef struct node_session_type {
+    char *name;                /* owned */
+    skick_factory_fn *factory; /* the factory */
+    bool requestable;          /* a session (true) or only a subsession */
+    skick_schema_t *handshake; /* compiled handshake schema, owned, or NULL */
+    skick_session_limits_t limits;
+    const char *module;        /* registering module */
+} node_session_type_t;
+
+const node_session_type_t *node_session_type(skick_app_t *app, const char *name);
+/*  Spawn the session actor of type for the receptionist rcpt (init taken). */
+skick_actor_t *node_session_spawn(node_shard_t *sh, const node_session_type_t *type,
+                                  json_object **init, node_ref_t rcpt);
+/*  Send the session's current schemas to its receptionist (new generation). */
+void node_session_ship(skick_actor_t *a);
+/*  Deliver a client message checked under schema generation gen. */
+int node_deliver_client(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
+                        uint32_t gen);
+/*  A query_reply for session a (body taken). */
+void node_session_query_reply(skick_actor_t *a, json_object **body);
+/*  Whether a client message may be dispatched now (it was checked against
+    the schemas in force); answers the client itself when not. */
+bool node_session_accepts(skick_actor_t *a, const node_msg_t *m, const node_action_t *act);
+/*  Whether sentinel about `about` concerns a's receptionist (a then stops). */
+bool node_session_partner_ended(skick_actor_t *a, const char *about);
+void node_session_free(skick_actor_t *a);
+/*  Free the receptionists' compiled schema sets (node_receptionist.c). */
+void node_schema_sets_free(node_shard_t *sh);
+void node_sessions_free(skick_app_t *app);
+/*  Register an action with socket flags (node_behaviour.c). */
+int node_behaviour_add_action(skick_actor_t *self, const char *name, const char *schema,
+                              skick_handler_fn *fn, bool concurrent, bool socket,
+                              const char *socket_schema);
 
 /* node_daemon.c */
 void node_daemons_start(skick_actor_t *a);
@@ -472,6 +532,7 @@ extern node_hash_backend_t node_hash_inproc;
 #define NODE_MAX_HOOKS 64
 struct skick_app {
     node_strmap_t types;                        /* name -> node_type_t* */
+    node_strmap_t sessions;                     /* name -> node_session_type_t* */
     skick_hook_fn *on_start[NODE_MAX_HOOKS];    /* shard on_start hooks, load order */
     int non_start;
     skick_hook_fn *on_stop[NODE_MAX_HOOKS];     /* shard on_stop hooks, run in reverse */

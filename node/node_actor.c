@@ -146,14 +146,13 @@ void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init)
         free(builder.actions);
     if (builder.daemons != daemons)
         free(builder.daemons);
+    free(builder.qschemas);
     if (exec.failed)
         node_request_stop(a, NODE_END_EXCEPTION);
 }
 
-skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
-                          skick_factory_fn *factory, json_object **init, node_ref_t parent,
-                          const char *const *monitors, size_t nmon, uint16_t extra_flags,
-                          uint64_t want_id)
+skick_actor_t *node_actor_new(node_shard_t *sh, const node_type_t *type, node_ref_t parent,
+                              uint16_t flags, uint64_t want_id)
 {
     skick_actor_t *a = node_calloc(1, sizeof *a);
     if (want_id && !node_u64map_get(&sh->actors, want_id))
@@ -165,11 +164,30 @@ skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
     a->shard = sh;
     a->type = type;
     a->parent = parent;
-    a->flags = extra_flags;
+    a->flags = flags;
     node_format_addr(a->addr, sh->id, a->id);
     node_u64map_put(&sh->actors, a->id, a);
     sh->live++;
     sh->stats.spawned++;
+    return a;
+}
+
+void node_actor_start(skick_actor_t *a, skick_factory_fn *factory, json_object **init)
+{
+    json_object *msg = init ? *init : NULL;
+    if (init)
+        *init = NULL;
+    node_build(a, factory, msg);
+    json_object_put(msg);
+    node_schedule(a);
+}
+
+skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
+                          skick_factory_fn *factory, json_object **init, node_ref_t parent,
+                          const char *const *monitors, size_t nmon, uint16_t extra_flags,
+                          uint64_t want_id)
+{
+    skick_actor_t *a = node_actor_new(sh, type, parent, extra_flags, want_id);
     if (parent.id)
         node_add_monitor(a, parent);
     for (size_t i = 0; i < nmon; i++) {
@@ -179,12 +197,7 @@ skick_actor_t *node_spawn(node_shard_t *sh, const node_type_t *type,
         else
             SKICK_LOG(SKICK_LOG_WARNING, "spawn", "ignoring invalid monitor address");
     }
-    json_object *msg = init ? *init : NULL;
-    if (init)
-        *init = NULL;
-    node_build(a, factory, msg);
-    json_object_put(msg);
-    node_schedule(a);
+    node_actor_start(a, factory, init);
     return a;
 }
 
@@ -353,6 +366,10 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
             node_conv_deliver(a, body);
             return 0;
         }
+        if (a->x && a->x->session && strcmp(action, "query_reply") == 0) {
+            node_session_query_reply(a, body); /* straight to the waiting skick_query */
+            return 0;
+        }
         int rc;
         if (s_deliver_control(a, from, action, body, &rc))
             return rc;
@@ -366,10 +383,7 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
         return s_fail_delivery(sh, a->addr, body, SKICK_EFULL);
     }
     node_msg_t *m = node_malloc(sizeof *m);
-    m->next = NULL;
-    m->body = *body;
-    m->from = from;
-    m->control = control;
+    *m = (node_msg_t){.body = *body, .from = from, .control = control};
     *body = NULL;
     if (a->tail)
         a->tail->next = m;
@@ -432,6 +446,8 @@ static void s_unhandled(skick_actor_t *a, node_msg_t *m, int err, const char *wh
 static void s_sentinel(skick_actor_t *a, node_msg_t *m)
 {
     const char *about = skick_get_string(m->body, "address", "");
+    if (node_session_partner_ended(a, about))
+        return; /* the receptionist is gone: the session stops with it */
     skick_handler_fn *fn = NULL;
     if (a->x && a->x->routes)
         fn = (skick_handler_fn *) node_strmap_get(a->x->routes, about);
@@ -458,6 +474,8 @@ static void s_dispatch(skick_actor_t *a, node_msg_t *m)
         return;
     }
     const node_action_t *act = node_behaviour_find(a->beh, action);
+    if (m->client && !node_session_accepts(a, m, act))
+        return;
     if (!act) {
         char what[96];
         snprintf(what, sizeof what, "unknown action '%.40s'", action);

@@ -61,6 +61,7 @@ skick_app_t *node_app_new(void)
 {
     skick_app_t *app = node_calloc(1, sizeof *app);
     node_strmap_init(&app->types);
+    node_strmap_init(&app->sessions);
     return app;
 }
 
@@ -79,6 +80,7 @@ void node_app_destroy(skick_app_t **app_p)
         return;
     *app_p = NULL;
     node_strmap_free(&app->types, s_free_type);
+    node_sessions_free(app);
     free(app);
 }
 

@@ -63,6 +63,7 @@ node_shard_t *node_shard_new(skick_app_t *app, bool virtual_clock)
     node_u64map_init(&sh->actors);
     node_u64map_init(&sh->timers);
     node_strmap_init(&sh->schemas);
+    node_strmap_init(&sh->schema_sets);
     node_conv_init(sh);
     node_services_init(sh);
     sh->hash = &node_hash_inproc;
@@ -109,6 +110,7 @@ void node_shard_destroy(node_shard_t **sh_p)
     free(sh->heap);
     node_u64map_free(&sh->timers);
     node_u64map_free(&sh->actors);
+    node_schema_sets_free(sh);
     node_strmap_free(&sh->schemas, s_free_schema);
     node_conv_fini(sh);
     node_services_fini(sh);

@@ -6,6 +6,7 @@
     stopping after twice the stop timeout), 2 for a usage error.
 */
 #include "node.h"
+#include "node_ws.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -17,11 +18,18 @@
 
 #define NODE_MAX_APPS 64
 
+#define NODE_MAX_LIST 32
+
 typedef struct {
     const char *apps[NODE_MAX_APPS]; /* --app files */
     int napps;
     node_config_t cfg;               /* shard settings */
     bool list_types;                 /* --list-types */
+    bool front, back;                /* roles; neither given means both */
+    node_ws_config_t ws;             /* websocket server settings */
+    const char *origins[NODE_MAX_LIST];
+    const char *extra[2 * NODE_MAX_LIST]; /* --civetweb name=value, split */
+    char extra_buf[NODE_MAX_LIST][256];
 } node_options_t;
 
 static void s_usage(FILE *out, const char *prog)
@@ -31,7 +39,31 @@ static void s_usage(FILE *out, const char *prog)
             "Run one Skick shard: a reactor hosting actors from application modules.\n"
             "\n"
             "  -a, --app FILE          load an application module (.so); repeatable\n"
+            "      --front / --back    roles: serve websockets / host sessions and actors\n"
+            "                          (default both; a standalone shard needs both)\n"
             "  -l, --log-level LEVEL   debug, info (default), notice, warning, error, silent\n"
+            "\n"
+            "Websockets (front role):\n"
+            "      --host ADDR         listen address (default 127.0.0.1)\n"
+            "      --port N            listen port (default 8000)\n"
+            "      --cert FILE         PEM with certificate and private key: serve wss://\n"
+            "      --key-password PW   password of an encrypted key (or SKICK_KEY_PASSWORD)\n"
+            "      --www DIR           serve files from DIR (index.html at /)\n"
+            "      --origin ORIGIN     allow browser pages from ORIGIN (repeatable; '*' any;\n"
+            "                          default: only pages served by this shard)\n"
+            "      --ws-threads N      civetweb worker threads, one per open websocket\n"
+            "                          (default 1100)\n"
+            "      --max-connections N open websockets at most (default threads - 16)\n"
+            "      --max-message BYTES client message size limit (default 65536; close 1009)\n"
+            "      --rate N            client messages per second per connection, 0 for no\n"
+            "                          limit (default 100; close 1008 when exceeded)\n"
+            "      --burst N           token bucket size (default 2 x rate)\n"
+            "      --handshake-timeout MS  (default 10000)\n"
+            "      --idle-timeout MS   close connections quiet this long (default 300000)\n"
+            "      --ping MS           ping quiet sockets this often (default 20000)\n"
+            "      --civetweb NAME=VALUE  any other civetweb option (repeatable)\n"
+            "\n"
+            "Shard:\n"
             "      --mailbox N         queued user messages per actor (default 1024)\n"
             "      --call-timeout MS   default conversation timeout (default 5000)\n"
             "      --stop-timeout MS   bound on each on_stop hook at shutdown (default 5000)\n"
@@ -60,6 +92,94 @@ static int s_number(const char *opt, const char *text, long long min, long long 
     return 0;
 }
 
+static int s_ws_option(node_options_t *o, int c, const char *arg)
+{
+    node_ws_config_t *w = &o->ws;
+    long long v;
+    switch (c) {
+    case 1000:
+        w->host = arg;
+        return 0;
+    case 1001:
+        if (s_number("--port", arg, 1, 65535, &v))
+            return -1;
+        w->port = (int) v;
+        return 0;
+    case 1002:
+        w->cert = arg;
+        return 0;
+    case 1003:
+        w->key_password = arg;
+        return 0;
+    case 1004:
+        w->www = arg;
+        return 0;
+    case 1005:
+        if (w->norigins == NODE_MAX_LIST) {
+            fprintf(stderr, "skick: at most %d --origin\n", NODE_MAX_LIST);
+            return -1;
+        }
+        o->origins[w->norigins++] = arg;
+        w->origins = o->origins;
+        return 0;
+    case 1006:
+        if (s_number("--ws-threads", arg, 2, 100000, &v))
+            return -1;
+        w->threads = (int) v;
+        return 0;
+    case 1007:
+        if (s_number("--max-connections", arg, 1, 100000, &v))
+            return -1;
+        w->max_connections = (int) v;
+        return 0;
+    case 1008:
+        if (s_number("--max-message", arg, 16, 1LL << 30, &v))
+            return -1;
+        w->max_message = (size_t) v;
+        return 0;
+    case 1009:
+        if (s_number("--rate", arg, 0, 10000000, &v))
+            return -1;
+        w->rate = (double) v;
+        return 0;
+    case 1010:
+        if (s_number("--burst", arg, 1, 10000000, &v))
+            return -1;
+        w->burst = (double) v;
+        return 0;
+    case 1011:
+        if (s_number("--handshake-timeout", arg, 1, 3600000, &v))
+            return -1;
+        w->handshake_timeout_ms = v;
+        return 0;
+    case 1012:
+        if (s_number("--idle-timeout", arg, 1, 86400000, &v))
+            return -1;
+        w->idle_timeout_ms = v;
+        return 0;
+    case 1013:
+        if (s_number("--ping", arg, 100, 3600000, &v))
+            return -1;
+        w->ping_ms = v;
+        return 0;
+    default: {
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || w->nextra == NODE_MAX_LIST || strlen(arg) >= 256) {
+            fprintf(stderr, "skick: --civetweb expects NAME=VALUE, got '%s'\n", arg);
+            return -1;
+        }
+        char *buf = o->extra_buf[w->nextra];
+        snprintf(buf, 256, "%s", arg);
+        buf[eq - arg] = '\0';
+        o->extra[2 * w->nextra] = buf;
+        o->extra[2 * w->nextra + 1] = buf + (eq - arg) + 1;
+        w->nextra++;
+        w->extra = o->extra;
+        return 0;
+    }
+    }
+}
+
 /*  Parse argv; returns -1 to exit with 2, 1 to exit 0 (help), 0 to run. */
 static int s_parse(int argc, char **argv, node_options_t *o)
 {
@@ -71,6 +191,23 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         {"stop-timeout", required_argument, NULL, 's'},
         {"stack-kb", required_argument, NULL, 'k'},
         {"list-types", no_argument, NULL, 'L'},
+        {"front", no_argument, NULL, 'F'},
+        {"back", no_argument, NULL, 'B'},
+        {"host", required_argument, NULL, 1000},
+        {"port", required_argument, NULL, 1001},
+        {"cert", required_argument, NULL, 1002},
+        {"key-password", required_argument, NULL, 1003},
+        {"www", required_argument, NULL, 1004},
+        {"origin", required_argument, NULL, 1005},
+        {"ws-threads", required_argument, NULL, 1006},
+        {"max-connections", required_argument, NULL, 1007},
+        {"max-message", required_argument, NULL, 1008},
+        {"rate", required_argument, NULL, 1009},
+        {"burst", required_argument, NULL, 1010},
+        {"handshake-timeout", required_argument, NULL, 1011},
+        {"idle-timeout", required_argument, NULL, 1012},
+        {"ping", required_argument, NULL, 1013},
+        {"civetweb", required_argument, NULL, 1014},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -117,15 +254,26 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         case 'L':
             o->list_types = true;
             break;
+        case 'F':
+            o->front = true;
+            break;
+        case 'B':
+            o->back = true;
+            break;
+        default:
+            if (c >= 1000 && c <= 1014) {
+                if (s_ws_option(o, c, optarg) != 0)
+                    return -1;
+                break;
+            }
+            s_usage(stderr, argv[0]);
+            return -1;
         case 'h':
             s_usage(stdout, argv[0]);
             return 1;
         case 'V':
             printf("skick-node %s\n", SKICK_VERSION_STRING);
             return 1;
-        default:
-            s_usage(stderr, argv[0]);
-            return -1;
         }
     }
     if (optind < argc) {
@@ -190,6 +338,7 @@ int skick_run(int argc, char **argv)
     const char *slash = argv && argv[0] ? strrchr(argv[0], '/') : NULL;
     skick_log_set_ident(slash ? slash + 1 : (argv && argv[0] ? argv[0] : "skick"));
     node_options_t o = {0};
+    o.ws.rate = -1; /* unset: the default applies; 0 means unlimited */
     int rc = s_parse(argc, argv, &o);
     if (rc)
         return rc > 0 ? 0 : 2;
@@ -210,7 +359,7 @@ int skick_run(int argc, char **argv)
         node_app_destroy(&app);
         return 0;
     }
-    if (app->types.count == 0 && !app->non_start)
+    if (app->types.count == 0 && app->sessions.count == 0 && !app->non_start)
         SKICK_LOG(SKICK_LOG_WARNING, "app", "no application modules: the shard runs empty "
                   "(load one with --app FILE.so)");
     node_shard_t *sh = node_shard_new(app, false);
@@ -232,9 +381,25 @@ int skick_run(int argc, char **argv)
     }
     node_io_add(sh, sfd, s_on_signal, NULL);
     node_shard_start(sh);
+    node_ws_t *ws = NULL;
+    if (o.front || !o.back) {
+        if (!o.ws.key_password)
+            o.ws.key_password = getenv("SKICK_KEY_PASSWORD");
+        ws = node_ws_start(sh, &o.ws, err, sizeof err);
+        if (!ws) {
+            SKICK_LOG(SKICK_LOG_ERROR, "ws", "%s", err);
+            sh->exit_status = 1;
+            node_shard_stop(sh);
+        } else {
+            const node_ws_config_t *c = node_ws_config(ws);
+            SKICK_LOG(SKICK_LOG_NOTICE, "ws", "serving %s://%s:%d/ (%zu session type(s))",
+                      c->cert ? "wss" : "ws", c->host, c->port, app->sessions.count);
+        }
+    }
     SKICK_LOG(SKICK_LOG_NOTICE, "shard", "shard %s running with %zu actor type(s)", sh->addr,
               app->types.count);
     node_loop_run(sh, false);
+    node_ws_stop(&ws);
     int status = sh->exit_status;
     SKICK_LOG(SKICK_LOG_NOTICE, "shard", "shard stopped (%llu actors spawned, %llu dead "
               "letters)", (unsigned long long) sh->stats.spawned,

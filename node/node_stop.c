@@ -205,6 +205,7 @@ void node_free_actor(skick_actor_t *a)
         free(x->fail_reason);
         node_afters_cancel(a);
         json_object_put(x->replace_init);
+        node_session_free(a);
         free(x);
     }
     if (a->state && a->state_free)
@@ -242,6 +243,18 @@ static int s_request_replace(skick_actor_t *self, const node_type_t *type,
 
 int skick_replace(skick_actor_t *self, const char *type, json_object **init)
 {
+    if (skick_is_session(self)) {
+        /* A session becomes another (sub)session of the same application. */
+        const node_session_type_t *st = node_session_type(self->shard->app, type);
+        if (st)
+            return s_request_replace(self, NULL, st->factory, init);
+        if (init) {
+            json_object_put(*init);
+            *init = NULL;
+        }
+        skick_set_errno(SKICK_ENOTYPE);
+        return -1;
+    }
     const node_type_t *t = type ? node_app_type(self->shard->app, type) : NULL;
     if (!t) {
         if (init) {
@@ -305,5 +318,6 @@ void node_apply_replace(skick_actor_t *a)
     x->replace_factory = NULL;
     node_build(a, factory, init);
     json_object_put(init);
+    node_session_ship(a); /* a session's receptionist switches schemas with it */
     /* The loop runs the new on_start (and daemons) on the actor's next turn. */
 }

@@ -346,4 +346,6 @@ int skick_run(int argc, char **argv);
 #ifdef __cplusplus
 }
 #endif
+
+#include "skick/session.h"
 #endif

@@ -172,7 +172,7 @@ s_check "duplicate-type: stderr names the type registered twice" \
 # ---- 3. the three example modules in one shard ---------------------------------------
 
 log="$tmp/node.log"
-"$node" "${modules[@]}" >"$tmp/node.out" 2>"$log" &
+"$node" --back "${modules[@]}" >"$tmp/node.out" 2>"$log" &
 pid=$!
 started+=("$pid")
 tally='info caller [0-9a-f]{16}:[0-9a-f]{16}: tally is [0-9]+'
@@ -196,7 +196,7 @@ s_check "node: no sanitizer report" s_clean_log "$log"
 # ---- 4. the linked program ------------------------------------------------------------
 
 log="$tmp/linked.log"
-"$examples/skick-example-linked" >"$tmp/linked.out" 2>"$log" &
+"$examples/skick-example-linked" --back >"$tmp/linked.out" 2>"$log" &
 pid=$!
 started+=("$pid")
 hello='info greeter [0-9a-f:]+: hello from the linked program'

@@ -1,0 +1,555 @@
+/*  node_receptionist - the front half of a session: one actor per websocket
+
+    Runs on the front shard's reactor and needs no application code. Its
+    life, in phases:
+
+      HANDSHAKE  the first client message must name a requestable session
+                 type (and pass its handshake schema); anything else gets
+                 "denied". Then the session actor is created (node_session.c)
+                 and each becomes the other's monitor.
+      STARTING   client messages wait (at most NODE_RCPT_PENDING) until the
+                 session ships its socket schemas.
+      READY      every client message is checked (JSON, object, action,
+                 schema) and either forwarded to the session, tagged with the
+                 schema generation, or answered with one of the seed's error
+                 objects. query_reply answers are checked here too.
+
+    It ends when the client goes away, when the session ends (its sentinel),
+    on a handshake or idle timeout, or when the shard stops; on_stop then
+    closes the socket with a code and reason that say which (SEED-SPEC §9.3
+    codes, PROTOCOL.md). Client input arrives by direct calls from node_ws.c
+    on the loop, not through the mailbox; the mailbox carries the session's
+    messages, the timer tick and sentinels.
+*/
+#include "node.h"
+#include "node_ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NODE_RCPT_PENDING 64 /* client messages held until the session is ready */
+
+enum { R_HANDSHAKE, R_STARTING, R_READY };
+
+typedef struct {
+    node_strmap_t sockets; /* action -> const skick_schema_t* (shard cache) */
+    node_strmap_t queries; /* subschema name -> skick_schema_t* (owned) */
+} node_schema_set_t;
+
+typedef struct {
+    uint64_t conn;                 /* websocket connection id */
+    node_ws_t *ws;                 /* the server */
+    int phase;                     /* R_* */
+    node_ref_t session;            /* the session actor once created */
+    char session_addr[SKICK_ADDR_LEN + 1];
+    uint32_t gen;                  /* schema generation in force */
+    const node_schema_set_t *set;  /* the schemas of that generation */
+    node_strmap_t queries;         /* open query id -> subschema name (owned) */
+    struct {
+        json_object *msg;          /* owned; NULL for JSON null or invalid JSON */
+        bool json_error;           /* it was not valid JSON */
+    } pending[NODE_RCPT_PENDING];  /* held while STARTING, answered in order */
+    int npending;
+    int64_t last_input;            /* shard clock of the last client message */
+    int64_t idle_ms;               /* idle timeout in force */
+    int session_end;               /* -1, or how the session ended (node_end_t) */
+    bool conn_gone;                /* the client side closed */
+    bool denied;                   /* the handshake was refused */
+    char peer[64];                 /* remote address, for logs */
+} rcpt_t;
+
+static const char s_err_json[] = "{\"action\":\"error\",\"type\":\"invalid JSON\"}";
+static const char s_err_format[] = "{\"action\":\"error\",\"type\":\"Incorrect message format\"}";
+static const char s_err_noaction[] = "{\"action\":\"error\",\"type\":\"No action requested\"}";
+static const char s_err_schema[] = "{\"action\":\"error\",\"type\":\"not schema compliant\"}";
+static const char s_err_query[] = "{\"action\":\"error\",\"type\":\"unknown query\"}";
+static const char s_err_subschema[] = "{\"error\":\"Invalid subschema\"}";
+static const char s_err_busy[] = "{\"action\":\"error\",\"type\":\"server busy\"}";
+static const char s_err_failed[] = "{\"action\":\"error\",\"type\":\"session failed\"}";
+
+static void s_send(rcpt_t *r, const char *text)
+{
+    node_ws_send(r->ws, r->conn, text, strlen(text));
+}
+
+static void s_send_json(rcpt_t *r, json_object *v)
+{
+    size_t len;
+    const char *text = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    node_ws_send(r->ws, r->conn, text, len);
+}
+
+static bool s_from_session(skick_actor_t *self, rcpt_t *r)
+{
+    return r->session.id && strcmp(skick_sender(self), r->session_addr) == 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Schema sets: compiled once per distinct shipped document, per shard        */
+
+static void s_schema_free(void *p)
+{
+    skick_schema_t *s = p;
+    skick_schema_destroy(&s);
+}
+
+static void s_set_free(void *p)
+{
+    node_schema_set_t *set = p;
+    node_strmap_free(&set->sockets, NULL); /* entries belong to the shard's cache */
+    node_strmap_free(&set->queries, s_schema_free);
+    free(set);
+}
+
+static const node_schema_set_t *s_schema_set(node_shard_t *sh, json_object *sockets,
+                                             json_object *queries)
+{
+    const char *st = json_object_to_json_string_ext(sockets, JSON_C_TO_STRING_PLAIN);
+    size_t sl = strlen(st);
+    const char *qt = json_object_to_json_string_ext(queries, JSON_C_TO_STRING_PLAIN);
+    size_t ql = strlen(qt);
+    char *key = node_malloc(sl + ql + 2);
+    memcpy(key, st, sl);
+    key[sl] = '\n';
+    memcpy(key + sl + 1, qt, ql + 1);
+    node_schema_set_t *set = node_strmap_get(&sh->schema_sets, key);
+    if (!set) {
+        set = node_calloc(1, sizeof *set);
+        node_strmap_init(&set->sockets);
+        node_strmap_init(&set->queries);
+        json_object_object_foreach(sockets, name, doc)
+        {
+            const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+            const skick_schema_t *c = node_schema_cached_as(sh, text, name, true);
+            if (c)
+                node_strmap_put(&set->sockets, name, (void *) c);
+        }
+        json_object_object_foreach(queries, qname, qdoc)
+        {
+            char err[200];
+            skick_schema_t *c = skick_schema_compile(qdoc, err, sizeof err);
+            if (c)
+                node_strmap_put(&set->queries, qname, c);
+            else
+                SKICK_LOG(SKICK_LOG_ERROR, "session", "query schema '%s': %s", qname, err);
+        }
+        node_strmap_put(&sh->schema_sets, key, set);
+    }
+    free(key);
+    return set;
+}
+
+void node_schema_sets_free(node_shard_t *sh)
+{
+    node_strmap_free(&sh->schema_sets, s_set_free);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The built-in query subschemas (SEED-SPEC §9.8, with booleans not integers) */
+
+static bool s_scalar(json_object *v)
+{
+    return json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int) ||
+           json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_boolean);
+}
+
+/*  1: valid, 0: invalid, -1: not a built-in name. */
+static int s_builtin_query(const char *name, json_object *v)
+{
+    if (strcmp(name, "default") == 0)
+        return v && s_scalar(v);
+    if (strcmp(name, "str") == 0)
+        return json_object_is_type(v, json_type_string);
+    if (strcmp(name, "int") == 0)
+        return json_object_is_type(v, json_type_int);
+    if (strcmp(name, "float") == 0)
+        return json_object_is_type(v, json_type_double);
+    if (strcmp(name, "bool") == 0)
+        return json_object_is_type(v, json_type_boolean);
+    if (strcmp(name, "list") == 0) {
+        if (!json_object_is_type(v, json_type_array))
+            return 0;
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!s_scalar(json_object_array_get_idx(v, i)))
+                return 0;
+        return 1;
+    }
+    return -1;
+}
+
+static bool s_query_ok(rcpt_t *r, const char *name, json_object *v)
+{
+    const skick_schema_t *custom = r->set ? node_strmap_get(&r->set->queries, name) : NULL;
+    if (custom)
+        return skick_schema_valid(custom, v);
+    int b = s_builtin_query(name, v);
+    return b < 0 ? s_builtin_query("default", v) == 1 : b == 1; /* unknown: default */
+}
+
+/* ------------------------------------------------------------------------- */
+/* Client input                                                               */
+
+/*  The seed's "falsy": null, false, 0, 0.0, "", [] and {}. */
+static bool s_falsy(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return true;
+    case json_type_boolean:
+        return !json_object_get_boolean(v);
+    case json_type_int:
+        return json_object_get_int64(v) == 0;
+    case json_type_double:
+        return json_object_get_double(v) == 0.0;
+    case json_type_string:
+        return json_object_get_string_len(v) == 0;
+    case json_type_array:
+        return json_object_array_length(v) == 0;
+    case json_type_object:
+        return json_object_object_length(v) == 0;
+    }
+    return false;
+}
+
+static void s_no_schema(rcpt_t *r, json_object *act)
+{
+    /* Echo at most 32 bytes of what the client sent, control bytes escaped. */
+    const char *raw = json_object_is_type(act, json_type_string)
+                          ? json_object_get_string(act)
+                          : json_object_to_json_string_ext(act, JSON_C_TO_STRING_PLAIN);
+    char shown[32 * 4 + 1];
+    size_t o = 0;
+    for (size_t i = 0; raw[i] && i < 32; i++) {
+        unsigned char c = (unsigned char) raw[i];
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t) snprintf(shown + o, sizeof shown - o, "\\x%02x", c);
+        else
+            shown[o++] = (char) c;
+    }
+    shown[o] = '\0';
+    char type[200];
+    snprintf(type, sizeof type, "No schema present for action '%s'", shown);
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "action", json_object_new_string("error"));
+    json_object_object_add(e, "type", json_object_new_string(type));
+    s_send_json(r, e);
+    json_object_put(e);
+}
+
+static void s_query_reply(skick_actor_t *a, rcpt_t *r, json_object **msg)
+{
+    json_object *qid_j, *v = NULL;
+    if (json_object_object_length(*msg) != 3 ||
+        !json_object_object_get_ex(*msg, "query_id", &qid_j) ||
+        !json_object_is_type(qid_j, json_type_string) ||
+        !json_object_object_get_ex(*msg, "message", &v)) {
+        s_send(r, s_err_schema);
+        return;
+    }
+    const char *qid = json_object_get_string(qid_j);
+    char *name = node_strmap_get(&r->queries, qid);
+    if (!name) {
+        s_send(r, s_err_query);
+        return;
+    }
+    if (!s_query_ok(r, name, v)) {
+        s_send(r, s_err_subschema); /* the question stays open */
+        return;
+    }
+    free(node_strmap_del(&r->queries, qid));
+    node_deliver_ref(a->shard, node_ref_of(a), r->session, msg, false);
+}
+
+static void s_client(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_error)
+{
+    json_object *act;
+    if (json_error) {
+        s_send(r, s_err_json);
+    } else if (!*msg || !json_object_is_type(*msg, json_type_object)) {
+        s_send(r, s_err_format);
+    } else if (!json_object_object_get_ex(*msg, "action", &act) || s_falsy(act)) {
+        s_send(r, s_err_noaction);
+    } else if (!json_object_is_type(act, json_type_string)) {
+        s_no_schema(r, act);
+    } else if (strcmp(json_object_get_string(act), "query_reply") == 0) {
+        s_query_reply(a, r, msg);
+    } else {
+        const skick_schema_t *schema = node_strmap_get(&r->set->sockets,
+                                                       json_object_get_string(act));
+        if (!schema)
+            s_no_schema(r, act);
+        else if (!skick_schema_valid(schema, *msg))
+            s_send(r, s_err_schema);
+        else if (node_deliver_client(a->shard, node_ref_of(a), r->session, msg, r->gen) != 0)
+            s_send(r, s_err_busy);
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Handshake                                                                  */
+
+static void s_deny(skick_actor_t *a, rcpt_t *r, const char *why)
+{
+    SKICK_LOG(SKICK_LOG_INFO, "ws", "%s: session denied: %s", r->peer, why);
+    node_ws_send(r->ws, r->conn, "denied", 6);
+    node_ws_close(r->ws, r->conn, 1000, "session denied");
+    r->denied = true;
+    node_request_stop(a, NODE_END_CANCELLATION);
+}
+
+static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_error)
+{
+    node_shard_t *sh = a->shard;
+    const char *name = (!json_error && *msg && json_object_is_type(*msg, json_type_object))
+                           ? skick_get_string(*msg, "session_type", NULL)
+                           : NULL;
+    const node_session_type_t *t = name ? node_session_type(sh->app, name) : NULL;
+    if (!t || !t->requestable) {
+        s_deny(a, r, name ? "no such session type" : "not a handshake");
+        return;
+    }
+    json_object *init;
+    if (t->handshake) {
+        if (!skick_schema_valid(t->handshake, *msg)) {
+            s_deny(a, r, "handshake fails its schema");
+            return;
+        }
+        init = *msg;
+        *msg = NULL;
+    } else {
+        init = json_object_new_object(); /* only the session type goes through */
+        json_object_object_add(init, "session_type", json_object_new_string(t->name));
+    }
+    skick_actor_t *s = node_session_spawn(sh, t, &init, node_ref_of(a));
+    r->session = node_ref_of(s);
+    memcpy(r->session_addr, s->addr, sizeof r->session_addr);
+    node_add_monitor(a, r->session); /* the session stops when we do */
+    r->phase = R_STARTING;
+    SKICK_LOG(SKICK_LOG_DEBUG, "ws", "%s: session %s (%s) for connection %llu", a->addr,
+              s->addr, t->name, (unsigned long long) r->conn);
+    const skick_session_limits_t *l = &t->limits;
+    if (l->max_message || l->rate || l->burst)
+        node_ws_set_limits(r->ws, r->conn, l->max_message, l->rate ? l->rate : -1, l->burst);
+    if (l->idle_timeout_ms)
+        r->idle_ms = l->idle_timeout_ms;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Entry points from node_ws.c                                                */
+
+static skick_actor_t *s_live(node_shard_t *sh, uint64_t id)
+{
+    skick_actor_t *a = node_u64map_get(&sh->actors, id);
+    return a && !(a->flags & (NODE_A_STOPPING | NODE_A_STOPPED)) ? a : NULL;
+}
+
+void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg,
+                             bool json_error)
+{
+    skick_actor_t *a = s_live(sh, actor);
+    if (!a)
+        return;
+    rcpt_t *r = a->state;
+    r->last_input = node_now(sh);
+    if (r->phase == R_HANDSHAKE) {
+        s_handshake(a, r, msg, json_error);
+    } else if (r->phase == R_STARTING) {
+        if (r->npending == NODE_RCPT_PENDING) {
+            node_ws_close(r->ws, r->conn, 1008, "too many messages before the session started");
+            node_request_stop(a, NODE_END_CANCELLATION);
+            return;
+        }
+        r->pending[r->npending].msg = *msg;
+        r->pending[r->npending].json_error = json_error;
+        r->npending++;
+        *msg = NULL;
+    } else {
+        s_client(a, r, msg, json_error);
+    }
+}
+
+void node_receptionist_closed(node_shard_t *sh, uint64_t actor)
+{
+    skick_actor_t *a = node_u64map_get(&sh->actors, actor);
+    if (!a)
+        return;
+    ((rcpt_t *) a->state)->conn_gone = true;
+    node_request_stop(a, NODE_END_CANCELLATION);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Messages from the session, the timer, sentinels                            */
+
+static void s_flush_pending(skick_actor_t *a, rcpt_t *r)
+{
+    int n = r->npending;
+    r->npending = 0;
+    for (int i = 0; i < n; i++) {
+        json_object *m = r->pending[i].msg;
+        if (!(a->flags & NODE_A_STOPPING))
+            s_client(a, r, &m, r->pending[i].json_error);
+        json_object_put(m);
+    }
+}
+
+static void s_on_schemas(skick_actor_t *self, json_object *msg)
+{
+    rcpt_t *r = skick_state(self);
+    if (!s_from_session(self, r))
+        return;
+    int64_t gen = skick_get_int(msg, "generation", 0);
+    json_object *sockets = json_object_object_get(msg, "sockets");
+    json_object *queries = json_object_object_get(msg, "queries");
+    if (gen <= r->gen || !json_object_is_type(sockets, json_type_object) ||
+        !json_object_is_type(queries, json_type_object))
+        return;
+    r->set = s_schema_set(self->shard, sockets, queries);
+    r->gen = (uint32_t) gen;
+    SKICK_LOG(SKICK_LOG_DEBUG, "ws", "%s: schemas generation %u, %d message(s) waiting",
+              self->addr, r->gen, r->npending);
+    if (r->phase == R_STARTING) {
+        r->phase = R_READY;
+        s_flush_pending(self, r);
+    }
+}
+
+static void s_on_socksend(skick_actor_t *self, json_object *msg)
+{
+    rcpt_t *r = skick_state(self);
+    json_object *m = NULL;
+    if (!s_from_session(self, r) || !json_object_object_get_ex(msg, "message", &m))
+        return;
+    if (m)
+        s_send_json(r, m);
+    else
+        s_send(r, "null");
+}
+
+static void s_on_new_query(skick_actor_t *self, json_object *msg)
+{
+    rcpt_t *r = skick_state(self);
+    const char *qid = skick_get_string(msg, "query_id", NULL);
+    const char *name = skick_get_string(msg, "schema", "default");
+    if (!s_from_session(self, r) || !qid)
+        return;
+    free(node_strmap_del(&r->queries, qid));
+    node_strmap_put(&r->queries, qid, node_strdup(name));
+    json_object *q = json_object_new_object();
+    json_object_object_add(q, "action", json_object_new_string("SocketQuery"));
+    json_object_object_add(q, "query_id", json_object_new_string(qid));
+    json_object_object_add(q, "message", json_object_get(json_object_object_get(msg, "message")));
+    json_object_object_add(q, "schema", json_object_new_string(name));
+    s_send_json(r, q);
+    json_object_put(q);
+}
+
+static void s_on_cancel_query(skick_actor_t *self, json_object *msg)
+{
+    rcpt_t *r = skick_state(self);
+    const char *qid = skick_get_string(msg, "query_id", NULL);
+    if (s_from_session(self, r) && qid)
+        free(node_strmap_del(&r->queries, qid));
+}
+
+static void s_arm_tick(skick_actor_t *self, int64_t ms)
+{
+    json_object *tick = json_object_new_object();
+    json_object_object_add(tick, "action", json_object_new_string("skick.tick"));
+    skick_after(self, ms, &tick);
+}
+
+static void s_on_tick(skick_actor_t *self, json_object *msg)
+{
+    rcpt_t *r = skick_state(self);
+    if (strcmp(skick_sender(self), self->addr) != 0)
+        return;
+    if (r->phase == R_HANDSHAKE) {
+        SKICK_LOG(SKICK_LOG_INFO, "ws", "%s: no handshake in time", r->peer);
+        node_ws_close(r->ws, r->conn, 1008, "handshake timeout");
+        r->denied = true;
+        skick_stop(self);
+        return;
+    }
+    int64_t quiet = node_now(self->shard) - r->last_input;
+    if (quiet >= r->idle_ms) {
+        node_ws_close(r->ws, r->conn, 1001, "idle timeout");
+        r->denied = true;
+        skick_stop(self);
+        return;
+    }
+    s_arm_tick(self, r->idle_ms - quiet);
+}
+
+static void s_on_sentinel(skick_actor_t *self, json_object *msg)
+{
+    rcpt_t *r = skick_state(self);
+    if (strcmp(skick_get_string(msg, "address", ""), r->session_addr) != 0)
+        return;
+    const char *type = skick_get_string(msg, "type", "");
+    r->session_end = strcmp(type, "exception") == 0 ? NODE_END_EXCEPTION
+                     : strcmp(type, "done") == 0    ? NODE_END_DONE
+                                                    : NODE_END_CANCELLATION;
+    skick_stop(self);
+}
+
+static void s_on_stop(skick_actor_t *self)
+{
+    rcpt_t *r = skick_state(self);
+    node_ws_unbind(r->ws, r->conn);
+    if (!r->conn_gone && !r->denied) {
+        bool failed = r->session_end == NODE_END_EXCEPTION || self->end == NODE_END_EXCEPTION;
+        if (failed) {
+            s_send(r, s_err_failed);
+            node_ws_close(r->ws, r->conn, 1011, "session failed");
+        } else if (self->shard->stopping) {
+            node_ws_close(r->ws, r->conn, 1001, "server shutting down");
+        } else {
+            node_ws_close(r->ws, r->conn, 1000, "session ended");
+        }
+    }
+}
+
+static void s_rcpt_free(void *p)
+{
+    rcpt_t *r = p;
+    for (int i = 0; i < r->npending; i++)
+        json_object_put(r->pending[i].msg);
+    node_strmap_free(&r->queries, free);
+}
+
+static void s_factory(skick_actor_t *self, json_object *init)
+{
+    (void) init;
+    rcpt_t *r = skick_state_new(self, sizeof *r, s_rcpt_free);
+    node_strmap_init(&r->queries);
+    r->session_end = -1;
+    skick_action(self, "session_schemas", NULL, s_on_schemas);
+    skick_action(self, "socksend", NULL, s_on_socksend);
+    skick_action(self, "new_query", NULL, s_on_new_query);
+    skick_action(self, "cancel_query", NULL, s_on_cancel_query);
+    skick_action(self, "skick.tick", NULL, s_on_tick);
+    skick_default_sentinel(self, s_on_sentinel);
+    skick_on_stop(self, s_on_stop);
+}
+
+uint64_t node_receptionist_open(node_shard_t *sh, uint64_t conn, const char *peer)
+{
+    node_ws_t *ws = node_ws_of(sh);
+    if (!ws || sh->stopping) {
+        if (ws)
+            node_ws_close(ws, conn, 1001, "server shutting down");
+        return 0;
+    }
+    skick_actor_t *a = node_actor_new(sh, NULL, (node_ref_t){0, 0}, 0, 0);
+    node_actor_start(a, s_factory, NULL);
+    rcpt_t *r = a->state;
+    r->conn = conn;
+    r->ws = ws;
+    snprintf(r->peer, sizeof r->peer, "%s", peer);
+    r->idle_ms = node_ws_config(ws)->idle_timeout_ms;
+    r->last_input = node_now(sh);
+    s_arm_tick(a, node_ws_config(ws)->handshake_timeout_ms);
+    return a->id;
+}

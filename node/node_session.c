@@ -1,0 +1,361 @@
+/*  node_session - session types and the session actor's side of the pair
+
+    A session actor is an ordinary actor with a node_session_t in its extra
+    part: the address of its receptionist, the generation of the socket
+    schemas it last shipped, and its open socket queries. Its factory
+    registers socket actions (skick_socket): handlers plus the schema text
+    the receptionist will check client messages against. After every build
+    (the first, and each replace) the runtime ships the schemas to the
+    receptionist with a new generation number; client messages come back
+    tagged with the generation they were checked under, and one checked
+    under an older generation is refused here, so a new behaviour never sees
+    a message that only the old schemas admitted.
+
+    Messages between the pair (all plain actor messages, so the pair may
+    span shards):
+      session -> receptionist: session_schemas, socksend, new_query, cancel_query
+      receptionist -> session: client messages (tagged), query_reply
+*/
+#include "node.h"
+#include "node_ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct node_query {
+    struct node_query *next;  /* session's list */
+    char qid[33];             /* query id */
+    node_wait_t *wait;        /* the waiting skick_query */
+    json_object *answer;      /* set when answered */
+} node_query_t;
+
+typedef struct node_session {
+    node_ref_t rcpt;                  /* the receptionist */
+    char rcpt_addr[SKICK_ADDR_LEN + 1];
+    uint32_t gen;                     /* generation last shipped */
+    const node_session_type_t *type;  /* what it was created as */
+    node_query_t *queries;            /* open skick_query calls */
+} node_session_t;
+
+/* ------------------------------------------------------------------------- */
+/* Registry                                                                   */
+
+static int s_register(skick_app_t *app, const char *name, skick_factory_fn *factory,
+                      bool requestable)
+{
+    size_t n = name ? strnlen(name, 129) : 0;
+    if (n == 0 || n > 128 || !factory || (requestable && strchr(name, ':'))) {
+        SKICK_LOG(SKICK_LOG_ERROR, "app", "module %s: invalid session registration '%.64s'%s",
+                  app->current_module ? app->current_module : "?", name ? name : "(null)",
+                  requestable && name && strchr(name, ':') ? " (':' is for subsessions)" : "");
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    if (node_strmap_get(&app->sessions, name)) {
+        SKICK_LOG(SKICK_LOG_ERROR, "app", "session type '%s' is registered twice", name);
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    node_session_type_t *t = node_calloc(1, sizeof *t);
+    t->name = node_strdup(name);
+    t->factory = factory;
+    t->requestable = requestable;
+    t->module = app->current_module;
+    node_strmap_put(&app->sessions, name, t);
+    return 0;
+}
+
+int skick_session(skick_app_t *app, const char *name, skick_factory_fn *factory)
+{
+    return s_register(app, name, factory, true);
+}
+
+int skick_subsession(skick_app_t *app, const char *name, skick_factory_fn *factory)
+{
+    return s_register(app, name, factory, false);
+}
+
+int skick_handshake(skick_app_t *app, const char *name, skick_factory_fn *first,
+                    skick_factory_fn *final)
+{
+    char final_name[160];
+    if (!name || strlen(name) > 128 || !final) {
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    snprintf(final_name, sizeof final_name, "%s:final", name);
+    if (s_register(app, name, first, true) != 0)
+        return -1;
+    return s_register(app, final_name, final, false);
+}
+
+int skick_session_handshake_schema(skick_app_t *app, const char *name, const char *schema)
+{
+    node_session_type_t *t = name ? node_strmap_get(&app->sessions, name) : NULL;
+    char err[200];
+    json_object *doc = schema ? json_tokener_parse(schema) : NULL;
+    if (doc && json_object_is_type(doc, json_type_object) &&
+        !json_object_object_get_ex(doc, "session_type", NULL))
+        json_object_object_add(doc, "session_type", json_object_new_string("string"));
+    skick_schema_t *check = doc ? skick_schema_compile_shorthand(doc, NULL, err, sizeof err)
+                                : NULL;
+    json_object_put(doc);
+    if (!t || !check) {
+        SKICK_LOG(SKICK_LOG_ERROR, "app", "handshake schema for '%.64s' rejected: %s",
+                  name ? name : "(null)", t ? err : "no such session type");
+        skick_set_errno(t ? SKICK_ESCHEMA : SKICK_ENOTYPE);
+        return -1;
+    }
+    skick_schema_destroy(&t->handshake);
+    t->handshake = check;
+    return 0;
+}
+
+int skick_session_limits(skick_app_t *app, const char *name,
+                         const skick_session_limits_t *limits)
+{
+    node_session_type_t *t = name ? node_strmap_get(&app->sessions, name) : NULL;
+    if (!t || !limits) {
+        skick_set_errno(t ? SKICK_EINVAL : SKICK_ENOTYPE);
+        return -1;
+    }
+    t->limits = *limits;
+    return 0;
+}
+
+const node_session_type_t *node_session_type(skick_app_t *app, const char *name)
+{
+    return app && name ? node_strmap_get(&app->sessions, name) : NULL;
+}
+
+static void s_free_type(void *p)
+{
+    node_session_type_t *t = p;
+    free(t->name);
+    skick_schema_destroy(&t->handshake);
+    free(t);
+}
+
+void node_sessions_free(skick_app_t *app)
+{
+    node_strmap_free(&app->sessions, s_free_type);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The session actor                                                          */
+
+static node_session_t *s_session(skick_actor_t *a)
+{
+    return a->x ? a->x->session : NULL;
+}
+
+bool skick_is_session(skick_actor_t *self)
+{
+    return s_session(self) != NULL;
+}
+
+skick_actor_t *node_session_spawn(node_shard_t *sh, const node_session_type_t *type,
+                                  json_object **init, node_ref_t rcpt)
+{
+    node_session_t *s = node_calloc(1, sizeof *s);
+    s->rcpt = rcpt;
+    s->type = type;
+    node_format_addr(s->rcpt_addr, rcpt.shard, rcpt.id);
+    skick_actor_t *a = node_actor_new(sh, NULL, rcpt, 0, 0);
+    node_extra(a)->session = s;
+    node_add_monitor(a, rcpt); /* the receptionist learns when we end */
+    node_actor_start(a, type->factory, init);
+    if (!(a->flags & NODE_A_STOPPING))
+        node_session_ship(a);
+    return a;
+}
+
+void node_session_ship(skick_actor_t *a)
+{
+    node_session_t *s = s_session(a);
+    if (!s)
+        return;
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string("session_schemas"));
+    json_object_object_add(m, "generation", json_object_new_int64(++s->gen));
+    json_object *ship = a->beh->ship;
+    json_object_object_add(m, "sockets",
+                           ship ? json_object_get(json_object_object_get(ship, "sockets"))
+                                : json_object_new_object());
+    json_object_object_add(m, "queries",
+                           ship ? json_object_get(json_object_object_get(ship, "queries"))
+                                : json_object_new_object());
+    node_deliver_ref(a->shard, node_ref_of(a), s->rcpt, &m, true);
+}
+
+int skick_socket(skick_actor_t *self, const char *name, const char *schema,
+                 skick_handler_fn *fn)
+{
+    if (!s_session(self)) {
+        SKICK_LOG(SKICK_LOG_ERROR, "session", "%s: skick_socket outside a session", self->addr);
+        skick_set_errno(SKICK_ECONTEXT);
+        return -1;
+    }
+    if (name && !node_schema_cached_as(self->shard, schema ? schema : "{}", name, true)) {
+        skick_set_errno(SKICK_ESCHEMA);
+        return -1;
+    }
+    return node_behaviour_add_action(self, name, NULL, fn, false, true, schema ? schema : "{}");
+}
+
+static int s_to_rcpt(skick_actor_t *self, json_object **m)
+{
+    node_session_t *s = s_session(self);
+    if (!s) {
+        json_object_put(*m);
+        *m = NULL;
+        skick_set_errno(SKICK_ECONTEXT);
+        return -1;
+    }
+    return node_deliver_ref(self->shard, node_ref_of(self), s->rcpt, m, false);
+}
+
+int skick_socksend(skick_actor_t *self, json_object **msg)
+{
+    if (!msg) {
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string("socksend"));
+    json_object_object_add(m, "message", *msg);
+    *msg = NULL;
+    return s_to_rcpt(self, &m);
+}
+
+json_object *skick_query(skick_actor_t *self, json_object **payload, const char *subschema,
+                         int64_t timeout_ms)
+{
+    node_session_t *s = s_session(self);
+    json_object *p = payload ? *payload : NULL;
+    if (payload)
+        *payload = NULL;
+    if (!s) {
+        json_object_put(p);
+        skick_set_errno(SKICK_ECONTEXT);
+        return NULL;
+    }
+    node_query_t q = {0};
+    node_new_cid(q.qid);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string("new_query"));
+    json_object_object_add(m, "query_id", json_object_new_string(q.qid));
+    json_object_object_add(m, "message", p);
+    json_object_object_add(m, "schema", json_object_new_string(subschema ? subschema : "default"));
+    if (s_to_rcpt(self, &m) != 0)
+        return NULL;
+    node_wait_t w;
+    node_wait_init(&w);
+    q.wait = &w;
+    q.next = s->queries;
+    s->queries = &q;
+    int rc = node_wait(&w, timeout_ms < 0 ? self->shard->cfg.call_timeout_ms : timeout_ms);
+    for (node_query_t **pp = &s->queries; *pp; pp = &(*pp)->next)
+        if (*pp == &q) {
+            *pp = q.next;
+            break;
+        }
+    if (q.answer)
+        return q.answer;
+    /* Unanswered: the receptionist forgets the question. */
+    json_object *cancel = json_object_new_object();
+    json_object_object_add(cancel, "action", json_object_new_string("cancel_query"));
+    json_object_object_add(cancel, "query_id", json_object_new_string(q.qid));
+    s_to_rcpt(self, &cancel);
+    skick_set_errno(rc == SKICK_OK ? SKICK_ECLOSED : rc);
+    return NULL;
+}
+
+void node_session_query_reply(skick_actor_t *a, json_object **body)
+{
+    node_session_t *s = s_session(a);
+    json_object *b = *body;
+    *body = NULL;
+    const char *qid = skick_get_string(b, "query_id", "");
+    node_query_t *q = s ? s->queries : NULL;
+    while (q && strcmp(q->qid, qid) != 0)
+        q = q->next;
+    if (!q || q->answer || q->wait->done) {
+        a->shard->stats.stale_replies++;
+        json_object_put(b);
+        return;
+    }
+    json_object *v = NULL;
+    json_object_object_get_ex(b, "message", &v);
+    q->answer = v ? json_object_get(v) : json_object_new_object();
+    json_object_put(b);
+    node_wait_complete(q->wait, SKICK_OK);
+}
+
+int node_deliver_client(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
+                        uint32_t gen)
+{
+    skick_actor_t *a = node_actor_by_ref(sh, to);
+    if (!a || !s_session(a) || (a->flags & (NODE_A_STOPPING | NODE_A_STOPPED))) {
+        json_object_put(*body);
+        *body = NULL;
+        skick_set_errno(SKICK_EDEAD);
+        return -1;
+    }
+    if (a->depth >= sh->cfg.mailbox_capacity) {
+        json_object_put(*body);
+        *body = NULL;
+        sh->stats.refused_full++;
+        skick_set_errno(SKICK_EFULL);
+        return -1;
+    }
+    node_msg_t *m = node_malloc(sizeof *m);
+    *m = (node_msg_t){.body = *body, .from = from, .client = true, .gen = gen};
+    *body = NULL;
+    if (a->tail)
+        a->tail->next = m;
+    else
+        a->head = m;
+    a->tail = m;
+    a->depth++;
+    sh->stats.sent_local++;
+    node_schedule(a);
+    return 0;
+}
+
+bool node_session_accepts(skick_actor_t *a, const node_msg_t *m, const node_action_t *act)
+{
+    node_session_t *s = s_session(a);
+    if (s && act && act->socket && m->gen == s->gen)
+        return true;
+    /* Checked under schemas this behaviour no longer has: refuse it the way
+       the receptionist would have with the current ones. */
+    char text[200];
+    const char *action = skick_get_string(m->body, "action", "");
+    snprintf(text, sizeof text, "No schema present for action '%.32s'", action);
+    json_object *err = json_object_new_object();
+    json_object_object_add(err, "action", json_object_new_string("error"));
+    json_object_object_add(err, "type", json_object_new_string(text));
+    skick_socksend(a, &err);
+    a->shard->stats.schema_failures++;
+    return false;
+}
+
+bool node_session_partner_ended(skick_actor_t *a, const char *about)
+{
+    node_session_t *s = s_session(a);
+    if (!s || strcmp(s->rcpt_addr, about) != 0)
+        return false;
+    node_request_stop(a, NODE_END_CANCELLATION);
+    return true;
+}
+
+void node_session_free(skick_actor_t *a)
+{
+    node_session_t *s = s_session(a);
+    if (!s)
+        return;
+    a->x->session = NULL;
+    free(s);
+}

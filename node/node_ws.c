@@ -1,0 +1,707 @@
+/*  node_ws - the websocket server of a front shard, on civetweb
+
+    Threads. civetweb calls s_on_connect, s_on_ready, s_on_data and s_on_close
+    on the worker thread that owns the connection, for its whole life. Those
+    functions touch only their own connection's entry, the registry (under
+    ws->lock) and the event queue (under ws->lock). Everything that concerns
+    actors happens on the reactor, which drains the queue when the eventfd
+    fires (s_drain). Parsing JSON happens on the worker thread, so the two
+    cores share that work; the parsed object is handed over whole and never
+    touched by the worker again.
+
+    Lifetime of a connection entry: created by s_on_connect (one reference
+    for civetweb), entered in the registry by s_on_ready (a second one),
+    released by s_on_close (both). A reactor write takes a third reference
+    for the duration of the write and writes under the entry's lock, so the
+    entry outlives any write and civetweb's connection is never written
+    after its close callback has run.
+
+    Writes are made on the reactor; civetweb's request_timeout_ms bounds a
+    write to a client that stopped reading (see docs/internals/websockets.md).
+*/
+#include "node_ws.h"
+
+#include <civetweb.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+typedef struct node_ws_conn {
+    uint64_t id;                 /* 0 until ready */
+    node_ws_t *ws;               /* owner */
+    struct mg_connection *conn;  /* civetweb's, NULL after its close callback */
+    pthread_mutex_t lock;        /* guards conn, closing */
+    atomic_int refs;             /* civetweb + registry + writers */
+    bool closing;                /* we sent a close frame: drop input */
+    /* worker thread only: */
+    char *buf;                   /* message being reassembled */
+    size_t len, cap;
+    bool in_message;             /* a fragmented message is in progress */
+    int64_t refill_ns;           /* token bucket: last refill */
+    double tokens;
+    /* set by the reactor, read by the worker (relaxed is enough: a stale
+       value for one frame is harmless) */
+    _Atomic size_t max_message;
+    _Atomic double rate, burst;
+} node_ws_conn_t;
+
+enum { EV_OPEN, EV_MESSAGE, EV_CLOSED };
+
+typedef struct node_ws_event {
+    struct node_ws_event *next; /* queue link */
+    int kind;                   /* EV_* */
+    uint64_t id;                /* connection */
+    json_object *msg;           /* EV_MESSAGE: parsed message, owned */
+    bool json_error;            /* EV_MESSAGE: it was not valid JSON */
+    char peer[64];              /* EV_OPEN: remote address */
+} node_ws_event_t;
+
+struct node_ws {
+    node_shard_t *sh;           /* the reactor's shard */
+    struct mg_context *ctx;     /* civetweb */
+    node_ws_config_t cfg;       /* effective settings */
+    pthread_mutex_t lock;       /* registry and queue */
+    node_u64map_t conns;        /* id -> node_ws_conn_t* (under lock) */
+    uint64_t next_id;           /* under lock */
+    node_ws_event_t *head;      /* queue (under lock) */
+    node_ws_event_t *tail;
+    int efd;                    /* eventfd: queue became non-empty */
+    atomic_int open;            /* websockets accepted and not closed */
+    node_u64map_t binds;        /* reactor only: connection id -> receptionist id */
+    char last_error[256];       /* civetweb's last log line, for start errors */
+};
+
+static node_ws_t *s_server; /* one per process: civetweb's callbacks need it */
+
+/* ------------------------------------------------------------------------- */
+/* Entries                                                                    */
+
+static void s_conn_unref(node_ws_conn_t *e)
+{
+    if (atomic_fetch_sub(&e->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&e->lock);
+    free(e->buf);
+    free(e);
+}
+
+static node_ws_conn_t *s_conn_get(node_ws_t *ws, uint64_t id)
+{
+    pthread_mutex_lock(&ws->lock);
+    node_ws_conn_t *e = node_u64map_get(&ws->conns, id);
+    if (e)
+        atomic_fetch_add(&e->refs, 1);
+    pthread_mutex_unlock(&ws->lock);
+    return e;
+}
+
+static void s_push(node_ws_t *ws, node_ws_event_t *ev)
+{
+    ev->next = NULL;
+    pthread_mutex_lock(&ws->lock);
+    bool was_empty = ws->head == NULL;
+    if (ws->tail)
+        ws->tail->next = ev;
+    else
+        ws->head = ev;
+    ws->tail = ev;
+    pthread_mutex_unlock(&ws->lock);
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t w = write(ws->efd, &one, sizeof one);
+        (void) w; /* a full counter still wakes the reactor */
+    }
+}
+
+/*  Write a close frame (status code + reason) on the worker or reactor. */
+static void s_close_frame(struct mg_connection *c, int code, const char *reason)
+{
+    char payload[125];
+    size_t n = strnlen(reason, sizeof payload - 2);
+    payload[0] = (char) ((code >> 8) & 0xff);
+    payload[1] = (char) (code & 0xff);
+    memcpy(payload + 2, reason, n);
+    mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, n + 2);
+}
+
+/* ------------------------------------------------------------------------- */
+/* civetweb callbacks (worker threads)                                        */
+
+static bool s_origin_allowed(node_ws_t *ws, const struct mg_connection *c)
+{
+    const char *origin = mg_get_header(c, "Origin");
+    if (!origin)
+        return true; /* not a browser: the origin check protects browsers */
+    const node_ws_config_t *cfg = &ws->cfg;
+    if (cfg->norigins) {
+        for (size_t i = 0; i < cfg->norigins; i++)
+            if (strcmp(cfg->origins[i], "*") == 0 || strcmp(cfg->origins[i], origin) == 0)
+                return true;
+        return false;
+    }
+    /* Default: the page must come from this server (scheme://Host). */
+    const char *host = mg_get_header(c, "Host");
+    const char *sep = strstr(origin, "://");
+    return host && sep && strcmp(sep + 3, host) == 0;
+}
+
+static int s_on_connect(const struct mg_connection *c, void *cbdata)
+{
+    node_ws_t *ws = cbdata;
+    if (!s_origin_allowed(ws, c)) {
+        SKICK_LOG(SKICK_LOG_WARNING, "ws", "refused a websocket from origin '%.80s'",
+                  mg_get_header(c, "Origin"));
+        return 1;
+    }
+    if (atomic_fetch_add(&ws->open, 1) >= ws->cfg.max_connections) {
+        atomic_fetch_sub(&ws->open, 1);
+        SKICK_LOG(SKICK_LOG_WARNING, "ws", "refused a websocket: %d connections open "
+                  "(--max-connections)", ws->cfg.max_connections);
+        return 1;
+    }
+    node_ws_conn_t *e = node_calloc(1, sizeof *e);
+    e->ws = ws;
+    pthread_mutex_init(&e->lock, NULL);
+    atomic_init(&e->refs, 1);
+    atomic_init(&e->max_message, ws->cfg.max_message);
+    atomic_init(&e->rate, ws->cfg.rate);
+    atomic_init(&e->burst, ws->cfg.burst);
+    e->tokens = ws->cfg.burst;
+    mg_set_user_connection_data(c, e);
+    return 0;
+}
+
+static void s_on_ready(struct mg_connection *c, void *cbdata)
+{
+    node_ws_t *ws = cbdata;
+    node_ws_conn_t *e = mg_get_user_connection_data(c);
+    if (!e)
+        return;
+    e->conn = c;
+    atomic_fetch_add(&e->refs, 1); /* the registry's */
+    pthread_mutex_lock(&ws->lock);
+    e->id = ++ws->next_id;
+    node_u64map_put(&ws->conns, e->id, e);
+    pthread_mutex_unlock(&ws->lock);
+    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
+    ev->kind = EV_OPEN;
+    ev->id = e->id;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    snprintf(ev->peer, sizeof ev->peer, "%s:%d", ri ? ri->remote_addr : "?",
+             ri ? ri->remote_port : 0);
+    s_push(ws, ev);
+}
+
+static int64_t s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*  Take one token; false when the connection is over its rate. */
+static bool s_take_token(node_ws_conn_t *e)
+{
+    double rate = atomic_load_explicit(&e->rate, memory_order_relaxed);
+    if (rate <= 0)
+        return true;
+    double burst = atomic_load_explicit(&e->burst, memory_order_relaxed);
+    int64_t now = s_mono_ns();
+    if (e->refill_ns) {
+        e->tokens += (double) (now - e->refill_ns) * rate / 1e9;
+        if (e->tokens > burst)
+            e->tokens = burst;
+    }
+    e->refill_ns = now;
+    if (e->tokens < 1.0)
+        return false;
+    e->tokens -= 1.0;
+    return true;
+}
+
+static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
+{
+    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
+    ev->kind = EV_MESSAGE;
+    ev->id = e->id;
+    /* Strict JSON, valid UTF-8, nesting at most 64, and the whole message
+       must be one value: trailing bytes are an error too. A bare scalar
+       ("5", "null") stays "incomplete" until json-c sees a terminator, so one
+       NUL is fed after the data. */
+    json_tokener *tok = json_tokener_new_ex(64);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    bool ok = false;
+    if (len <= INT32_MAX) {
+        ev->msg = json_tokener_parse_ex(tok, data, (int) len);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        if (jerr == json_tokener_continue) {
+            ev->msg = json_tokener_parse_ex(tok, "", 1);
+            ok = json_tokener_get_error(tok) == json_tokener_success;
+        } else {
+            ok = jerr == json_tokener_success && json_tokener_get_parse_end(tok) == len;
+        }
+    }
+    if (!ok) { /* (a valid "null" leaves msg NULL with ok set) */
+        json_object_put(ev->msg);
+        ev->msg = NULL;
+        ev->json_error = true;
+    }
+    json_tokener_free(tok);
+    s_push(e->ws, ev);
+}
+
+/*  Close from the worker thread: a close frame, then civetweb drops it. */
+static int s_refuse(node_ws_conn_t *e, struct mg_connection *c, int code, const char *why)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!e->closing)
+        s_close_frame(c, code, why);
+    e->closing = true;
+    pthread_mutex_unlock(&e->lock);
+    SKICK_LOG(SKICK_LOG_INFO, "ws", "connection %llu closed: %s", (unsigned long long) e->id,
+              why);
+    return 0;
+}
+
+static int s_on_data(struct mg_connection *c, int bits, char *data, size_t len, void *cbdata)
+{
+    (void) cbdata;
+    node_ws_conn_t *e = mg_get_user_connection_data(c);
+    int op = bits & 0x0f;
+    bool fin = (bits & 0x80) != 0;
+    if (!e)
+        return 0;
+    switch (op) {
+    case MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE:
+        pthread_mutex_lock(&e->lock);
+        if (!e->closing) /* answer the client's close: civetweb does not */
+            mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, data, len >= 2 ? 2 : 0);
+        e->closing = true;
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+    case MG_WEBSOCKET_OPCODE_PING:
+        mg_websocket_write(c, MG_WEBSOCKET_OPCODE_PONG, data, len);
+        return 1;
+    case MG_WEBSOCKET_OPCODE_PONG:
+        return 1;
+    case MG_WEBSOCKET_OPCODE_TEXT:
+    case MG_WEBSOCKET_OPCODE_BINARY:
+        if (e->in_message)
+            return s_refuse(e, c, 1002, "new message inside a fragmented one");
+        e->len = 0;
+        break;
+    case MG_WEBSOCKET_OPCODE_CONTINUATION:
+        if (!e->in_message)
+            return s_refuse(e, c, 1002, "continuation without a message");
+        break;
+    default:
+        return s_refuse(e, c, 1002, "unknown opcode");
+    }
+    if (e->closing)
+        return 0;
+    size_t max = atomic_load_explicit(&e->max_message, memory_order_relaxed);
+    if (e->len + len > max)
+        return s_refuse(e, c, 1009, "message too big");
+    if (fin && !e->in_message) {
+        if (!s_take_token(e))
+            return s_refuse(e, c, 1008, "rate limit exceeded");
+        s_queue_message(e, data, len); /* the common case: one frame, no copy */
+        return 1;
+    }
+    if (e->len + len > e->cap) {
+        e->cap = (e->len + len) * 2 < max ? (e->len + len) * 2 : max;
+        e->buf = node_realloc(e->buf, e->cap);
+    }
+    memcpy(e->buf + e->len, data, len);
+    e->len += len;
+    e->in_message = !fin;
+    if (!fin)
+        return 1;
+    if (!s_take_token(e))
+        return s_refuse(e, c, 1008, "rate limit exceeded");
+    s_queue_message(e, e->buf, e->len);
+    e->len = 0;
+    return 1;
+}
+
+static void s_on_close(const struct mg_connection *c, void *cbdata)
+{
+    node_ws_t *ws = cbdata;
+    node_ws_conn_t *e = mg_get_user_connection_data(c);
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->lock);
+    e->conn = NULL; /* freed by civetweb right after we return */
+    pthread_mutex_unlock(&e->lock);
+    atomic_fetch_sub(&ws->open, 1);
+    if (e->id) {
+        pthread_mutex_lock(&ws->lock);
+        node_u64map_del(&ws->conns, e->id);
+        pthread_mutex_unlock(&ws->lock);
+        node_ws_event_t *ev = node_calloc(1, sizeof *ev);
+        ev->kind = EV_CLOSED;
+        ev->id = e->id;
+        s_push(ws, ev);
+        s_conn_unref(e); /* the registry's */
+    }
+    s_conn_unref(e); /* civetweb's */
+}
+
+static int s_on_log(const struct mg_connection *c, const char *message)
+{
+    (void) c;
+    if (s_server && !s_server->last_error[0]) /* the first line says why */
+        snprintf(s_server->last_error, sizeof s_server->last_error, "%s", message);
+    SKICK_LOG(SKICK_LOG_WARNING, "civetweb", "%s", message);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Reactor side                                                               */
+
+static void s_drain(node_shard_t *sh, int fd, void *arg)
+{
+    node_ws_t *ws = arg;
+    uint64_t n;
+    ssize_t r = read(fd, &n, sizeof n);
+    (void) r;
+    pthread_mutex_lock(&ws->lock);
+    node_ws_event_t *ev = ws->head;
+    ws->head = ws->tail = NULL;
+    pthread_mutex_unlock(&ws->lock);
+    while (ev) {
+        node_ws_event_t *next = ev->next;
+        uint64_t actor = (uint64_t) (uintptr_t) node_u64map_get(&ws->binds, ev->id);
+        SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: %s", (unsigned long long) ev->id,
+                  ev->kind == EV_OPEN ? "open" : ev->kind == EV_CLOSED ? "closed" : "message");
+        if (ev->kind == EV_OPEN) {
+            actor = node_receptionist_open(sh, ev->id, ev->peer);
+            if (actor)
+                node_u64map_put(&ws->binds, ev->id, (void *) (uintptr_t) actor);
+        } else if (ev->kind == EV_MESSAGE && actor) {
+            node_receptionist_input(sh, actor, &ev->msg, ev->json_error);
+        } else if (ev->kind == EV_CLOSED && actor) {
+            node_u64map_del(&ws->binds, ev->id);
+            node_receptionist_closed(sh, actor);
+        }
+        json_object_put(ev->msg);
+        free(ev);
+        ev = next;
+    }
+}
+
+int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
+{
+    node_ws_conn_t *e = s_conn_get(ws, id);
+    if (!e) {
+        SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: gone, %zu bytes not sent",
+                  (unsigned long long) id, len);
+        return -1;
+    }
+    int rc = -1, w = 0;
+    pthread_mutex_lock(&e->lock);
+    if (e->conn && !e->closing)
+        rc = (w = mg_websocket_write(e->conn, MG_WEBSOCKET_OPCODE_TEXT, text, len)) > 0 ? 0 : -1;
+    bool closing = e->closing;
+    pthread_mutex_unlock(&e->lock);
+    s_conn_unref(e);
+    if (rc != 0)
+        SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: write of %zu bytes failed (%d%s)",
+                  (unsigned long long) id, len, w, closing ? ", closing" : "");
+    return rc;
+}
+
+void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason)
+{
+    node_ws_conn_t *e = s_conn_get(ws, id);
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->lock);
+    if (e->conn && !e->closing)
+        s_close_frame(e->conn, code, reason);
+    e->closing = true;
+    pthread_mutex_unlock(&e->lock);
+    s_conn_unref(e);
+}
+
+void node_ws_set_limits(node_ws_t *ws, uint64_t id, size_t max_message, double rate,
+                        double burst)
+{
+    node_ws_conn_t *e = s_conn_get(ws, id);
+    if (!e)
+        return;
+    if (max_message)
+        atomic_store(&e->max_message, max_message);
+    if (rate >= 0)
+        atomic_store(&e->rate, rate);
+    if (burst > 0)
+        atomic_store(&e->burst, burst);
+    s_conn_unref(e);
+}
+
+void node_ws_unbind(node_ws_t *ws, uint64_t id)
+{
+    if (ws)
+        node_u64map_del(&ws->binds, id);
+}
+
+const node_ws_config_t *node_ws_config(node_ws_t *ws)
+{
+    return &ws->cfg;
+}
+
+node_ws_t *node_ws_of(node_shard_t *sh)
+{
+    return s_server && s_server->sh == sh ? s_server : NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* HTTP: the browser client and the demo page                                 */
+
+extern const char node_www_skick_js[];
+extern const size_t node_www_skick_js_len;
+extern const char node_www_index_html[];
+extern const size_t node_www_index_html_len;
+
+static int s_serve(struct mg_connection *c, const char *type, const char *body, size_t len)
+{
+    mg_printf(c,
+              "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+              "Connection: close\r\n\r\n",
+              type, len);
+    mg_write(c, body, len);
+    return 200;
+}
+
+static int s_on_js(struct mg_connection *c, void *cbdata)
+{
+    (void) cbdata;
+    return s_serve(c, "application/javascript; charset=utf-8", node_www_skick_js,
+                   node_www_skick_js_len);
+}
+
+static int s_on_index(struct mg_connection *c, void *cbdata)
+{
+    node_ws_t *ws = cbdata;
+    if (ws->cfg.www)
+        return 0; /* let civetweb serve index.html from the document root */
+    return s_serve(c, "text/html; charset=utf-8", node_www_index_html,
+                   node_www_index_html_len);
+}
+
+/* ------------------------------------------------------------------------- */
+/* TLS                                                                        */
+
+/*  civetweb 1.15 as Debian builds it dlopens "libssl.so" and needs
+    SSL_get_peer_certificate, which OpenSSL 3 only has as a macro. Loading
+    our shim (SONAME libssl.so, defining that one function over libssl.so.3)
+    first, globally, makes civetweb's dlopen find it. See docs/internals/
+    websockets.md. */
+static int s_load_tls(char *err, size_t errlen)
+{
+    Dl_info info;
+    char path[1024];
+    const char *env = getenv("SKICK_SSL_SHIM");
+    void *h = NULL;
+    if (env)
+        h = dlopen(env, RTLD_NOW | RTLD_GLOBAL);
+    if (!h && dladdr((void *) &node_ws_start, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        int dir = slash ? (int) (slash - info.dli_fname) : 0;
+        static const char *const names[] = {"/skick/libskick-sslshim.so",
+                                            "/libskick-sslshim.so"};
+        for (size_t i = 0; !h && i < 2; i++) {
+            snprintf(path, sizeof path, "%.*s%s", dir, info.dli_fname, names[i]);
+            h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+        }
+    }
+    if (!h) {
+        snprintf(err, errlen, "TLS unavailable: cannot load the OpenSSL 3 shim for civetweb "
+                 "(libskick-sslshim.so; set SKICK_SSL_SHIM to its path)");
+        return -1;
+    }
+    if (!(mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS)) {
+        snprintf(err, errlen, "TLS unavailable: civetweb could not load OpenSSL");
+        return -1;
+    }
+    return 0;
+}
+
+static int s_password_cb(char *buf, int size, int rwflag, void *userdata)
+{
+    (void) rwflag;
+    const char *pw = userdata;
+    int n = (int) strnlen(pw, (size_t) size - 1);
+    memcpy(buf, pw, (size_t) n);
+    return n;
+}
+
+/*  Load certificate and key ourselves when the key has a password (civetweb
+    has no option for one). Returns 1: done, 0: let civetweb load them. */
+static int s_init_ssl(void *ssl_ctx, void *user_data)
+{
+    node_ws_t *ws = user_data;
+    if (!ws->cfg.key_password)
+        return 0;
+    SSL_CTX *ctx = ssl_ctx;
+    SSL_CTX_set_default_passwd_cb(ctx, s_password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *) ws->cfg.key_password);
+    if (SSL_CTX_use_certificate_chain_file(ctx, ws->cfg.cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, ws->cfg.cert, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        SKICK_LOG(SKICK_LOG_ERROR, "ws", "cannot load %s with the given password",
+                  ws->cfg.cert);
+        return -1;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void s_defaults(node_ws_config_t *c)
+{
+    if (!c->host)
+        c->host = "127.0.0.1";
+    if (!c->port)
+        c->port = 8000;
+    if (!c->threads)
+        c->threads = 1100;
+    if (!c->max_connections || c->max_connections > c->threads - 8)
+        c->max_connections = c->threads > 24 ? c->threads - 16 : c->threads / 2 + 1;
+    if (!c->max_message)
+        c->max_message = 65536;
+    if (c->rate < 0)
+        c->rate = 100;
+    if (!c->burst)
+        c->burst = c->rate > 0 ? 2 * c->rate : 1;
+    if (!c->handshake_timeout_ms)
+        c->handshake_timeout_ms = 10000;
+    if (!c->idle_timeout_ms)
+        c->idle_timeout_ms = 300000;
+    if (!c->ping_ms)
+        c->ping_ms = 20000;
+}
+
+node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *err,
+                         size_t errlen)
+{
+    if (s_server) {
+        snprintf(err, errlen, "one websocket server per process");
+        return NULL;
+    }
+    node_ws_t *ws = node_calloc(1, sizeof *ws);
+    ws->sh = sh;
+    ws->cfg = *cfg;
+    s_defaults(&ws->cfg);
+    pthread_mutex_init(&ws->lock, NULL);
+    node_u64map_init(&ws->conns);
+    node_u64map_init(&ws->binds);
+    atomic_init(&ws->open, 0);
+    ws->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s_server = ws;
+    if (ws->cfg.cert && s_load_tls(err, errlen) != 0)
+        goto fail;
+    if (!ws->cfg.cert)
+        mg_init_library(0);
+    char ports[300], threads[16], ping[24];
+    snprintf(ports, sizeof ports, "%s:%d%s", ws->cfg.host, ws->cfg.port,
+             ws->cfg.cert ? "s" : "");
+    snprintf(threads, sizeof threads, "%d", ws->cfg.threads);
+    snprintf(ping, sizeof ping, "%lld", (long long) ws->cfg.ping_ms);
+    const char *opts[64];
+    size_t n = 0;
+    const char *base[] = {"listening_ports", ports, "num_threads", threads, "tcp_nodelay", "1",
+                          "enable_websocket_ping_pong", "yes", "websocket_timeout_ms", ping,
+                          "request_timeout_ms", "5000", "enable_directory_listing", "no",
+                          "enable_keep_alive", "no"};
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        opts[n++] = base[i];
+    if (ws->cfg.cert && !ws->cfg.key_password) {
+        opts[n++] = "ssl_certificate";
+        opts[n++] = ws->cfg.cert;
+    }
+    if (ws->cfg.www) {
+        opts[n++] = "document_root";
+        opts[n++] = ws->cfg.www;
+    }
+    for (size_t i = 0; i + 1 < ws->cfg.nextra * 2 && n + 2 < 63; i += 2) {
+        opts[n++] = ws->cfg.extra[i];
+        opts[n++] = ws->cfg.extra[i + 1];
+    }
+    opts[n] = NULL;
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.log_message = s_on_log;
+    cb.init_ssl = s_init_ssl;
+    ws->ctx = mg_start(&cb, ws, opts);
+    if (!ws->ctx) {
+        snprintf(err, errlen, "cannot serve websockets on %s: %s", ports,
+                 ws->last_error[0] ? ws->last_error : "civetweb failed to start");
+        goto fail;
+    }
+    mg_set_websocket_handler(ws->ctx, "/$", s_on_connect, s_on_ready, s_on_data, s_on_close, ws);
+    mg_set_websocket_handler(ws->ctx, "/ws$", s_on_connect, s_on_ready, s_on_data, s_on_close,
+                             ws);
+    mg_set_request_handler(ws->ctx, "/skick.js$", s_on_js, ws);
+    mg_set_request_handler(ws->ctx, "/$", s_on_index, ws);
+    node_io_add(sh, ws->efd, s_drain, ws);
+    return ws;
+fail:
+    s_server = NULL;
+    close(ws->efd);
+    node_u64map_free(&ws->conns);
+    node_u64map_free(&ws->binds);
+    pthread_mutex_destroy(&ws->lock);
+    free(ws);
+    return NULL;
+}
+
+static int s_close_all(node_ws_t *ws)
+{
+    pthread_mutex_lock(&ws->lock);
+    size_t n = 0;
+    uint64_t *ids = node_malloc((ws->conns.count + 1) * sizeof *ids);
+    for (size_t i = 0; i < ws->conns.cap; i++)
+        if (ws->conns.keys[i])
+            ids[n++] = ws->conns.keys[i];
+    pthread_mutex_unlock(&ws->lock);
+    for (size_t i = 0; i < n; i++)
+        node_ws_close(ws, ids[i], 1001, "server shutting down");
+    free(ids);
+    return (int) n;
+}
+
+void node_ws_stop(node_ws_t **ws_p)
+{
+    node_ws_t *ws = ws_p ? *ws_p : NULL;
+    if (!ws)
+        return;
+    *ws_p = NULL;
+    node_io_remove(ws->sh, ws->efd);
+    if (s_close_all(ws) > 0)
+        usleep(100 * 1000); /* let clients answer the close frames */
+    mg_stop(ws->ctx);
+    s_server = NULL;
+    node_ws_event_t *ev = ws->head;
+    while (ev) {
+        node_ws_event_t *next = ev->next;
+        json_object_put(ev->msg);
+        free(ev);
+        ev = next;
+    }
+    close(ws->efd);
+    node_u64map_free(&ws->conns);
+    node_u64map_free(&ws->binds);
+    pthread_mutex_destroy(&ws->lock);
+    free(ws);
+}

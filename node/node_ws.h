@@ -1,0 +1,81 @@
+/*  node_ws.h - the websocket server of a front shard (civetweb), private
+
+    Two sides. civetweb's worker threads (one per open websocket) run the
+    callbacks in node_ws.c: they check origin and connection limits,
+    reassemble fragments, enforce the size limit and the rate limit, parse
+    JSON, and queue an event. The reactor drains the queue (an eventfd wakes
+    it) and hands each event to the connection's receptionist
+    (node_receptionist.c). Writes go the other way: the reactor calls
+    node_ws_send / node_ws_close, which find the connection in the registry
+    and write under its lock, so a connection is never written after
+    civetweb has freed it.
+*/
+#ifndef NODE_WS_H_INCLUDED
+#define NODE_WS_H_INCLUDED
+
+#include "node.h"
+
+typedef struct node_ws node_ws_t;
+
+/*  Server settings; zero fields take the defaults in brackets. */
+typedef struct node_ws_config {
+    const char *host;           /* listen address [127.0.0.1] */
+    int port;                   /* [8000] */
+    int threads;                /* civetweb workers = max open connections + spare [1100] */
+    int max_connections;        /* websockets at once [threads - 16] */
+    size_t max_message;         /* bytes per client message [65536] */
+    double rate;                /* messages per second per connection, 0 = unlimited [100] */
+    double burst;               /* token bucket size [200] */
+    int64_t handshake_timeout_ms; /* [10000] */
+    int64_t idle_timeout_ms;    /* no client message for this long closes [300000] */
+    int64_t ping_ms;            /* civetweb pings quiet sockets this often [20000] */
+    const char *const *origins; /* allowed Origin values, "*" = any, NULL = same host only */
+    size_t norigins;
+    const char *cert;           /* PEM with certificate and key: serve wss:// */
+    const char *key_password;   /* for an encrypted key, or NULL */
+    const char *www;            /* document root for other HTTP paths, or NULL */
+    const char *const *extra;   /* extra civetweb options, name/value pairs */
+    size_t nextra;
+} node_ws_config_t;
+
+/*  Start listening; the shard's loop starts draining events. Returns the
+    server, or NULL with a message in err (port in use, TLS unavailable...). */
+node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *err,
+                         size_t errlen);
+
+/*  Close every connection with 1001 and stop civetweb; NULL-safe. */
+void node_ws_stop(node_ws_t **ws_p);
+
+/*  The effective settings (defaults filled in). */
+const node_ws_config_t *node_ws_config(node_ws_t *ws);
+
+/*  The shard's server, or NULL (test kit, back-only shards). */
+node_ws_t *node_ws_of(node_shard_t *sh);
+
+/*  Write one text frame to connection id. 0, or -1 if it is gone. */
+int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len);
+
+/*  Send a close frame (code, reason) and stop reading from id; civetweb
+    closes the socket when the client answers (or its pings go unanswered).
+    Idempotent. */
+void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason);
+
+/*  Change the limits of one connection (a session type's own limits). */
+void node_ws_set_limits(node_ws_t *ws, uint64_t id, size_t max_message, double rate,
+                        double burst);
+
+/*  Forget the receptionist of id (it stopped). */
+void node_ws_unbind(node_ws_t *ws, uint64_t id);
+
+/* ---- receptionist side (node_receptionist.c), called on the reactor ---- */
+
+/*  A connection opened: create its receptionist. Returns its actor id. */
+uint64_t node_receptionist_open(node_shard_t *sh, uint64_t conn, const char *peer);
+/*  A client message (msg taken): NULL with json_error for invalid JSON, NULL
+    without it for a JSON null. */
+void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg,
+                             bool json_error);
+/*  The client side is gone (closed, or the socket failed). */
+void node_receptionist_closed(node_shard_t *sh, uint64_t actor);
+
+#endif
