@@ -378,6 +378,7 @@ struct node_shard {
     node_behaviour_t builder;    /* scratch behaviour used while a factory runs */
     bool stopping;               /* shard shutdown in progress */
     int exit_status;             /* process status once the loop ends */
+    struct node_ws *ws;          /* websocket server (real or test kit fake), or NULL */
     size_t live;                 /* actors alive */
 };
 
@@ -466,7 +467,8 @@ void node_afters_cancel(skick_actor_t *a);
 
 /* node_session.c */
 typedef struct node_session_type {
-    char *name;                /* owned */
+    node_type_t as_type;       /* its actor type view: name, factory, shared behaviour */
+    char *name;                /* owned (as_type.name points here too) */
     skick_factory_fn *factory; /* the factory */
     bool requestable;          /* a session (true) or only a subsession */
     skick_schema_t *handshake; /* compiled handshake schema, owned, or NULL */

@@ -370,6 +370,19 @@ void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg
     }
 }
 
+int node_receptionist_direct(skick_actor_t *a, json_object *msg)
+{
+    rcpt_t *r = a->state;
+    if (a->head || a->busy || (a->flags & (NODE_A_STOPPING | NODE_A_STOPPED)) ||
+        !r || r->phase != R_READY || a->beh->on_stop == NULL)
+        return -1;
+    if (msg)
+        s_send_json(r, msg);
+    else
+        s_send(r, "null");
+    return 0;
+}
+
 void node_receptionist_closed(node_shard_t *sh, uint64_t actor)
 {
     skick_actor_t *a = node_u64map_get(&sh->actors, actor);
@@ -542,7 +555,7 @@ uint64_t node_receptionist_open(node_shard_t *sh, uint64_t conn, const char *pee
             node_ws_close(ws, conn, 1001, "server shutting down");
         return 0;
     }
-    skick_actor_t *a = node_actor_new(sh, NULL, (node_ref_t){0, 0}, 0, 0);
+    skick_actor_t *a = node_actor_new(sh, node_ws_rcpt_type(ws), (node_ref_t){0, 0}, 0, 0);
     node_actor_start(a, s_factory, NULL);
     rcpt_t *r = a->state;
     r->conn = conn;

@@ -62,6 +62,7 @@ static int s_register(skick_app_t *app, const char *name, skick_factory_fn *fact
     t->factory = factory;
     t->requestable = requestable;
     t->module = app->current_module;
+    t->as_type = (node_type_t){t->name, factory, t->module, NULL};
     node_strmap_put(&app->sessions, name, t);
     return 0;
 }
@@ -132,6 +133,7 @@ const node_session_type_t *node_session_type(skick_app_t *app, const char *name)
 static void s_free_type(void *p)
 {
     node_session_type_t *t = p;
+    node_behaviour_unref(&t->as_type.cached);
     free(t->name);
     skick_schema_destroy(&t->handshake);
     free(t);
@@ -162,7 +164,7 @@ skick_actor_t *node_session_spawn(node_shard_t *sh, const node_session_type_t *t
     s->rcpt = rcpt;
     s->type = type;
     node_format_addr(s->rcpt_addr, rcpt.shard, rcpt.id);
-    skick_actor_t *a = node_actor_new(sh, NULL, rcpt, 0, 0);
+    skick_actor_t *a = node_actor_new(sh, &type->as_type, rcpt, 0, 0);
     node_extra(a)->session = s;
     node_add_monitor(a, rcpt); /* the receptionist learns when we end */
     node_actor_start(a, type->factory, init);
@@ -221,6 +223,14 @@ int skick_socksend(skick_actor_t *self, json_object **msg)
     if (!msg) {
         skick_set_errno(SKICK_EINVAL);
         return -1;
+    }
+    node_session_t *s = s_session(self);
+    skick_actor_t *r = s ? node_actor_by_ref(self->shard, s->rcpt) : NULL;
+    if (r && r->type == node_ws_rcpt_type_of(self->shard) &&
+        node_receptionist_direct(r, *msg) == 0) {
+        json_object_put(*msg); /* written already: the receptionist was idle */
+        *msg = NULL;
+        return 0;
     }
     json_object *m = json_object_new_object();
     json_object_object_add(m, "action", json_object_new_string("socksend"));

@@ -247,7 +247,7 @@ int skick_replace(skick_actor_t *self, const char *type, json_object **init)
         /* A session becomes another (sub)session of the same application. */
         const node_session_type_t *st = node_session_type(self->shard->app, type);
         if (st)
-            return s_request_replace(self, NULL, st->factory, init);
+            return s_request_replace(self, &st->as_type, st->factory, init);
         if (init) {
             json_object_put(*init);
             *init = NULL;

@@ -7,6 +7,7 @@
     and sentinels included.
 */
 #include "node.h"
+#include "node_ws.h"
 #include "skick/testkit.h"
 
 #include <stdlib.h>
@@ -46,6 +47,8 @@ void skick_tk_destroy(skick_tk_t **tk_p)
         if (tk->sh->live)
             skick_tk_advance(tk, tk->sh->cfg.stop_timeout_ms / 10 + 1);
     }
+    node_ws_t *ws = tk->sh->ws;
+    node_ws_stop(&ws); /* after the receptionists, which write to it */
     node_shard_destroy(&tk->sh);
     node_app_destroy(&tk->app);
     free(tk);
@@ -316,4 +319,70 @@ uint64_t skick_tk_stat(skick_tk_t *tk, const char *name)
     if (strcmp(name, "fibers") == 0)
         return node_fiber_count();
     return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Fake websocket clients                                                     */
+
+static node_ws_t *s_ws(skick_tk_t *tk)
+{
+    return tk->sh->ws ? tk->sh->ws : node_ws_fake(tk->sh);
+}
+
+uint64_t skick_tk_ws_open(skick_tk_t *tk)
+{
+    node_shard_t *saved = node_shard;
+    node_shard = tk->sh;
+    uint64_t id = node_ws_fake_open(s_ws(tk));
+    node_shard = saved;
+    return id;
+}
+
+int skick_tk_ws_send(skick_tk_t *tk, uint64_t client, const char *text)
+{
+    node_shard_t *saved = node_shard;
+    node_shard = tk->sh;
+    int rc = node_ws_fake_input(s_ws(tk), client, text, strlen(text));
+    node_shard = saved;
+    return rc;
+}
+
+char *skick_tk_ws_recv(skick_tk_t *tk, uint64_t client)
+{
+    skick_tk_run(tk);
+    return node_ws_fake_output(s_ws(tk), client);
+}
+
+json_object *skick_tk_ws_recv_json(skick_tk_t *tk, uint64_t client)
+{
+    char *text = skick_tk_ws_recv(tk, client);
+    if (!text)
+        return NULL;
+    json_object *v = strcmp(text, "denied") == 0 ? json_object_new_string("denied")
+                                                 : json_tokener_parse(text);
+    free(text);
+    return v;
+}
+
+bool skick_tk_ws_closed(skick_tk_t *tk, uint64_t client, int *code, const char **reason)
+{
+    skick_tk_run(tk);
+    return node_ws_fake_closed(s_ws(tk), client, code, reason);
+}
+
+void skick_tk_ws_drop(skick_tk_t *tk, uint64_t client)
+{
+    node_shard_t *saved = node_shard;
+    node_shard = tk->sh;
+    node_ws_fake_drop(s_ws(tk), client);
+    node_shard = saved;
+}
+
+void skick_tk_ws_timeouts(skick_tk_t *tk, int64_t handshake_ms, int64_t idle_ms)
+{
+    node_ws_config_t *cfg = (node_ws_config_t *) node_ws_config(s_ws(tk));
+    if (handshake_ms > 0)
+        cfg->handshake_timeout_ms = handshake_ms;
+    if (idle_ms > 0)
+        cfg->idle_timeout_ms = idle_ms;
 }

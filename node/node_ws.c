@@ -43,6 +43,7 @@ typedef struct node_ws_conn {
     atomic_int refs;             /* civetweb + registry + writers */
     bool closing;                /* we sent a close frame: drop input */
     /* worker thread only: */
+    json_tokener *tok;           /* parser, reused for every message */
     char *buf;                   /* message being reassembled */
     size_t len, cap;
     bool in_message;             /* a fragmented message is in progress */
@@ -65,7 +66,23 @@ typedef struct node_ws_event {
     char peer[64];              /* EV_OPEN: remote address */
 } node_ws_event_t;
 
+typedef struct node_ws_frame {
+    struct node_ws_frame *next; /* FIFO link */
+    size_t len;
+    char text[];                /* NUL-terminated copy */
+} node_ws_frame_t;
+
+/*  A test kit connection: what the server sent, and whether it closed. */
+typedef struct node_ws_fake_conn {
+    node_ws_frame_t *head, *tail; /* frames not yet read */
+    bool closed;                  /* the server sent a close frame */
+    int code;                     /* its code */
+    char reason[124];             /* and reason */
+} node_ws_fake_conn_t;
+
 struct node_ws {
+    bool fake;                  /* test kit: no civetweb, frames recorded */
+    node_type_t rcpt_type;      /* the receptionists' type: their shared behaviour */
     node_shard_t *sh;           /* the reactor's shard */
     struct mg_context *ctx;     /* civetweb */
     node_ws_config_t cfg;       /* effective settings */
@@ -80,7 +97,8 @@ struct node_ws {
     char last_error[256];       /* civetweb's last log line, for start errors */
 };
 
-static node_ws_t *s_server; /* one per process: civetweb's callbacks need it */
+static node_ws_t *s_server; /* one per process: civetweb's log callback needs it */
+static void s_defaults(node_ws_config_t *c);
 
 /* ------------------------------------------------------------------------- */
 /* Entries                                                                    */
@@ -90,6 +108,8 @@ static void s_conn_unref(node_ws_conn_t *e)
     if (atomic_fetch_sub(&e->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&e->lock);
+    if (e->tok)
+        json_tokener_free(e->tok);
     free(e->buf);
     free(e);
 }
@@ -228,17 +248,19 @@ static bool s_take_token(node_ws_conn_t *e)
     return true;
 }
 
-static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
+static void s_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
 {
-    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
-    ev->kind = EV_MESSAGE;
-    ev->id = e->id;
     /* Strict JSON, valid UTF-8, nesting at most 64, and the whole message
        must be one value: trailing bytes are an error too. A bare scalar
        ("5", "null") stays "incomplete" until json-c sees a terminator, so one
        NUL is fed after the data. */
-    json_tokener *tok = json_tokener_new_ex(64);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener *tok = reuse;
+    if (tok) {
+        json_tokener_reset(tok);
+    } else {
+        tok = json_tokener_new_ex(64);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    }
     bool ok = false;
     if (len <= INT32_MAX) {
         ev->msg = json_tokener_parse_ex(tok, data, (int) len);
@@ -255,7 +277,20 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
         ev->msg = NULL;
         ev->json_error = true;
     }
-    json_tokener_free(tok);
+    if (!reuse)
+        json_tokener_free(tok);
+}
+
+static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
+{
+    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
+    ev->kind = EV_MESSAGE;
+    ev->id = e->id;
+    if (!e->tok) {
+        e->tok = json_tokener_new_ex(64);
+        json_tokener_set_flags(e->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    }
+    s_parse(ev, e->tok, data, len);
     s_push(e->ws, ev);
 }
 
@@ -399,8 +434,61 @@ static void s_drain(node_shard_t *sh, int fd, void *arg)
     }
 }
 
+static node_ws_fake_conn_t *s_fake(node_ws_t *ws, uint64_t id)
+{
+    return node_u64map_get(&ws->conns, id);
+}
+
+/*  Write one unmasked FIN text frame with a single mg_write: civetweb's
+    mg_websocket_write sends the header and the payload in two writes, which
+    costs a second system call and a second TCP segment per message. The
+    connection lock keeps civetweb's own writes (pongs, closes) apart. */
+static int s_write_frame(struct mg_connection *c, const char *text, size_t len)
+{
+    static __thread char *buf;
+    static __thread size_t cap;
+    size_t h = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    if (h + len > cap) {
+        cap = (h + len) * 2;
+        buf = node_realloc(buf, cap);
+    }
+    buf[0] = (char) 0x81;
+    if (h == 2) {
+        buf[1] = (char) len;
+    } else if (h == 4) {
+        buf[1] = 126;
+        buf[2] = (char) (len >> 8);
+        buf[3] = (char) len;
+    } else {
+        buf[1] = 127;
+        for (int i = 0; i < 8; i++)
+            buf[2 + i] = (char) ((uint64_t) len >> (56 - 8 * i));
+    }
+    memcpy(buf + h, text, len);
+    mg_lock_connection(c);
+    int w = mg_write(c, buf, h + len);
+    mg_unlock_connection(c);
+    return w == (int) (h + len) ? w : -1;
+}
+
 int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
 {
+    if (ws->fake) {
+        node_ws_fake_conn_t *f = s_fake(ws, id);
+        if (!f || f->closed)
+            return -1;
+        node_ws_frame_t *fr = node_malloc(sizeof *fr + len + 1);
+        fr->next = NULL;
+        fr->len = len;
+        memcpy(fr->text, text, len);
+        fr->text[len] = '\0';
+        if (f->tail)
+            f->tail->next = fr;
+        else
+            f->head = fr;
+        f->tail = fr;
+        return 0;
+    }
     node_ws_conn_t *e = s_conn_get(ws, id);
     if (!e) {
         SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: gone, %zu bytes not sent",
@@ -410,7 +498,7 @@ int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
     int rc = -1, w = 0;
     pthread_mutex_lock(&e->lock);
     if (e->conn && !e->closing)
-        rc = (w = mg_websocket_write(e->conn, MG_WEBSOCKET_OPCODE_TEXT, text, len)) > 0 ? 0 : -1;
+        rc = (w = s_write_frame(e->conn, text, len)) > 0 ? 0 : -1;
     bool closing = e->closing;
     pthread_mutex_unlock(&e->lock);
     s_conn_unref(e);
@@ -422,6 +510,15 @@ int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
 
 void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason)
 {
+    if (ws->fake) {
+        node_ws_fake_conn_t *f = s_fake(ws, id);
+        if (f && !f->closed) {
+            f->closed = true;
+            f->code = code;
+            snprintf(f->reason, sizeof f->reason, "%s", reason);
+        }
+        return;
+    }
     node_ws_conn_t *e = s_conn_get(ws, id);
     if (!e)
         return;
@@ -436,6 +533,8 @@ void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason)
 void node_ws_set_limits(node_ws_t *ws, uint64_t id, size_t max_message, double rate,
                         double burst)
 {
+    if (ws->fake)
+        return; /* limits live in the civetweb callbacks */
     node_ws_conn_t *e = s_conn_get(ws, id);
     if (!e)
         return;
@@ -461,7 +560,119 @@ const node_ws_config_t *node_ws_config(node_ws_t *ws)
 
 node_ws_t *node_ws_of(node_shard_t *sh)
 {
-    return s_server && s_server->sh == sh ? s_server : NULL;
+    return sh->ws;
+}
+
+node_type_t *node_ws_rcpt_type(node_ws_t *ws)
+{
+    if (!ws->rcpt_type.name)
+        ws->rcpt_type = (node_type_t){(char *) "receptionist", NULL, "skick", NULL};
+    return &ws->rcpt_type;
+}
+
+const node_type_t *node_ws_rcpt_type_of(node_shard_t *sh)
+{
+    return sh->ws ? &sh->ws->rcpt_type : NULL;
+}
+
+static void s_rcpt_type_free(node_ws_t *ws)
+{
+    node_behaviour_unref(&ws->rcpt_type.cached);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The test kit's fake server                                                 */
+
+node_ws_t *node_ws_fake(node_shard_t *sh)
+{
+    node_ws_t *ws = node_calloc(1, sizeof *ws);
+    ws->fake = true;
+    ws->sh = sh;
+    ws->efd = -1;
+    s_defaults(&ws->cfg);
+    node_u64map_init(&ws->conns);
+    node_u64map_init(&ws->binds);
+    sh->ws = ws;
+    return ws;
+}
+
+uint64_t node_ws_fake_open(node_ws_t *ws)
+{
+    uint64_t id = ++ws->next_id;
+    node_u64map_put(&ws->conns, id, node_calloc(1, sizeof(node_ws_fake_conn_t)));
+    uint64_t actor = node_receptionist_open(ws->sh, id, "testkit");
+    if (actor)
+        node_u64map_put(&ws->binds, id, (void *) (uintptr_t) actor);
+    return id;
+}
+
+int node_ws_fake_input(node_ws_t *ws, uint64_t id, const char *text, size_t len)
+{
+    uint64_t actor = (uint64_t) (uintptr_t) node_u64map_get(&ws->binds, id);
+    node_ws_fake_conn_t *f = s_fake(ws, id);
+    if (!actor || !f || f->closed)
+        return -1;
+    node_ws_event_t ev = {.kind = EV_MESSAGE, .id = id};
+    s_parse(&ev, NULL, text, len);
+    node_receptionist_input(ws->sh, actor, &ev.msg, ev.json_error);
+    json_object_put(ev.msg);
+    return 0;
+}
+
+char *node_ws_fake_output(node_ws_t *ws, uint64_t id)
+{
+    node_ws_fake_conn_t *f = s_fake(ws, id);
+    node_ws_frame_t *fr = f ? f->head : NULL;
+    if (!fr)
+        return NULL;
+    f->head = fr->next;
+    if (!f->head)
+        f->tail = NULL;
+    char *text = node_strdup(fr->text);
+    free(fr);
+    return text;
+}
+
+bool node_ws_fake_closed(node_ws_t *ws, uint64_t id, int *code, const char **reason)
+{
+    node_ws_fake_conn_t *f = s_fake(ws, id);
+    if (!f || !f->closed)
+        return false;
+    if (code)
+        *code = f->code;
+    if (reason)
+        *reason = f->reason;
+    return true;
+}
+
+void node_ws_fake_drop(node_ws_t *ws, uint64_t id)
+{
+    uint64_t actor = (uint64_t) (uintptr_t) node_u64map_get(&ws->binds, id);
+    node_ws_fake_conn_t *f = s_fake(ws, id);
+    if (f)
+        f->closed = true;
+    if (actor) {
+        node_u64map_del(&ws->binds, id);
+        node_receptionist_closed(ws->sh, actor);
+    }
+}
+
+static void s_fake_free(node_ws_t *ws)
+{
+    for (size_t i = 0; i < ws->conns.cap; i++) {
+        node_ws_fake_conn_t *f = ws->conns.keys[i] ? ws->conns.vals[i] : NULL;
+        while (f && f->head) {
+            node_ws_frame_t *fr = f->head;
+            f->head = fr->next;
+            free(fr);
+        }
+        free(f);
+    }
+    node_u64map_free(&ws->conns);
+    node_u64map_free(&ws->binds);
+    ws->sh->ws = NULL;
+    s_rcpt_type_free(ws);
+    free(ws);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -655,6 +866,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     mg_set_request_handler(ws->ctx, "/skick.js$", s_on_js, ws);
     mg_set_request_handler(ws->ctx, "/$", s_on_index, ws);
     node_io_add(sh, ws->efd, s_drain, ws);
+    sh->ws = ws;
     return ws;
 fail:
     s_server = NULL;
@@ -687,7 +899,12 @@ void node_ws_stop(node_ws_t **ws_p)
     if (!ws)
         return;
     *ws_p = NULL;
+    if (ws->fake) {
+        s_fake_free(ws);
+        return;
+    }
     node_io_remove(ws->sh, ws->efd);
+    ws->sh->ws = NULL;
     if (s_close_all(ws) > 0)
         usleep(100 * 1000); /* let clients answer the close frames */
     mg_stop(ws->ctx);
@@ -703,5 +920,6 @@ void node_ws_stop(node_ws_t **ws_p)
     node_u64map_free(&ws->conns);
     node_u64map_free(&ws->binds);
     pthread_mutex_destroy(&ws->lock);
+    s_rcpt_type_free(ws);
     free(ws);
 }

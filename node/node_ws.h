@@ -49,8 +49,13 @@ void node_ws_stop(node_ws_t **ws_p);
 /*  The effective settings (defaults filled in). */
 const node_ws_config_t *node_ws_config(node_ws_t *ws);
 
-/*  The shard's server, or NULL (test kit, back-only shards). */
+/*  The shard's server, or NULL (back-only shards). */
 node_ws_t *node_ws_of(node_shard_t *sh);
+
+/*  The actor type of this server's receptionists (their behaviour is shared). */
+node_type_t *node_ws_rcpt_type(node_ws_t *ws);
+/*  The receptionist type of sh's server, or NULL: tells receptionists apart. */
+const node_type_t *node_ws_rcpt_type_of(node_shard_t *sh);
 
 /*  Write one text frame to connection id. 0, or -1 if it is gone. */
 int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len);
@@ -67,6 +72,21 @@ void node_ws_set_limits(node_ws_t *ws, uint64_t id, size_t max_message, double r
 /*  Forget the receptionist of id (it stopped). */
 void node_ws_unbind(node_ws_t *ws, uint64_t id);
 
+/* ---- the test kit's fake server: no civetweb, frames recorded ---- */
+
+/*  A server for sh that records what is sent instead of writing to sockets. */
+node_ws_t *node_ws_fake(node_shard_t *sh);
+/*  Open a fake client connection (its receptionist is created). Returns its id. */
+uint64_t node_ws_fake_open(node_ws_t *ws);
+/*  The client sends text (parsed like a real frame, limits not applied). */
+int node_ws_fake_input(node_ws_t *ws, uint64_t id, const char *text, size_t len);
+/*  Pop the next frame the server sent to id (caller frees), or NULL. */
+char *node_ws_fake_output(node_ws_t *ws, uint64_t id);
+/*  Whether the server closed id; its code and reason. */
+bool node_ws_fake_closed(node_ws_t *ws, uint64_t id, int *code, const char **reason);
+/*  The client goes away. */
+void node_ws_fake_drop(node_ws_t *ws, uint64_t id);
+
 /* ---- receptionist side (node_receptionist.c), called on the reactor ---- */
 
 /*  A connection opened: create its receptionist. Returns its actor id. */
@@ -75,6 +95,10 @@ uint64_t node_receptionist_open(node_shard_t *sh, uint64_t conn, const char *pee
     without it for a JSON null. */
 void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg,
                              bool json_error);
+/*  Send msg (borrowed) to the client of receptionist a right away: the local
+    fast path of skick_socksend, allowed only when a has nothing queued (so
+    order is kept). 0, or -1 when a is not ready for it. */
+int node_receptionist_direct(skick_actor_t *a, json_object *msg);
 /*  The client side is gone (closed, or the socket failed). */
 void node_receptionist_closed(node_shard_t *sh, uint64_t actor);
 

@@ -100,6 +100,38 @@ int skick_tk_stop(skick_tk_t *tk, const char *addr);
     Unknown names give 0. */
 uint64_t skick_tk_stat(skick_tk_t *tk, const char *name);
 
+/* ---------------------------------------------------------------------------
+   Fake websocket clients: test sessions without a server. The client side
+   talks to a real receptionist and session actor through the same code as a
+   front shard, minus civetweb: frames are recorded instead of written, and
+   the size and rate limits (enforced on civetweb's threads) do not apply.
+   ------------------------------------------------------------------------- */
+
+/*  Open a client connection; nothing is sent yet (send the handshake). */
+uint64_t skick_tk_ws_open(skick_tk_t *tk);
+
+/*  The client sends one message (text, as it would be in a frame). 0, or -1
+    when the connection is closed. Does not run the shard. */
+int skick_tk_ws_send(skick_tk_t *tk, uint64_t client, const char *text);
+
+/*  Run the shard, then pop the next frame the server sent to client (caller
+    frees), or NULL when there is none. */
+char *skick_tk_ws_recv(skick_tk_t *tk, uint64_t client);
+
+/*  Like skick_tk_ws_recv, parsed: NULL when there is no frame or it is not
+    JSON (the literal "denied" is returned as the JSON string "denied"). */
+json_object *skick_tk_ws_recv_json(skick_tk_t *tk, uint64_t client);
+
+/*  Run the shard; whether the server has closed client, with its close code
+    and reason (borrowed until the test kit is destroyed). */
+bool skick_tk_ws_closed(skick_tk_t *tk, uint64_t client, int *code, const char **reason);
+
+/*  The client disconnects (as if the socket dropped). */
+void skick_tk_ws_drop(skick_tk_t *tk, uint64_t client);
+
+/*  Set the handshake and idle timeouts of later connections (0: keep). */
+void skick_tk_ws_timeouts(skick_tk_t *tk, int64_t handshake_ms, int64_t idle_ms);
+
 #ifdef __cplusplus
 }
 #endif
