@@ -373,8 +373,17 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
         int rc;
         if (s_deliver_control(a, from, action, body, &rc))
             return rc;
-        if (strcmp(action, "sentinel") == 0)
+        if (strcmp(action, "sentinel") == 0) {
+            /* A session whose receptionist ended stops now, even while a
+               handler is blocked (say in skick_query): it has no client. */
+            if (a->x && a->x->session &&
+                node_session_partner_ended(a, skick_get_string(*body, "address", ""))) {
+                json_object_put(*body);
+                *body = NULL;
+                return 0;
+            }
             control = true;
+        }
     }
     if (!control && a->depth >= sh->cfg.mailbox_capacity && !(a->flags & NODE_A_PROBE)) {
         sh->stats.refused_full++;
@@ -515,8 +524,10 @@ static void s_start(skick_actor_t *a)
         on_start(a); /* may suspend; messages queue meanwhile */
         node_cur = NULL;
     }
-    if (!(a->flags & (NODE_A_STOPPING | NODE_A_REPLACE)))
+    if (!(a->flags & (NODE_A_STOPPING | NODE_A_REPLACE))) {
         node_daemons_start(a);
+        node_session_ship(a); /* a session opens to its client once started */
+    }
 }
 
 static void s_msg_free(node_msg_t *m)

@@ -355,7 +355,7 @@ void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg
     r->last_input = node_now(sh);
     if (r->phase == R_HANDSHAKE) {
         s_handshake(a, r, msg, json_error);
-    } else if (r->phase == R_STARTING) {
+    } else if (r->phase == R_STARTING || r->npending) { /* keep the client's order */
         if (r->npending == NODE_RCPT_PENDING) {
             node_ws_close(r->ws, r->conn, 1008, "too many messages before the session started");
             node_request_stop(a, NODE_END_CANCELLATION);
@@ -395,6 +395,8 @@ void node_receptionist_closed(node_shard_t *sh, uint64_t actor)
 /* ------------------------------------------------------------------------- */
 /* Messages from the session, the timer, sentinels                            */
 
+static void s_client(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_error);
+
 static void s_flush_pending(skick_actor_t *a, rcpt_t *r)
 {
     int n = r->npending;
@@ -423,9 +425,21 @@ static void s_on_schemas(skick_actor_t *self, json_object *msg)
     SKICK_LOG(SKICK_LOG_DEBUG, "ws", "%s: schemas generation %u, %d message(s) waiting",
               self->addr, r->gen, r->npending);
     if (r->phase == R_STARTING) {
+        /* Ready; the held messages go after what the session already queued
+           for its client (a greeting from on_start comes first). */
         r->phase = R_READY;
-        s_flush_pending(self, r);
+        json_object *flush = json_object_new_object();
+        json_object_object_add(flush, "action", json_object_new_string("skick.flush"));
+        node_ref_t me = node_ref_of(self);
+        node_deliver_ref(self->shard, me, me, &flush, true);
     }
+}
+
+static void s_on_flush(skick_actor_t *self, json_object *msg)
+{
+    (void) msg;
+    if (strcmp(skick_sender(self), self->addr) == 0)
+        s_flush_pending(self, skick_state(self));
 }
 
 static void s_on_socksend(skick_actor_t *self, json_object *msg)
@@ -543,6 +557,7 @@ static void s_factory(skick_actor_t *self, json_object *init)
     skick_action(self, "new_query", NULL, s_on_new_query);
     skick_action(self, "cancel_query", NULL, s_on_cancel_query);
     skick_action(self, "skick.tick", NULL, s_on_tick);
+    skick_action(self, "skick.flush", NULL, s_on_flush);
     skick_default_sentinel(self, s_on_sentinel);
     skick_on_stop(self, s_on_stop);
 }

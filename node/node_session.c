@@ -4,9 +4,9 @@
     part: the address of its receptionist, the generation of the socket
     schemas it last shipped, and its open socket queries. Its factory
     registers socket actions (skick_socket): handlers plus the schema text
-    the receptionist will check client messages against. After every build
-    (the first, and each replace) the runtime ships the schemas to the
-    receptionist with a new generation number; client messages come back
+    the receptionist will check client messages against. Each time it has
+    started (its on_start returned: the first time, and after each replace)
+    the runtime ships the schemas to the receptionist with a new generation; client messages come back
     tagged with the generation they were checked under, and one checked
     under an older generation is refused here, so a new behaviour never sees
     a message that only the old schemas admitted.
@@ -167,9 +167,7 @@ skick_actor_t *node_session_spawn(node_shard_t *sh, const node_session_type_t *t
     skick_actor_t *a = node_actor_new(sh, &type->as_type, rcpt, 0, 0);
     node_extra(a)->session = s;
     node_add_monitor(a, rcpt); /* the receptionist learns when we end */
-    node_actor_start(a, type->factory, init);
-    if (!(a->flags & NODE_A_STOPPING))
-        node_session_ship(a);
+    node_actor_start(a, type->factory, init); /* ships its schemas once started */
     return a;
 }
 

@@ -318,6 +318,5 @@ void node_apply_replace(skick_actor_t *a)
     x->replace_factory = NULL;
     node_build(a, factory, init);
     json_object_put(init);
-    node_session_ship(a); /* a session's receptionist switches schemas with it */
     /* The loop runs the new on_start (and daemons) on the actor's next turn. */
 }

@@ -1,149 +1,331 @@
-/*  skick.js - the browser client of Skick (served by front shards at /skick.js)
+/*  skick.js - the browser client of Skick (served by every front shard at /skick.js)
 
-    const s = new Skick.Session("hello", {url: "ws://127.0.0.1:8000/"});
-    s.on("message", m => console.log(m));          // everything the session sends
-    s.onQuery(q => 42);                            // answer SocketQuery (value or Promise)
-    await s.ready;                                 // resolves after the handshake
-    s.send({action: "greet"});
+    One file, no dependencies, ES2017. Load it with <script src="/skick.js"></script>;
+    it defines the global `Skick` (and module.exports under CommonJS).
 
-    Errors from the server ({"action":"error",...}) are emitted as "error"
-    events, "denied" rejects `ready`. The client reconnects with exponential
-    back-off (0.5 s doubling to 30 s) when the connection drops, unless the
-    server closed it on purpose (1000, 1008, 1009) or close() was called.
+        const s = new Skick.Session("chat", {handshake: {name: "ada"}});
+        s.on("message", m => console.log(m));     // whatever the session sends
+        s.on("error", e => console.warn(e));      // the server's error objects
+        s.onQuery((payload, schema) => true);     // answer SocketQuery: a value or a Promise
+        await s.ready;                            // the server took the handshake
+        s.send({action: "say", text: "hi"});
+        const line = await s.waitFor(m => m.action === "chat_line", 5000);
+        s.close();
+
+    new Skick.Session(type, options)
+        Opens a websocket and requests a session of `type`. options:
+          url         websocket URL; default: the page's own host ("ws[s]://host/")
+          handshake   extra handshake fields, e.g. {name: "ada"} (the session type
+                      must declare them in its handshake schema, or it is denied)
+          reconnect   reconnect when the connection drops (default true)
+          minBackoff  first reconnect delay in ms (default 500); doubles per attempt
+          maxBackoff  largest reconnect delay in ms (default 30000)
+          settle      ms after the handshake without a refusal or a message after
+                      which the session counts as accepted (default 250): the
+                      protocol has no acknowledgement, so sessions that say nothing
+                      first are accepted when no "denied" came in that time
+          keep        most unread messages kept for next()/waitFor() (default 100)
+
+    Properties: type, url, ready (a Promise: resolves with the session once the
+    first session is accepted, rejects when it is denied or the session closes
+    for good before that), connected (the socket is up and the handshake sent),
+    closed (closed for good: no more reconnects).
+
+    Methods
+        send(msg)        an object is sent as JSON, a string as it is. Messages sent
+                         while not connected are queued and go out, in order, right
+                         after the next handshake (the server holds up to 64 while
+                         the session starts). Throws once closed for good.
+        onQuery(fn)      answer every SocketQuery with fn(payload, schema, query):
+                         a value or a Promise of one. A throw or rejection leaves
+                         the query unanswered and emits "error".
+        reply(id, value) answer a SocketQuery by its query_id yourself (from a
+                         "query" listener); false if not connected.
+        next(ms)         Promise of the next unread message (in order, each message
+                         once); rejects after ms (if given) or when closed for good.
+        waitFor(pred, ms) Promise of the first unread message for which pred(msg)
+                         is true; the unread messages before it are skipped.
+        close()          close the connection (1000) and never reconnect.
+        on(ev, fn), off(ev, fn)
+
+    Events (listener gets one argument)
+        "open"          a session was accepted (again after each reconnect)
+        "message"       a message from the session (any JSON but the ones below)
+        "query"         a SocketQuery {action, query_id, message, schema}
+        "error"         {"action":"error","type":...} from the server, the
+                        {"error":"Invalid subschema"} answer to a query reply
+                        (the query stays open: reply again), or a local problem
+                        {"action":"error","type":..., local: true}
+        "denied"        the server refused the handshake (the type is the argument)
+        "close"         {code, reason, wasClean, reconnect}: reconnect is the delay
+                        in ms before the next attempt, or false when closed for good
+        "reconnecting"  {delay, attempt}
+
+    Reconnecting: after a drop the client retries with exponential back-off
+    (minBackoff doubling to maxBackoff, +-20 % jitter; back to minBackoff once a
+    session stayed up 10 s), except when the server closed on purpose (1000:
+    session denied or ended; 1008: policy, rate limit, handshake timeout;
+    1009: message too big) or close() was called. A reconnect starts a NEW
+    session on the server (state is not resumed): set it up again in "open".
 */
 (function (global) {
     "use strict";
 
-    function Emitter() { this._h = {}; }
-    Emitter.prototype.on = function (ev, fn) {
-        (this._h[ev] = this._h[ev] || []).push(fn);
-        return this;
-    };
-    Emitter.prototype.off = function (ev, fn) {
-        this._h[ev] = (this._h[ev] || []).filter(function (f) { return f !== fn; });
-        return this;
-    };
-    Emitter.prototype.emit = function (ev, arg) {
-        (this._h[ev] || []).slice().forEach(function (f) {
-            try { f(arg); } catch (e) { setTimeout(function () { throw e; }); }
-        });
-    };
+    const FINAL_CODES = { 1000: true, 1008: true, 1009: true };
+    const STABLE_MS = 10000; /* a session up this long resets the back-off */
 
     function defaultUrl() {
-        var l = global.location;
+        const l = global.location;
         if (!l || !/^https?:$/.test(l.protocol)) return "ws://127.0.0.1:8000/";
         return (l.protocol === "https:" ? "wss://" : "ws://") + l.host + "/";
     }
 
-    var FINAL_CODES = { 1000: true, 1008: true, 1009: true };
-
-    /*  A session of type `type`. options: url, handshake (extra handshake
-        fields), reconnect (default true), maxBackoff (ms, default 30000). */
-    function Session(type, options) {
-        Emitter.call(this);
-        options = options || {};
-        this.type = type;
-        this.url = options.url || defaultUrl();
-        this.handshake = Object.assign({}, options.handshake || {}, { session_type: type });
-        this.reconnect = options.reconnect !== false;
-        this.maxBackoff = options.maxBackoff || 30000;
-        this._backoff = 500;
-        this._closed = false;
-        this._queryHandler = null;
-        this._queue = [];
-        var self = this;
-        this.ready = new Promise(function (res, rej) { self._ready = res; self._fail = rej; });
-        this.ready.catch(function () {});
-        this._connect();
+    function localError(type) {
+        return { action: "error", type: type, local: true };
     }
-    Session.prototype = Object.create(Emitter.prototype);
 
-    Session.prototype._connect = function () {
-        var self = this;
-        var ws = new WebSocket(this.url);
-        this.ws = ws;
-        this.open = false;
-        ws.onopen = function () { ws.send(JSON.stringify(self.handshake)); };
-        ws.onmessage = function (ev) { self._receive(ev.data); };
-        ws.onclose = function (ev) {
-            var wasOpen = self.open;
-            self.open = false;
-            self.emit("close", { code: ev.code, reason: ev.reason });
-            if (self._closed || FINAL_CODES[ev.code] || !self.reconnect) {
-                self._fail(new Error("closed: " + ev.code + " " + ev.reason));
+    class Session {
+        constructor(type, options) {
+            options = options || {};
+            this.type = type;
+            this.url = options.url || defaultUrl();
+            this.handshake = Object.assign({}, options.handshake || {}, { session_type: type });
+            this.reconnect = options.reconnect !== false;
+            this.minBackoff = options.minBackoff > 0 ? options.minBackoff : 500;
+            this.maxBackoff = options.maxBackoff > 0 ? options.maxBackoff : 30000;
+            this.settle = options.settle >= 0 ? options.settle : 250;
+            this.keep = options.keep >= 0 ? options.keep : 100;
+            this.connected = false;
+            this.closed = false;
+            this.ws = null;
+            this._handlers = {};
+            this._backoff = this.minBackoff;
+            this._attempt = 0;
+            this._accepted = false;   /* this connection's session was accepted */
+            this._acceptedAt = 0;
+            this._settleTimer = null;
+            this._retryTimer = null;
+            this._queryHandler = null;
+            this._outbox = [];        /* sent while not connected */
+            this._inbox = [];         /* unread messages for next()/waitFor() */
+            this._waiters = [];       /* {pred, resolve, reject, timer} */
+            this.ready = new Promise((res, rej) => { this._resolveReady = res; this._rejectReady = rej; });
+            this.ready.catch(() => {}); /* a denial is also an event; no unhandled rejection */
+            this._connect();
+        }
+
+        on(ev, fn) {
+            (this._handlers[ev] = this._handlers[ev] || []).push(fn);
+            return this;
+        }
+
+        off(ev, fn) {
+            this._handlers[ev] = (this._handlers[ev] || []).filter(f => f !== fn);
+            return this;
+        }
+
+        _emit(ev, arg) {
+            (this._handlers[ev] || []).slice().forEach(f => {
+                try { f.call(this, arg); } catch (e) { setTimeout(() => { throw e; }); }
+            });
+        }
+
+        _connect() {
+            this._retryTimer = null;
+            if (this.closed) return;
+            const ws = new WebSocket(this.url);
+            this.ws = ws;
+            this._accepted = false;
+            ws.onopen = () => {
+                if (this.ws !== ws) return;
+                ws.send(JSON.stringify(this.handshake));
+                this.connected = true;
+                /* The server holds client messages until the session is ready. */
+                const out = this._outbox;
+                this._outbox = [];
+                out.forEach(m => ws.send(m));
+                this._settleTimer = setTimeout(() => this._accept(ws), this.settle);
+            };
+            ws.onmessage = ev => { if (this.ws === ws) this._receive(ws, ev.data); };
+            ws.onclose = ev => { if (this.ws === ws) this._onclose(ev); };
+        }
+
+        _accept(ws) {
+            clearTimeout(this._settleTimer);
+            this._settleTimer = null;
+            if (this._accepted || this.ws !== ws || ws.readyState !== 1) return;
+            this._accepted = true;
+            this._acceptedAt = Date.now();
+            this._attempt = 0;
+            this._resolveReady(this);
+            this._emit("open", this);
+        }
+
+        _onclose(ev) {
+            clearTimeout(this._settleTimer);
+            this._settleTimer = null;
+            this.connected = false;
+            this.ws = null;
+            if (this._accepted && Date.now() - this._acceptedAt >= STABLE_MS)
+                this._backoff = this.minBackoff;
+            this._accepted = false;
+            const final = this.closed || !this.reconnect || FINAL_CODES[ev.code] === true;
+            let delay = false;
+            if (!final) {
+                delay = Math.round(this._backoff * (0.8 + 0.4 * Math.random()));
+                this._backoff = Math.min(this._backoff * 2, this.maxBackoff);
+            }
+            this._emit("close", { code: ev.code, reason: ev.reason, wasClean: ev.wasClean,
+                                  reconnect: delay });
+            if (final) {
+                this._finish(ev.code, ev.reason);
                 return;
             }
-            if (wasOpen) self._backoff = 500;
-            var delay = self._backoff;
-            self._backoff = Math.min(self._backoff * 2, self.maxBackoff);
-            self.emit("reconnecting", { delay: delay });
-            setTimeout(function () { if (!self._closed) self._connect(); }, delay);
-        };
-    };
-
-    Session.prototype._receive = function (data) {
-        if (data === "denied") {
-            this._closed = true;
-            this.emit("denied", this.type);
-            this._fail(new Error("session denied: " + this.type));
-            return;
+            this._attempt++;
+            this._emit("reconnecting", { delay: delay, attempt: this._attempt });
+            this._retryTimer = setTimeout(() => this._connect(), delay);
         }
-        var msg;
-        try { msg = JSON.parse(data); } catch (e) {
-            this.emit("error", { action: "error", type: "unparsable server frame" });
-            return;
+
+        /* Closed for good: settle every promise. */
+        _finish(code, reason) {
+            this.closed = true;
+            const err = new Error("skick session " + this.type + " closed: " + code +
+                                  (reason ? " " + reason : ""));
+            err.code = code;
+            err.reason = reason;
+            this._rejectReady(err);
+            const w = this._waiters;
+            this._waiters = [];
+            w.forEach(x => { clearTimeout(x.timer); x.reject(err); });
         }
-        if (!this.open) {
-            this.open = true;
-            this._ready(this);
-            this.emit("open", this);
-            var q = this._queue;
-            this._queue = [];
-            q.forEach(this.send, this);
+
+        _receive(ws, data) {
+            if (data === "denied") {
+                clearTimeout(this._settleTimer);
+                this.closed = true; /* the close (1000) that follows is final */
+                const err = new Error("session denied: " + this.type);
+                err.code = 1000;
+                err.reason = "session denied";
+                this._rejectReady(err);
+                this._emit("denied", this.type);
+                return;
+            }
+            let msg;
+            try {
+                msg = JSON.parse(data);
+            } catch (e) {
+                this._emit("error", localError("unparsable server frame"));
+                return;
+            }
+            this._accept(ws);
+            if (msg && typeof msg === "object" && !Array.isArray(msg)) {
+                if (msg.action === "error" || msg.error === "Invalid subschema") {
+                    this._emit("error", msg);
+                    return;
+                }
+                if (msg.action === "SocketQuery" && typeof msg.query_id === "string") {
+                    this._query(ws, msg);
+                    return;
+                }
+            }
+            this._deliver(msg);
+            this._emit("message", msg);
         }
-        if (msg && msg.action === "error") { this.emit("error", msg); return; }
-        if (msg && msg.error === "Invalid subschema") { this.emit("error", msg); return; }
-        if (msg && msg.action === "SocketQuery") { this._answer(msg); return; }
-        this.emit("message", msg);
-    };
 
-    Session.prototype._answer = function (q) {
-        var self = this;
-        this.emit("query", q);
-        if (!this._queryHandler) return;
-        Promise.resolve()
-            .then(function () { return self._queryHandler(q.message, q.schema, q); })
-            .then(function (value) { self.reply(q.query_id, value); },
-                  function (err) { self.emit("error", { action: "error", type: String(err) }); });
-    };
+        _deliver(msg) {
+            for (let i = 0; i < this._waiters.length; i++) {
+                const w = this._waiters[i];
+                let hit = false;
+                try { hit = w.pred(msg); } catch (e) { hit = false; }
+                if (hit) {
+                    this._waiters.splice(i, 1);
+                    clearTimeout(w.timer);
+                    w.resolve(msg);
+                    return;
+                }
+            }
+            this._inbox.push(msg);
+            if (this._inbox.length > this.keep) this._inbox.splice(0, this._inbox.length - this.keep);
+        }
 
-    /*  Send a message (an object with an "action"); queued until the session is open. */
-    Session.prototype.send = function (msg) {
-        if (!this.open || !this.ws || this.ws.readyState !== 1) { this._queue.push(msg); return; }
-        this.ws.send(JSON.stringify(msg));
-    };
+        _query(ws, q) {
+            this._emit("query", q);
+            const fn = this._queryHandler;
+            if (!fn) return;
+            Promise.resolve()
+                .then(() => fn(q.message, q.schema, q))
+                .then(value => {
+                    /* A query dies with the connection that asked it. */
+                    if (this.ws === ws && ws.readyState === 1)
+                        ws.send(JSON.stringify({ action: "query_reply", query_id: q.query_id,
+                                                 message: value === undefined ? null : value }));
+                }, err => {
+                    this._emit("error", localError("query handler failed: " +
+                                                   (err && err.message ? err.message : String(err))));
+                });
+        }
 
-    /*  Answer a SocketQuery by id. */
-    Session.prototype.reply = function (queryId, value) {
-        this.send({ action: "query_reply", query_id: queryId, message: value });
-    };
+        send(msg) {
+            const text = typeof msg === "string" ? msg : JSON.stringify(msg);
+            if (this.closed) throw new Error("skick session " + this.type + " is closed");
+            if (this.connected && this.ws && this.ws.readyState === 1) this.ws.send(text);
+            else this._outbox.push(text);
+        }
 
-    /*  Answer every SocketQuery with fn(message, schema, query): a value or a Promise. */
-    Session.prototype.onQuery = function (fn) { this._queryHandler = fn; return this; };
+        reply(queryId, value) {
+            if (!this.connected || !this.ws || this.ws.readyState !== 1) return false;
+            this.ws.send(JSON.stringify({ action: "query_reply", query_id: queryId,
+                                          message: value === undefined ? null : value }));
+            return true;
+        }
 
-    /*  Resolve with the next message the session sends. */
-    Session.prototype.next = function () {
-        var self = this;
-        return new Promise(function (res) {
-            function once(m) { self.off("message", once); res(m); }
-            self.on("message", once);
-        });
-    };
+        onQuery(fn) {
+            this._queryHandler = fn;
+            return this;
+        }
 
-    Session.prototype.close = function () {
-        this._closed = true;
-        if (this.ws) this.ws.close(1000, "client closed");
-    };
+        next(ms) {
+            return this.waitFor(() => true, ms);
+        }
 
-    global.Skick = { Session: Session, version: "0.1.0" };
-})(typeof window !== "undefined" ? window : this);
+        waitFor(pred, ms) {
+            while (this._inbox.length) {
+                const m = this._inbox.shift();
+                let hit = false;
+                try { hit = pred(m); } catch (e) { hit = false; }
+                if (hit) return Promise.resolve(m);
+            }
+            if (this.closed)
+                return Promise.reject(new Error("skick session " + this.type + " is closed"));
+            return new Promise((resolve, reject) => {
+                const w = { pred: pred, resolve: resolve, reject: reject, timer: null };
+                if (ms > 0)
+                    w.timer = setTimeout(() => {
+                        this._waiters = this._waiters.filter(x => x !== w);
+                        reject(new Error("skick session " + this.type + ": no such message in " +
+                                         ms + " ms"));
+                    }, ms);
+                this._waiters.push(w);
+            });
+        }
+
+        close() {
+            if (this.closed && !this.ws) return;
+            this.closed = true;
+            clearTimeout(this._retryTimer);
+            this._retryTimer = null;
+            this._outbox = [];
+            if (this.ws) {
+                this.ws.close(1000, "client closed");
+            } else {
+                this._emit("close", { code: 1000, reason: "client closed", wasClean: true,
+                                      reconnect: false });
+                this._finish(1000, "client closed");
+            }
+        }
+    }
+
+    const Skick = { Session: Session, version: "0.2.0" };
+    global.Skick = Skick;
+    if (typeof module === "object" && module && module.exports) module.exports = Skick;
+})(typeof window !== "undefined" ? window : typeof self !== "undefined" ? self : this);
