@@ -46,10 +46,11 @@ typedef struct {
     uint32_t gen;                  /* schema generation in force */
     const node_schema_set_t *set;  /* the schemas of that generation */
     node_strmap_t queries;         /* open query id -> subschema name (owned) */
-    struct {
+    struct node_rcpt_pending {
         json_object *msg;          /* owned; NULL for JSON null or invalid JSON */
         bool json_error;           /* it was not valid JSON */
-    } pending[NODE_RCPT_PENDING];  /* held while STARTING, answered in order */
+    } *pending;                    /* NODE_RCPT_PENDING held while STARTING (allocated
+                                      on first use: most sessions never need it) */
     int npending;
     int64_t last_input;            /* shard clock of the last client message */
     int64_t idle_ms;               /* idle timeout in force */
@@ -361,6 +362,8 @@ void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg
             node_request_stop(a, NODE_END_CANCELLATION);
             return;
         }
+        if (!r->pending)
+            r->pending = node_malloc(NODE_RCPT_PENDING * sizeof *r->pending);
         r->pending[r->npending].msg = *msg;
         r->pending[r->npending].json_error = json_error;
         r->npending++;
@@ -543,6 +546,7 @@ static void s_rcpt_free(void *p)
     rcpt_t *r = p;
     for (int i = 0; i < r->npending; i++)
         json_object_put(r->pending[i].msg);
+    free(r->pending);
     node_strmap_free(&r->queries, free);
 }
 

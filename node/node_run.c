@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -383,6 +384,12 @@ int skick_run(int argc, char **argv)
     node_shard_start(sh);
     node_ws_t *ws = NULL;
     if (o.front || !o.back) {
+        /* Every open websocket is a descriptor: use all the hard limit allows. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         if (!o.ws.key_password)
             o.ws.key_password = getenv("SKICK_KEY_PASSWORD");
         ws = node_ws_start(sh, &o.ws, err, sizeof err);

@@ -57,6 +57,10 @@ typedef struct node_ws_conn {
 
 enum { EV_OPEN, EV_MESSAGE, EV_CLOSED };
 
+/*  Nesting allowed in a client message. Each connection keeps a parser with a
+    stack this deep (~40 bytes a level) for its whole life. */
+#define NODE_WS_JSON_DEPTH 32
+
 typedef struct node_ws_event {
     struct node_ws_event *next; /* queue link */
     int kind;                   /* EV_* */
@@ -250,7 +254,7 @@ static bool s_take_token(node_ws_conn_t *e)
 
 static void s_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
 {
-    /* Strict JSON, valid UTF-8, nesting at most 64, and the whole message
+    /* Strict JSON, valid UTF-8, nesting at most 32, and the whole message
        must be one value: trailing bytes are an error too. A bare scalar
        ("5", "null") stays "incomplete" until json-c sees a terminator, so one
        NUL is fed after the data. */
@@ -258,7 +262,7 @@ static void s_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, 
     if (tok) {
         json_tokener_reset(tok);
     } else {
-        tok = json_tokener_new_ex(64);
+        tok = json_tokener_new_ex(NODE_WS_JSON_DEPTH);
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     }
     bool ok = false;
@@ -287,7 +291,7 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
     ev->kind = EV_MESSAGE;
     ev->id = e->id;
     if (!e->tok) {
-        e->tok = json_tokener_new_ex(64);
+        e->tok = json_tokener_new_ex(NODE_WS_JSON_DEPTH);
         json_tokener_set_flags(e->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     }
     s_parse(ev, e->tok, data, len);
@@ -834,7 +838,11 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     const char *base[] = {"listening_ports", ports, "num_threads", threads, "tcp_nodelay", "1",
                           "enable_websocket_ping_pong", "yes", "websocket_timeout_ms", ping,
                           "request_timeout_ms", "5000", "enable_directory_listing", "no",
-                          "enable_keep_alive", "no"};
+                          "enable_keep_alive", "no",
+                          /* civetweb keeps this buffer per connection for its life: 8 KiB
+                             holds any upgrade request and halves the cost of an idle
+                             websocket (override with --civetweb max_request_size=N) */
+                          "max_request_size", "8192"};
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
         opts[n++] = base[i];
     if (ws->cfg.cert && !ws->cfg.key_password) {
