@@ -280,7 +280,7 @@ SKICK_MODULE(hello)
     skick_handshake(app, "logarithm", s_random, s_logarithm);
     skick_subsession(app, "double_number", s_double);
     skick_session(app, "chat", s_chat);
-    skick_session_handshake_schema(app, "chat", "{\"name\": {\"type\": \"string\", "
+    skick_session_handshake_schema(app, "chat", "{\"name?\": {\"type\": \"string\", "
                                                 "\"maxLength\": 32}}");
     skick_actor(app, "info", s_info);
     skick_actor(app, "chat_room", s_room);

@@ -44,4 +44,4 @@ Logs follow at level info. Stop with Ctrl-C: on_stop hooks run, the exit status 
 EOF
 
 export SKICK_LOG_LEVEL=info
-exec "$node" "${args[@]}"
+exec "$node" "${args[@]}" --www "$(dirname "$0")/www"

@@ -65,7 +65,6 @@ static const char s_err_format[] = "{\"action\":\"error\",\"type\":\"Incorrect m
 static const char s_err_noaction[] = "{\"action\":\"error\",\"type\":\"No action requested\"}";
 static const char s_err_schema[] = "{\"action\":\"error\",\"type\":\"not schema compliant\"}";
 static const char s_err_query[] = "{\"action\":\"error\",\"type\":\"unknown query\"}";
-static const char s_err_subschema[] = "{\"error\":\"Invalid subschema\"}";
 static const char s_err_busy[] = "{\"action\":\"error\",\"type\":\"server busy\"}";
 static const char s_err_failed[] = "{\"action\":\"error\",\"type\":\"session failed\"}";
 
@@ -256,7 +255,14 @@ static void s_query_reply(skick_actor_t *a, rcpt_t *r, json_object **msg)
         return;
     }
     if (!s_query_ok(r, name, v)) {
-        s_send(r, s_err_subschema); /* the question stays open */
+        /* The seed's reply, plus the query id (old clients ignore it) so that
+           a client with several questions open knows which one to answer
+           again. The question stays open. */
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "error", json_object_new_string("Invalid subschema"));
+        json_object_object_add(e, "query_id", json_object_new_string(qid));
+        s_send_json(r, e);
+        json_object_put(e);
         return;
     }
     free(node_strmap_del(&r->queries, qid));

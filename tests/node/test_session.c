@@ -265,7 +265,10 @@ Test(session, queries)
                  "{\"action\": \"query_reply\", \"query_id\": \"%s\", \"message\": %s}", qid,
                  cases[i][1]);
         skick_tk_ws_send(tk, c, buf);
-        s_expect(tk, c, "error", "Invalid subschema");
+        json_object *inv = s_recv(tk, c);
+        cr_assert_str_eq(skick_get_string(inv, "error", ""), "Invalid subschema");
+        cr_assert_str_eq(skick_get_string(inv, "query_id", ""), qid);
+        json_object_put(inv);
         snprintf(buf, sizeof buf,
                  "{\"action\": \"query_reply\", \"query_id\": \"%s\", \"message\": %s}", qid,
                  cases[i][2]);
