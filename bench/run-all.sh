@@ -13,3 +13,5 @@ echo "# bench_actors (one shard, $(nproc) cores${cpu:+, pinned to CPU $cpu})"
 # Opt-in: SKICK_BENCH_COMPARE=1 also runs the same figures with CAF 0.17 and
 # Erlang/OTP (one scheduler thread each) side by side: bench/compare/README.md.
 if [ "${SKICK_BENCH_COMPARE:-0}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/compare/run.sh" "$@"; fi
+# Websocket front: skick-node next to a bare civetweb echo server (bench/ws_bench.sh).
+if [ "${SKICK_BENCH_WS:-1}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/ws_bench.sh" "$build"; fi
