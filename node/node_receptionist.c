@@ -54,6 +54,7 @@ typedef struct {
     int npending;
     int64_t last_input;            /* shard clock of the last client message */
     int64_t idle_ms;               /* idle timeout in force */
+    uint64_t tick;                 /* pending handshake/idle timer */
     int session_end;               /* -1, or how the session ended (node_end_t) */
     bool conn_gone;                /* the client side closed */
     bool denied;                   /* the handshake was refused */
@@ -220,8 +221,13 @@ static void s_no_schema(rcpt_t *r, json_object *act)
                           ? json_object_get_string(act)
                           : json_object_to_json_string_ext(act, JSON_C_TO_STRING_PLAIN);
     char shown[32 * 4 + 1];
-    size_t o = 0;
-    for (size_t i = 0; raw[i] && i < 32; i++) {
+    size_t o = 0, n = strnlen(raw, 33);
+    if (n > 32) {
+        n = 32; /* cut on a character boundary: the reply must stay valid UTF-8 */
+        while (n > 0 && ((unsigned char) raw[n] & 0xc0) == 0x80)
+            n--;
+    }
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) raw[i];
         if (c < 0x20 || c == 0x7f)
             o += (size_t) snprintf(shown + o, sizeof shown - o, "\\x%02x", c);
@@ -306,6 +312,8 @@ static void s_deny(skick_actor_t *a, rcpt_t *r, const char *why)
     node_request_stop(a, NODE_END_CANCELLATION);
 }
 
+static void s_arm_tick(skick_actor_t *self, int64_t ms);
+
 static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_error)
 {
     node_shard_t *sh = a->shard;
@@ -341,6 +349,7 @@ static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool jso
         node_ws_set_limits(r->ws, r->conn, l->max_message, l->rate ? l->rate : -1, l->burst);
     if (l->idle_timeout_ms)
         r->idle_ms = l->idle_timeout_ms;
+    s_arm_tick(a, r->idle_ms); /* from now on the idle clock runs */
 }
 
 /* ------------------------------------------------------------------------- */
@@ -491,9 +500,12 @@ static void s_on_cancel_query(skick_actor_t *self, json_object *msg)
 
 static void s_arm_tick(skick_actor_t *self, int64_t ms)
 {
+    rcpt_t *r = self->state;
     json_object *tick = json_object_new_object();
     json_object_object_add(tick, "action", json_object_new_string("skick.tick"));
-    skick_after(self, ms, &tick);
+    if (r->tick)
+        skick_cancel(self, r->tick);
+    r->tick = skick_after(self, ms, &tick);
 }
 
 static void s_on_tick(skick_actor_t *self, json_object *msg)
@@ -501,6 +513,7 @@ static void s_on_tick(skick_actor_t *self, json_object *msg)
     rcpt_t *r = skick_state(self);
     if (strcmp(skick_sender(self), self->addr) != 0)
         return;
+    r->tick = 0; /* fired */
     if (r->phase == R_HANDSHAKE) {
         SKICK_LOG(SKICK_LOG_INFO, "ws", "%s: no handshake in time", r->peer);
         node_ws_close(r->ws, r->conn, 1008, "handshake timeout");

@@ -42,6 +42,7 @@ typedef struct node_ws_conn {
     pthread_mutex_t lock;        /* guards conn, closing */
     atomic_int refs;             /* civetweb + registry + writers */
     bool closing;                /* we sent a close frame: drop input */
+    unsigned dropped;            /* frames dropped while closing */
     /* worker thread only: */
     json_tokener *tok;           /* parser, reused for every message */
     char *buf;                   /* message being reassembled */
@@ -252,6 +253,68 @@ static bool s_take_token(node_ws_conn_t *e)
     return true;
 }
 
+/*  Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+    U+10FFFF. json-c's own check lets some of those through, and we echo
+    client text in error objects, which must stay valid UTF-8. */
+static bool s_utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++)
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+        unsigned char d = s[i + 1];
+        if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d > 0x9f) || (c == 0xf0 && d < 0x90) ||
+            (c == 0xf4 && d > 0x8f))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/*  JSON has no NaN or Infinity, but json-c parses them even when strict. */
+static bool s_finite(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_double: {
+        double d = json_object_get_double(v);
+        return d - d == 0.0;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!s_finite(json_object_array_get_idx(v, i)))
+                return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(v, key, val)
+        {
+            (void) key;
+            if (!s_finite(val))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
 static void s_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
 {
     /* Strict JSON, valid UTF-8, nesting at most 32, and the whole message
@@ -276,6 +339,8 @@ static void s_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, 
             ok = jerr == json_tokener_success && json_tokener_get_parse_end(tok) == len;
         }
     }
+    if (ok && (!s_utf8_ok((const unsigned char *) data, len) || !s_finite(ev->msg)))
+        ok = false;
     if (!ok) { /* (a valid "null" leaves msg NULL with ok set) */
         json_object_put(ev->msg);
         ev->msg = NULL;
@@ -298,17 +363,29 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
     s_push(e->ws, ev);
 }
 
-/*  Close from the worker thread: a close frame, then civetweb drops it. */
+/*  Close from the worker thread: send a close frame and keep reading (and
+    dropping) until the client answers with its own. Closing the socket at
+    once would make the kernel answer the client's unread frames with a
+    reset, and the client would never see our code and reason. */
 static int s_refuse(node_ws_conn_t *e, struct mg_connection *c, int code, const char *why)
 {
     pthread_mutex_lock(&e->lock);
-    if (!e->closing)
+    bool first = !e->closing;
+    if (first)
         s_close_frame(c, code, why);
     e->closing = true;
     pthread_mutex_unlock(&e->lock);
-    SKICK_LOG(SKICK_LOG_INFO, "ws", "connection %llu closed: %s", (unsigned long long) e->id,
-              why);
-    return 0;
+    if (first)
+        SKICK_LOG(SKICK_LOG_INFO, "ws", "connection %llu closed: %s",
+                  (unsigned long long) e->id, why);
+    return 1;
+}
+
+/*  A frame arrived after our close frame: drop it; give up on a client that
+    keeps talking instead of closing. */
+static int s_drop_after_close(node_ws_conn_t *e)
+{
+    return ++e->dropped < 10000 ? 1 : 0;
 }
 
 static int s_on_data(struct mg_connection *c, int bits, char *data, size_t len, void *cbdata)
@@ -346,7 +423,7 @@ static int s_on_data(struct mg_connection *c, int bits, char *data, size_t len, 
         return s_refuse(e, c, 1002, "unknown opcode");
     }
     if (e->closing)
-        return 0;
+        return s_drop_after_close(e);
     size_t max = atomic_load_explicit(&e->max_message, memory_order_relaxed);
     if (e->len + len > max)
         return s_refuse(e, c, 1009, "message too big");
