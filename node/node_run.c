@@ -403,8 +403,9 @@ int skick_run(int argc, char **argv)
                       c->cert ? "wss" : "ws", c->host, c->port, app->sessions.count);
         }
     }
-    SKICK_LOG(SKICK_LOG_NOTICE, "shard", "shard %s running with %zu actor type(s)", sh->addr,
-              app->types.count);
+    if (!sh->stopping)
+        SKICK_LOG(SKICK_LOG_NOTICE, "shard", "shard %s running with %zu actor type(s)",
+                  sh->addr, app->types.count);
     node_loop_run(sh, false);
     node_ws_stop(&ws);
     int status = sh->exit_status;

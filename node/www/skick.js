@@ -53,7 +53,7 @@
         "message"       a message from the session (any JSON but the ones below)
         "query"         a SocketQuery {action, query_id, message, schema}
         "error"         {"action":"error","type":...} from the server, the
-                        {"error":"Invalid subschema"} answer to a query reply
+                        {"error":"Invalid subschema","query_id":..} answer to a query reply
                         (the query stays open: reply again), or a local problem
                         {"action":"error","type":..., local: true}
         "denied"        the server refused the handshake (the type is the argument)
