@@ -421,6 +421,8 @@ void node_actor_start(skick_actor_t *a, skick_factory_fn *factory, json_object *
 int node_deliver(node_shard_t *sh, node_ref_t from, const char *to, json_object **body);
 int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
                      bool control);
+/*  Append m (taken) to a's mailbox and schedule a. No checks: callers do them. */
+void node_enqueue(skick_actor_t *a, node_msg_t *m);
 void node_process_actor(skick_actor_t *a);
 node_extra_t *node_extra(skick_actor_t *a);
 node_ref_t node_ref_of(const skick_actor_t *a);

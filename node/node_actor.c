@@ -394,17 +394,22 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
     node_msg_t *m = node_malloc(sizeof *m);
     *m = (node_msg_t){.body = *body, .from = from, .control = control};
     *body = NULL;
+    node_enqueue(a, m);
+    return 0;
+}
+
+void node_enqueue(skick_actor_t *a, node_msg_t *m)
+{
     if (a->tail)
         a->tail->next = m;
     else
         a->head = m;
     a->tail = m;
-    if (!control)
+    if (!m->control)
         a->depth++;
-    sh->stats.sent_local++;
+    a->shard->stats.sent_local++;
     if (!(a->flags & NODE_A_PROBE))
         node_schedule(a);
-    return 0;
 }
 
 int node_deliver(node_shard_t *sh, node_ref_t from, const char *to, json_object **body)

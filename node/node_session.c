@@ -321,14 +321,7 @@ int node_deliver_client(node_shard_t *sh, node_ref_t from, node_ref_t to, json_o
     node_msg_t *m = node_malloc(sizeof *m);
     *m = (node_msg_t){.body = *body, .from = from, .client = true, .gen = gen};
     *body = NULL;
-    if (a->tail)
-        a->tail->next = m;
-    else
-        a->head = m;
-    a->tail = m;
-    a->depth++;
-    sh->stats.sent_local++;
-    node_schedule(a);
+    node_enqueue(a, m);
     return 0;
 }
 
