@@ -19,7 +19,7 @@
     Writes are made on the reactor; civetweb's request_timeout_ms bounds a
     write to a client that stopped reading (see docs/internals/websockets.md).
 */
-#include "node_ws.h"
+#include "node_ws_int.h"
 
 #include <civetweb.h>
 #include <dlfcn.h>
@@ -35,75 +35,7 @@
 
 #include <openssl/ssl.h>
 
-typedef struct node_ws_conn {
-    uint64_t id;                 /* 0 until ready */
-    node_ws_t *ws;               /* owner */
-    struct mg_connection *conn;  /* civetweb's, NULL after its close callback */
-    pthread_mutex_t lock;        /* guards conn, closing */
-    atomic_int refs;             /* civetweb + registry + writers */
-    bool closing;                /* we sent a close frame: drop input */
-    unsigned dropped;            /* frames dropped while closing */
-    /* worker thread only: */
-    json_tokener *tok;           /* parser, reused for every message */
-    char *buf;                   /* message being reassembled */
-    size_t len, cap;
-    bool in_message;             /* a fragmented message is in progress */
-    int64_t refill_ns;           /* token bucket: last refill */
-    double tokens;
-    /* set by the reactor, read by the worker (relaxed is enough: a stale
-       value for one frame is harmless) */
-    _Atomic size_t max_message;
-    _Atomic double rate, burst;
-} node_ws_conn_t;
-
-enum { EV_OPEN, EV_MESSAGE, EV_CLOSED };
-
-/*  Nesting allowed in a client message. Each connection keeps a parser with a
-    stack this deep (~40 bytes a level) for its whole life. */
-#define NODE_WS_JSON_DEPTH 32
-
-typedef struct node_ws_event {
-    struct node_ws_event *next; /* queue link */
-    int kind;                   /* EV_* */
-    uint64_t id;                /* connection */
-    json_object *msg;           /* EV_MESSAGE: parsed message, owned */
-    bool json_error;            /* EV_MESSAGE: it was not valid JSON */
-    char peer[64];              /* EV_OPEN: remote address */
-} node_ws_event_t;
-
-typedef struct node_ws_frame {
-    struct node_ws_frame *next; /* FIFO link */
-    size_t len;
-    char text[];                /* NUL-terminated copy */
-} node_ws_frame_t;
-
-/*  A test kit connection: what the server sent, and whether it closed. */
-typedef struct node_ws_fake_conn {
-    node_ws_frame_t *head, *tail; /* frames not yet read */
-    bool closed;                  /* the server sent a close frame */
-    int code;                     /* its code */
-    char reason[124];             /* and reason */
-} node_ws_fake_conn_t;
-
-struct node_ws {
-    bool fake;                  /* test kit: no civetweb, frames recorded */
-    node_type_t rcpt_type;      /* the receptionists' type: their shared behaviour */
-    node_shard_t *sh;           /* the reactor's shard */
-    struct mg_context *ctx;     /* civetweb */
-    node_ws_config_t cfg;       /* effective settings */
-    pthread_mutex_t lock;       /* registry and queue */
-    node_u64map_t conns;        /* id -> node_ws_conn_t* (under lock) */
-    uint64_t next_id;           /* under lock */
-    node_ws_event_t *head;      /* queue (under lock) */
-    node_ws_event_t *tail;
-    int efd;                    /* eventfd: queue became non-empty */
-    atomic_int open;            /* websockets accepted and not closed */
-    node_u64map_t binds;        /* reactor only: connection id -> receptionist id */
-    char last_error[256];       /* civetweb's last log line, for start errors */
-};
-
 static node_ws_t *s_server; /* one per process: civetweb's log callback needs it */
-static void s_defaults(node_ws_config_t *c);
 
 /* ------------------------------------------------------------------------- */
 /* Entries                                                                    */
@@ -315,7 +247,7 @@ static bool s_finite(json_object *v)
     }
 }
 
-static void s_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
+void node_ws_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
 {
     /* Strict JSON, valid UTF-8, nesting at most 32, and the whole message
        must be one value: trailing bytes are an error too. A bare scalar
@@ -359,7 +291,7 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
         e->tok = json_tokener_new_ex(NODE_WS_JSON_DEPTH);
         json_tokener_set_flags(e->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     }
-    s_parse(ev, e->tok, data, len);
+    node_ws_parse(ev, e->tok, data, len);
     s_push(e->ws, ev);
 }
 
@@ -515,11 +447,6 @@ static void s_drain(node_shard_t *sh, int fd, void *arg)
     }
 }
 
-static node_ws_fake_conn_t *s_fake(node_ws_t *ws, uint64_t id)
-{
-    return node_u64map_get(&ws->conns, id);
-}
-
 /*  Write one unmasked FIN text frame with a single mg_write: civetweb's
     mg_websocket_write sends the header and the payload in two writes, which
     costs a second system call and a second TCP segment per message. The
@@ -554,22 +481,8 @@ static int s_write_frame(struct mg_connection *c, const char *text, size_t len)
 
 int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
 {
-    if (ws->fake) {
-        node_ws_fake_conn_t *f = s_fake(ws, id);
-        if (!f || f->closed)
-            return -1;
-        node_ws_frame_t *fr = node_malloc(sizeof *fr + len + 1);
-        fr->next = NULL;
-        fr->len = len;
-        memcpy(fr->text, text, len);
-        fr->text[len] = '\0';
-        if (f->tail)
-            f->tail->next = fr;
-        else
-            f->head = fr;
-        f->tail = fr;
-        return 0;
-    }
+    if (ws->fake)
+        return node_ws_fake_record(ws, id, text, len);
     node_ws_conn_t *e = s_conn_get(ws, id);
     if (!e) {
         SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: gone, %zu bytes not sent",
@@ -592,12 +505,7 @@ int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
 void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason)
 {
     if (ws->fake) {
-        node_ws_fake_conn_t *f = s_fake(ws, id);
-        if (f && !f->closed) {
-            f->closed = true;
-            f->code = code;
-            snprintf(f->reason, sizeof f->reason, "%s", reason);
-        }
+        node_ws_fake_record_close(ws, id, code, reason);
         return;
     }
     node_ws_conn_t *e = s_conn_get(ws, id);
@@ -656,104 +564,9 @@ const node_type_t *node_ws_rcpt_type_of(node_shard_t *sh)
     return sh->ws ? &sh->ws->rcpt_type : NULL;
 }
 
-static void s_rcpt_type_free(node_ws_t *ws)
+void node_ws_rcpt_type_free(node_ws_t *ws)
 {
     node_behaviour_unref(&ws->rcpt_type.cached);
-}
-
-/* ------------------------------------------------------------------------- */
-/* The test kit's fake server                                                 */
-
-node_ws_t *node_ws_fake(node_shard_t *sh)
-{
-    node_ws_t *ws = node_calloc(1, sizeof *ws);
-    ws->fake = true;
-    ws->sh = sh;
-    ws->efd = -1;
-    s_defaults(&ws->cfg);
-    node_u64map_init(&ws->conns);
-    node_u64map_init(&ws->binds);
-    sh->ws = ws;
-    return ws;
-}
-
-uint64_t node_ws_fake_open(node_ws_t *ws)
-{
-    uint64_t id = ++ws->next_id;
-    node_u64map_put(&ws->conns, id, node_calloc(1, sizeof(node_ws_fake_conn_t)));
-    uint64_t actor = node_receptionist_open(ws->sh, id, "testkit");
-    if (actor)
-        node_u64map_put(&ws->binds, id, (void *) (uintptr_t) actor);
-    return id;
-}
-
-int node_ws_fake_input(node_ws_t *ws, uint64_t id, const char *text, size_t len)
-{
-    uint64_t actor = (uint64_t) (uintptr_t) node_u64map_get(&ws->binds, id);
-    node_ws_fake_conn_t *f = s_fake(ws, id);
-    if (!actor || !f || f->closed)
-        return -1;
-    node_ws_event_t ev = {.kind = EV_MESSAGE, .id = id};
-    s_parse(&ev, NULL, text, len);
-    node_receptionist_input(ws->sh, actor, &ev.msg, ev.json_error);
-    json_object_put(ev.msg);
-    return 0;
-}
-
-char *node_ws_fake_output(node_ws_t *ws, uint64_t id)
-{
-    node_ws_fake_conn_t *f = s_fake(ws, id);
-    node_ws_frame_t *fr = f ? f->head : NULL;
-    if (!fr)
-        return NULL;
-    f->head = fr->next;
-    if (!f->head)
-        f->tail = NULL;
-    char *text = node_strdup(fr->text);
-    free(fr);
-    return text;
-}
-
-bool node_ws_fake_closed(node_ws_t *ws, uint64_t id, int *code, const char **reason)
-{
-    node_ws_fake_conn_t *f = s_fake(ws, id);
-    if (!f || !f->closed)
-        return false;
-    if (code)
-        *code = f->code;
-    if (reason)
-        *reason = f->reason;
-    return true;
-}
-
-void node_ws_fake_drop(node_ws_t *ws, uint64_t id)
-{
-    uint64_t actor = (uint64_t) (uintptr_t) node_u64map_get(&ws->binds, id);
-    node_ws_fake_conn_t *f = s_fake(ws, id);
-    if (f)
-        f->closed = true;
-    if (actor) {
-        node_u64map_del(&ws->binds, id);
-        node_receptionist_closed(ws->sh, actor);
-    }
-}
-
-static void s_fake_free(node_ws_t *ws)
-{
-    for (size_t i = 0; i < ws->conns.cap; i++) {
-        node_ws_fake_conn_t *f = ws->conns.keys[i] ? ws->conns.vals[i] : NULL;
-        while (f && f->head) {
-            node_ws_frame_t *fr = f->head;
-            f->head = fr->next;
-            free(fr);
-        }
-        free(f);
-    }
-    node_u64map_free(&ws->conns);
-    node_u64map_free(&ws->binds);
-    ws->sh->ws = NULL;
-    s_rcpt_type_free(ws);
-    free(ws);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -860,7 +673,7 @@ static int s_init_ssl(void *ssl_ctx, void *user_data)
 
 /* ------------------------------------------------------------------------- */
 
-static void s_defaults(node_ws_config_t *c)
+void node_ws_defaults(node_ws_config_t *c)
 {
     if (!c->host)
         c->host = "127.0.0.1";
@@ -894,7 +707,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     node_ws_t *ws = node_calloc(1, sizeof *ws);
     ws->sh = sh;
     ws->cfg = *cfg;
-    s_defaults(&ws->cfg);
+    node_ws_defaults(&ws->cfg);
     pthread_mutex_init(&ws->lock, NULL);
     node_u64map_init(&ws->conns);
     node_u64map_init(&ws->binds);
@@ -985,7 +798,7 @@ void node_ws_stop(node_ws_t **ws_p)
         return;
     *ws_p = NULL;
     if (ws->fake) {
-        s_fake_free(ws);
+        node_ws_fake_free(ws);
         return;
     }
     node_io_remove(ws->sh, ws->efd);
@@ -1005,6 +818,6 @@ void node_ws_stop(node_ws_t **ws_p)
     node_u64map_free(&ws->conns);
     node_u64map_free(&ws->binds);
     pthread_mutex_destroy(&ws->lock);
-    s_rcpt_type_free(ws);
+    node_ws_rcpt_type_free(ws);
     free(ws);
 }
