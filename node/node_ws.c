@@ -20,6 +20,7 @@
     write to a client that stopped reading (see docs/internals/websockets.md).
 */
 #include "node_ws_int.h"
+#include "skick_envelope.h"
 
 #include <civetweb.h>
 #include <dlfcn.h>
@@ -185,101 +186,15 @@ static bool s_take_token(node_ws_conn_t *e)
     return true;
 }
 
-/*  Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
-    U+10FFFF. json-c's own check lets some of those through, and we echo
-    client text in error objects, which must stay valid UTF-8. */
-static bool s_utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t k;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++)
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-        unsigned char d = s[i + 1];
-        if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d > 0x9f) || (c == 0xf0 && d < 0x90) ||
-            (c == 0xf4 && d > 0x8f))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
-/*  JSON has no NaN or Infinity, but json-c parses them even when strict. */
-static bool s_finite(json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_double: {
-        double d = json_object_get_double(v);
-        return d - d == 0.0;
-    }
-    case json_type_array:
-        for (size_t i = 0; i < json_object_array_length(v); i++)
-            if (!s_finite(json_object_array_get_idx(v, i)))
-                return false;
-        return true;
-    case json_type_object: {
-        json_object_object_foreach(v, key, val)
-        {
-            (void) key;
-            if (!s_finite(val))
-                return false;
-        }
-        return true;
-    }
-    default:
-        return true;
-    }
-}
-
 void node_ws_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
 {
-    /* Strict JSON, valid UTF-8, nesting at most 32, and the whole message
-       must be one value: trailing bytes are an error too. A bare scalar
-       ("5", "null") stays "incomplete" until json-c sees a terminator, so one
-       NUL is fed after the data. */
-    json_tokener *tok = reuse;
-    if (tok) {
-        json_tokener_reset(tok);
-    } else {
-        tok = json_tokener_new_ex(NODE_WS_JSON_DEPTH);
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    }
-    bool ok = false;
-    if (len <= INT32_MAX) {
-        ev->msg = json_tokener_parse_ex(tok, data, (int) len);
-        enum json_tokener_error jerr = json_tokener_get_error(tok);
-        if (jerr == json_tokener_continue) {
-            ev->msg = json_tokener_parse_ex(tok, "", 1);
-            ok = json_tokener_get_error(tok) == json_tokener_success;
-        } else {
-            ok = jerr == json_tokener_success && json_tokener_get_parse_end(tok) == len;
-        }
-    }
-    if (ok && (!s_utf8_ok((const unsigned char *) data, len) || !s_finite(ev->msg)))
-        ok = false;
-    if (!ok) { /* (a valid "null" leaves msg NULL with ok set) */
-        json_object_put(ev->msg);
+    /* One strict JSON value (proto/skick_envelope.c): UTF-8 checked (we echo
+       client text in error objects, which must stay valid), no NaN, nesting
+       within the parser's depth, no trailing bytes. */
+    if (skick_json_parse_strict(reuse, data, len, &ev->msg) != 0) {
         ev->msg = NULL;
         ev->json_error = true;
     }
-    if (!reuse)
-        json_tokener_free(tok);
 }
 
 static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)

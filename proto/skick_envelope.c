@@ -1,0 +1,235 @@
+/*  skick_envelope - encode and decode the frames of one envelope
+
+    Header layout (big-endian, 52 bytes; PROTOCOL.md "Envelopes"):
+
+        0  u16 signature 0xAA51     2  u8 version     3  u8 kind
+        4  u64 seq                 12  u32 flags     16  u32 gen
+       20  u64 from shard          28  u64 from actor
+       36  u64 to shard            44  u64 to actor
+
+    The body frame is one strict JSON value (UTF-8, no NaN/Infinity, depth
+    at most 64) or empty. Nothing read from the wire is trusted: every size
+    is checked against the frame it came in, before it is used.
+*/
+#include "skick_envelope.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skick/err.h"
+
+static void s_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t) (v >> 8);
+    p[1] = (uint8_t) v;
+}
+
+static void s_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t) (v >> (24 - 8 * i));
+}
+
+static void s_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t) (v >> (56 - 8 * i));
+}
+
+static uint32_t s_get32(const uint8_t *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+}
+
+static uint64_t s_get64(const uint8_t *p)
+{
+    return ((uint64_t) s_get32(p) << 32) | s_get32(p + 4);
+}
+
+void skick_envelope_encode_header(const skick_envelope_t *e,
+                                  uint8_t out[SKICK_ENVELOPE_HEADER])
+{
+    s_put16(out, SKICK_ENVELOPE_SIGNATURE);
+    out[2] = SKICK_ENVELOPE_VERSION;
+    out[3] = e->kind;
+    s_put64(out + 4, e->seq);
+    s_put32(out + 12, e->flags);
+    s_put32(out + 16, e->gen);
+    s_put64(out + 20, e->from_shard);
+    s_put64(out + 28, e->from_id);
+    s_put64(out + 36, e->to_shard);
+    s_put64(out + 44, e->to_id);
+}
+
+const char *skick_envelope_body_text(const skick_envelope_t *e, size_t *len)
+{
+    if (!e->body) {
+        *len = 0;
+        return "";
+    }
+    return json_object_to_json_string_length(
+        e->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+}
+
+bool skick_json_finite(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_double: {
+        double d = json_object_get_double(v);
+        return d - d == 0.0;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!skick_json_finite(json_object_array_get_idx(v, i)))
+                return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(v, key, val)
+        {
+            (void) key;
+            if (!skick_json_finite(val))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
+bool skick_utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++)
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+        unsigned char d = s[i + 1];
+        if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d > 0x9f) || (c == 0xf0 && d < 0x90) ||
+            (c == 0xf4 && d > 0x8f))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+int skick_json_parse_strict(json_tokener *reuse, const char *data, size_t len,
+                            json_object **out)
+{
+    *out = NULL;
+    if (len > INT32_MAX || !skick_utf8_valid((const unsigned char *) data, len))
+        return -1;
+    json_tokener *tok = reuse;
+    if (tok) {
+        json_tokener_reset(tok);
+    } else {
+        tok = json_tokener_new_ex(64);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    }
+    json_object *v = json_tokener_parse_ex(tok, data, (int) len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    bool ok;
+    if (err == json_tokener_continue) {
+        v = json_tokener_parse_ex(tok, "", 1); /* a bare scalar needs a terminator */
+        ok = json_tokener_get_error(tok) == json_tokener_success;
+    } else {
+        ok = err == json_tokener_success && json_tokener_get_parse_end(tok) == len;
+    }
+    if (!reuse)
+        json_tokener_free(tok);
+    if (!ok || !skick_json_finite(v)) {
+        json_object_put(v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static skick_envelope_t *s_fail(char *why, size_t whylen, const char *text)
+{
+    if (why && whylen)
+        snprintf(why, whylen, "%s", text);
+    skick_set_errno(SKICK_EPROTO);
+    return NULL;
+}
+
+skick_envelope_t *skick_envelope_decode(const void *header, size_t header_len,
+                                        const void *body, size_t body_len, char *why,
+                                        size_t whylen)
+{
+    const uint8_t *h = header;
+    if (!h || header_len != SKICK_ENVELOPE_HEADER)
+        return s_fail(why, whylen, "header frame has the wrong size");
+    if (((uint16_t) (h[0] << 8) | h[1]) != SKICK_ENVELOPE_SIGNATURE)
+        return s_fail(why, whylen, "not a Skick envelope (bad signature)");
+    if (h[2] != SKICK_ENVELOPE_VERSION)
+        return s_fail(why, whylen, "unsupported envelope version");
+    if (h[3] == 0 || h[3] >= SKICK_KIND_COUNT_)
+        return s_fail(why, whylen, "unknown message kind");
+    if (body_len > SKICK_ENVELOPE_MAX_BODY || (body_len && !body))
+        return s_fail(why, whylen, "body frame too large");
+    skick_envelope_t e = {
+        .kind = h[3],
+        .seq = s_get64(h + 4),
+        .flags = s_get32(h + 12),
+        .gen = s_get32(h + 16),
+        .from_shard = s_get64(h + 20),
+        .from_id = s_get64(h + 28),
+        .to_shard = s_get64(h + 36),
+        .to_id = s_get64(h + 44),
+    };
+    if (e.seq == 0)
+        return s_fail(why, whylen, "sequence number 0");
+    if ((e.from_shard == 0) != (e.from_id == 0) || (e.to_shard == 0) != (e.to_id == 0))
+        return s_fail(why, whylen, "half an address");
+    if (body_len && skick_json_parse_strict(NULL, body, body_len, &e.body) != 0)
+        return s_fail(why, whylen, "body is not one strict JSON value");
+    skick_envelope_t *out = malloc(sizeof *out);
+    if (!out) {
+        json_object_put(e.body);
+        skick_set_errno(SKICK_ENOMEM);
+        return NULL;
+    }
+    *out = e;
+    return out;
+}
+
+void skick_envelope_destroy(skick_envelope_t **e_p)
+{
+    skick_envelope_t *e = e_p ? *e_p : NULL;
+    if (!e)
+        return;
+    *e_p = NULL;
+    json_object_put(e->body);
+    free(e);
+}
+
+const char *skick_kind_name(int kind)
+{
+    switch (kind) {
+#define SKICK_KIND_NAME_(n, name, text)                                             \
+    case n:                                                                         \
+        return #name;
+        SKICK_KIND_MAP(SKICK_KIND_NAME_)
+#undef SKICK_KIND_NAME_
+    default:
+        return "UNKNOWN";
+    }
+}
