@@ -160,7 +160,6 @@ typedef struct node_exec {
 struct node_wait {
     node_fiber_t *fiber; /* who to resume */
     bool suspended;      /* the fiber is switched away in node_wait */
-    node_exec_t *exec;   /* its context */
     uint64_t timer;      /* timeout timer id, 0 = none */
     int err;             /* result: SKICK_OK or an error */
     bool done;           /* completed (resumption pending or happened) */
@@ -375,7 +374,6 @@ struct node_shard {
     void *convs;                 /* conversation index (node_conv.c) */
     node_hash_backend_t *hash;   /* hash backend */
     void *hash_state;            /* backend's state */
-    node_behaviour_t builder;    /* scratch behaviour used while a factory runs */
     bool stopping;               /* shard shutdown in progress */
     int exit_status;             /* process status once the loop ends */
     struct node_ws *ws;          /* websocket server (real or test kit fake), or NULL */
@@ -426,6 +424,8 @@ void node_enqueue(skick_actor_t *a, node_msg_t *m);
 void node_process_actor(skick_actor_t *a);
 node_extra_t *node_extra(skick_actor_t *a);
 node_ref_t node_ref_of(const skick_actor_t *a);
+/*  Whether the message self is handling now came from ref. */
+bool node_sent_by(skick_actor_t *self, node_ref_t ref);
 bool node_is_opener(json_object *msg);
 /*  Tell a conversation opener's caller that it will get no answer. */
 void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char *why);

@@ -70,6 +70,13 @@ const char *skick_sender(skick_actor_t *self)
     return buf;
 }
 
+bool node_sent_by(skick_actor_t *self, node_ref_t ref)
+{
+    node_exec_t *e = node_cur;
+    return ref.id && e && e->actor == self && e->msg && e->msg->from.id == ref.id &&
+           e->msg->from.shard == ref.shard;
+}
+
 int64_t skick_now(skick_actor_t *self)
 {
     return node_now(self->shard);
@@ -355,9 +362,7 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
     if (!a || (a->flags & NODE_A_STOPPED)) {
         char addr[SKICK_ADDR_LEN + 1];
         node_format_addr(addr, to.shard, to.id);
-        if (!control || s_action_of(*body) == NULL ||
-            strcmp(s_action_of(*body), "sentinel") != 0)
-            node_refuse_opener(sh, *body, SKICK_EDEAD, "no such actor");
+        node_refuse_opener(sh, *body, SKICK_EDEAD, "no such actor"); /* no-op unless an opener */
         return s_fail_delivery(sh, addr, body, SKICK_EDEAD);
     }
     const char *action = (a->flags & NODE_A_PROBE) ? NULL : s_action_of(*body);

@@ -198,13 +198,9 @@ static void s_on_spawn(skick_actor_t *self, json_object *msg)
     json_object *init = NULL;
     if (json_object_object_get_ex(msg, "message", &init))
         init = json_object_get(init);
-    node_ref_t parent = {0, 0};
-    const char *sender = skick_sender(self);
-    if (*sender)
-        node_parse_addr(sender, &parent);
     skick_actor_t *a = node_spawn(sh, type, type->factory, &init, (node_ref_t){0, 0}, mons,
                                   nmon, 0, want);
-    a->parent = parent;
+    a->parent = node_cur->msg->from; /* the requester may send it "done" */
     if (node_is_opener(msg)) {
         json_object *reply = json_object_new_object();
         json_object_object_add(reply, "address", json_object_new_string(a->addr));
@@ -235,12 +231,12 @@ static void s_shard_on_start(skick_actor_t *self)
     }
 }
 
-static int s_stop_each(uint64_t id, skick_actor_t *a, void *arg)
+/*  Ask every actor of sh but `except` to stop. */
+static void s_stop_all(node_shard_t *sh, skick_actor_t *except)
 {
-    (void) id;
-    if (a != arg)
-        node_request_stop(a, NODE_END_CANCELLATION);
-    return 0;
+    for (size_t i = 0; i < sh->actors.cap; i++)
+        if (sh->actors.keys[i] && sh->actors.vals[i] != except)
+            node_request_stop(sh->actors.vals[i], NODE_END_CANCELLATION);
 }
 
 static void s_shard_on_stop(skick_actor_t *self)
@@ -249,9 +245,7 @@ static void s_shard_on_stop(skick_actor_t *self)
     for (int i = sh->app ? sh->app->non_stop - 1 : -1; i >= 0; i--)
         sh->app->on_stop[i](self);
     sh->stopping = true;
-    for (size_t i = 0; i < sh->actors.cap; i++)
-        if (sh->actors.keys[i])
-            s_stop_each(sh->actors.keys[i], sh->actors.vals[i], self);
+    s_stop_all(sh, self);
 }
 
 static void s_shard_factory(skick_actor_t *self, json_object *init)
@@ -281,9 +275,7 @@ void node_shard_stop(node_shard_t *sh)
     if (shard) {
         node_request_stop(shard, NODE_END_CANCELLATION); /* its on_stop stops the rest */
     } else {
-        for (size_t i = 0; i < sh->actors.cap; i++)
-            if (sh->actors.keys[i])
-                s_stop_each(sh->actors.keys[i], sh->actors.vals[i], NULL);
+        s_stop_all(sh, NULL);
     }
     if (sh->live == 0)
         sh->exit_loop = true;

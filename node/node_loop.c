@@ -115,9 +115,6 @@ void node_shard_destroy(node_shard_t **sh_p)
     node_conv_fini(sh);
     node_services_fini(sh);
     sh->hash->close(sh->hash_state);
-    node_behaviour_t *b = &sh->builder;
-    free(b->actions);
-    free(b->daemons);
     free(sh->io);
     free(sh);
     node_shard = saved == sh ? NULL : saved;
@@ -268,7 +265,6 @@ int node_wait(node_wait_t *w, int64_t timeout_ms)
     skick_actor_t *a = exec->actor;
     node_extra_t *x = node_extra(a);
     w->fiber = node_fiber_current();
-    w->exec = exec;
     w->suspended = true;
     if (timeout_ms >= 0)
         w->timer = node_timer_add(sh, timeout_ms, s_wait_timeout, w);

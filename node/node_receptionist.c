@@ -84,7 +84,7 @@ static void s_send_json(rcpt_t *r, json_object *v)
 
 static bool s_from_session(skick_actor_t *self, rcpt_t *r)
 {
-    return r->session.id && strcmp(skick_sender(self), r->session_addr) == 0;
+    return node_sent_by(self, r->session);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -456,7 +456,7 @@ static void s_on_schemas(skick_actor_t *self, json_object *msg)
 static void s_on_flush(skick_actor_t *self, json_object *msg)
 {
     (void) msg;
-    if (strcmp(skick_sender(self), self->addr) == 0)
+    if (node_sent_by(self, node_ref_of(self)))
         s_flush_pending(self, skick_state(self));
 }
 
@@ -511,7 +511,7 @@ static void s_arm_tick(skick_actor_t *self, int64_t ms)
 static void s_on_tick(skick_actor_t *self, json_object *msg)
 {
     rcpt_t *r = skick_state(self);
-    if (strcmp(skick_sender(self), self->addr) != 0)
+    if (!node_sent_by(self, node_ref_of(self)))
         return;
     r->tick = 0; /* fired */
     if (r->phase == R_HANDSHAKE) {

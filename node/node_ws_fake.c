@@ -24,7 +24,6 @@ int node_ws_fake_record(node_ws_t *ws, uint64_t id, const char *text, size_t len
         return -1;
     node_ws_frame_t *fr = node_malloc(sizeof *fr + len + 1);
     fr->next = NULL;
-    fr->len = len;
     memcpy(fr->text, text, len);
     fr->text[len] = '\0';
     if (f->tail)

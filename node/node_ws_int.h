@@ -50,7 +50,6 @@ typedef struct node_ws_event {
 
 typedef struct node_ws_frame {
     struct node_ws_frame *next; /* FIFO link */
-    size_t len;
     char text[];                /* NUL-terminated copy */
 } node_ws_frame_t;
 
