@@ -1,0 +1,172 @@
+/*  skick_wire - envelopes on ZeroMQ sockets, link sequence numbers, endpoints
+
+    A message is [routing id] header body; anything else (a missing or extra
+    frame, a frame over the limits) is consumed whole and refused, so one
+    bad peer cannot desynchronise the frames that follow it.
+*/
+#include "skick_wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+int skick_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const skick_envelope_t *e,
+                    int zflags)
+{
+    uint8_t head[SKICK_ENVELOPE_HEADER];
+    skick_envelope_encode_header(e, head);
+    size_t blen;
+    const char *body = skick_envelope_body_text(e, &blen);
+    /* ZeroMQ sends a multipart message atomically once its first frame is
+       accepted, so only the first send can fail with EAGAIN/EHOSTUNREACH. */
+    if (rid && zmq_send(sock, rid, rid_len, zflags | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (zmq_send(sock, head, sizeof head, zflags | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (zmq_send(sock, body, blen, zflags) < 0)
+        return -1;
+    return 0;
+}
+
+/*  Consume the rest of a multipart message. */
+static void s_drain(void *sock, zmq_msg_t *m)
+{
+    int more = 1;
+    size_t sz = sizeof more;
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        if (zmq_msg_recv(m, sock, 0) < 0)
+            break;
+    }
+}
+
+static bool s_more(void *sock)
+{
+    int more = 0;
+    size_t sz = sizeof more;
+    return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more;
+}
+
+int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
+                    skick_envelope_t **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    zmq_msg_t frames[3];
+    int want = routed ? 3 : 2;
+    int got = 0;
+    int rc = -1;
+    for (int i = 0; i < 3; i++)
+        zmq_msg_init(&frames[i]);
+    if (zmq_msg_recv(&frames[0], sock, zflags) < 0) {
+        rc = (errno == EAGAIN) ? 0 : -2;
+        goto done;
+    }
+    got = 1;
+    while (got < want && s_more(sock)) {
+        if (zmq_msg_recv(&frames[got], sock, 0) < 0) {
+            rc = -2;
+            goto done;
+        }
+        got++;
+    }
+    if (got < want || s_more(sock)) {
+        s_drain(sock, &frames[got < 3 ? got : 2]);
+        snprintf(why, whylen, "wrong number of frames (want %d)", want);
+        /* the routing id, if any, is still useful to answer the peer */
+        if (routed && rid && rid_len && got >= 1) {
+            size_t n = zmq_msg_size(&frames[0]);
+            if (n <= *rid_len) {
+                memcpy(rid, zmq_msg_data(&frames[0]), n);
+                *rid_len = n;
+            } else {
+                *rid_len = 0;
+            }
+        }
+        rc = -1;
+        goto done;
+    }
+    int h = routed ? 1 : 0;
+    if (routed) {
+        size_t n = zmq_msg_size(&frames[0]);
+        if (!rid || !rid_len || n > *rid_len) {
+            snprintf(why, whylen, "routing id too long");
+            rc = -1;
+            goto done;
+        }
+        memcpy(rid, zmq_msg_data(&frames[0]), n);
+        *rid_len = n;
+    }
+    *out = skick_envelope_decode(zmq_msg_data(&frames[h]), zmq_msg_size(&frames[h]),
+                                 zmq_msg_data(&frames[h + 1]), zmq_msg_size(&frames[h + 1]),
+                                 why, whylen);
+    rc = *out ? 1 : -1;
+done:
+    for (int i = 0; i < 3; i++)
+        zmq_msg_close(&frames[i]);
+    return rc;
+}
+
+void skick_link_reset(skick_link_t *l)
+{
+    l->next_out = 1;
+    l->last_in = 0;
+}
+
+uint64_t skick_link_next(skick_link_t *l)
+{
+    if (l->next_out == 0)
+        l->next_out = 1;
+    return l->next_out++;
+}
+
+int64_t skick_link_accept(skick_link_t *l, uint64_t seq)
+{
+    if (seq <= l->last_in) {
+        l->dups++;
+        return -1;
+    }
+    uint64_t missing = seq - l->last_in - 1;
+    l->last_in = seq;
+    l->gaps += missing;
+    return (int64_t) (missing > INT64_MAX ? INT64_MAX : missing);
+}
+
+int skick_endpoint_derive(const char *ep, int which, char *out, size_t outlen)
+{
+    if (!ep || (which != SKICK_EP_DIR_IN && which != SKICK_EP_DIR_OUT))
+        return -1;
+    int n;
+    if (strncmp(ep, "ipc://", 6) == 0 && ep[6]) {
+        n = snprintf(out, outlen, "%s%s", ep, which == SKICK_EP_DIR_IN ? ".dir-in" : ".dir-out");
+        return (n < 0 || (size_t) n >= outlen) ? -1 : 0;
+    }
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return -1;
+    const char *colon = strrchr(ep + 6, ':');
+    if (!colon || colon == ep + 6 || !colon[1])
+        return -1;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || errno || port <= 0 || port >= 65534)
+        return -1;
+    n = snprintf(out, outlen, "%.*s:%ld", (int) (colon - ep), ep, port + which);
+    return (n < 0 || (size_t) n >= outlen) ? -1 : 0;
+}
+
+void skick_id_to_rid(uint64_t id, uint8_t rid[8])
+{
+    for (int i = 0; i < 8; i++)
+        rid[i] = (uint8_t) (id >> (56 - 8 * i));
+}
+
+uint64_t skick_rid_to_id(const uint8_t *rid, size_t len)
+{
+    if (len != 8)
+        return 0;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = (id << 8) | rid[i];
+    return id;
+}
