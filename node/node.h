@@ -33,6 +33,7 @@
 
 #include "skick/schema.h"
 #include "skick/skick.h"
+#include "skick_envelope.h"
 
 /* ------------------------------------------------------------------------- */
 /* Small utilities (node_util.c)                                              */
@@ -312,6 +313,11 @@ typedef struct node_stats {
     uint64_t stale_replies;    /* replies for closed conversations */
     uint64_t lost_sentinels;   /* sentinels for monitors that were gone */
     uint64_t switches;         /* fiber switches */
+    uint64_t sent_remote;      /* envelopes sent to other shards */
+    uint64_t recv_remote;      /* envelopes received from other shards */
+    uint64_t remote_dead;      /* dead-letter notices received from the cluster */
+    uint64_t gaps;             /* envelopes found missing on the broker link */
+    uint64_t malformed;        /* envelopes refused as malformed */
 } node_stats_t;
 
 typedef struct node_config {
@@ -378,6 +384,14 @@ struct node_shard {
     int exit_status;             /* process status once the loop ends */
     struct node_ws *ws;          /* websocket server (real or test kit fake), or NULL */
     size_t live;                 /* actors alive */
+    size_t sessions;             /* session actors alive */
+    size_t clients;              /* receptionists (open websockets) alive */
+    bool front, back;            /* roles: accepts websockets / hosts application actors */
+    struct node_cluster *cluster; /* broker link, or NULL when standalone */
+    /*  Called before each poll; returns true when it did work (the poll
+        then does not block). The cluster drains its ZeroMQ sockets here:
+        their descriptors signal edges, not levels. */
+    bool (*poll_hook)(node_shard_t *sh);
 };
 
 extern __thread node_shard_t *node_shard;
@@ -474,14 +488,19 @@ typedef struct node_session_type {
     skick_factory_fn *factory; /* the factory */
     bool requestable;          /* a session (true) or only a subsession */
     skick_schema_t *handshake; /* compiled handshake schema, owned, or NULL */
+    char *handshake_text;      /* its text (advertised to front shards), owned, or NULL */
     skick_session_limits_t limits;
     const char *module;        /* registering module */
 } node_session_type_t;
 
 const node_session_type_t *node_session_type(skick_app_t *app, const char *name);
-/*  Spawn the session actor of type for the receptionist rcpt (init taken). */
+/*  Spawn the session actor of type for the receptionist rcpt (init taken),
+    with actor id want_id when nonzero and free. */
 skick_actor_t *node_session_spawn(node_shard_t *sh, const node_session_type_t *type,
-                                  json_object **init, node_ref_t rcpt);
+                                  json_object **init, node_ref_t rcpt, uint64_t want_id);
+/*  Compile a handshake schema text the way skick_session_handshake_schema
+    does (shorthand, "session_type" added). NULL with a reason in err. */
+skick_schema_t *node_session_handshake_compile(const char *schema, char *err, size_t errlen);
 /*  Send the session's current schemas to its receptionist (new generation). */
 void node_session_ship(skick_actor_t *a);
 /*  Deliver a client message checked under schema generation gen. */
@@ -529,8 +548,12 @@ struct node_hash_backend {
     void (*del)(void *state, const char *table, const char *key, node_wait_t *w);
     void (*contains)(void *state, const char *table, const char *key, bool *out,
                      node_wait_t *w);
+    /*  Forget w (its waiter gave up: timeout or stop) so that a late answer
+        touches nothing; NULL when every op completes before returning. */
+    void (*cancel)(void *state, node_wait_t *w);
 };
 extern node_hash_backend_t node_hash_inproc;
+extern node_hash_backend_t node_hash_broker; /* node_cluster_hash.c */
 
 /* node_app.c */
 #define NODE_MAX_HOOKS 64
@@ -554,6 +577,100 @@ const node_type_t *node_app_type(skick_app_t *app, const char *name);
 void node_shard_start(node_shard_t *sh);
 /*  Begin the shard's shutdown: on_stop hook, then every actor. */
 void node_shard_stop(node_shard_t *sh);
+
+/* ------------------------------------------------------------------------- */
+/* The cluster (node_cluster.c: the broker link; node_directory.c: what the
+   other shards offer; node_remote.c: remote delivery, spawns, monitors and
+   loss; node_control.c: requests from skickctl). PROTOCOL.md "The cluster". */
+
+typedef struct node_cluster node_cluster_t;
+
+typedef struct node_cluster_opts {
+    const char *broker;        /* the broker's ROUTER endpoint */
+    const char *curve_secret;  /* own certificate (secret file), or NULL */
+    const char *curve_server;  /* the broker's public certificate file, or NULL */
+    const char *ws_url;        /* "ws://host:port" when the shard is a front, or NULL */
+    const char *const *apps;   /* module paths, for skickctl ps */
+    int napps;
+} node_cluster_opts_t;
+
+/*  Connect sh to the broker and start joining (HELLO; the welcome comes
+    later, on the loop). 0, or -1 with a reason in err. */
+int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
+                      size_t errlen);
+/*  Announce a clean leave (LOST about ourselves) and close the sockets. */
+void node_cluster_leave(node_shard_t *sh);
+/*  Whether the broker link is up (welcomed and heard from recently). */
+bool node_cluster_connected(node_shard_t *sh);
+/*  Send one envelope on the broker link (body taken, may be NULL).
+    0, or -1 with EUNREACH (no broker) in skick_errno. */
+int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
+                      json_object **body, bool control, uint32_t gen);
+/*  Ask for a directory publication at the next poll (services changed). */
+void node_cluster_dir_dirty(node_shard_t *sh);
+/*  The shard's own directory entry (caller owns). */
+json_object *node_cluster_own_entry(node_shard_t *sh, uint64_t version);
+
+/* node_directory.c: entries of the other shards, keyed by shard id. */
+void node_directory_init(node_cluster_t *c);
+void node_directory_fini(node_cluster_t *c);
+/*  Apply a DIRECTORY body from the broker (borrowed). */
+void node_directory_update(node_shard_t *sh, json_object *body);
+/*  Forget shard id's entry (lost). Returns whether it was known. */
+bool node_directory_forget(node_shard_t *sh, uint64_t id);
+/*  A random back shard advertising actor type, or 0. */
+uint64_t node_directory_pick_type(node_shard_t *sh, const char *type);
+/*  A random back shard advertising requestable session type name, or 0;
+    *entry gets its session object (borrowed: valid until the next update). */
+uint64_t node_directory_pick_session(node_shard_t *sh, const char *name, json_object **entry);
+/*  A random remote provider of service name; 0 when none. */
+int node_directory_pick_service(node_shard_t *sh, const char *name, node_ref_t *out);
+/*  The compiled handshake schema advertised with a remote session type
+    (cached per text), or NULL when it has none or it does not compile. */
+const skick_schema_t *node_directory_handshake(node_shard_t *sh, json_object *session);
+/*  Mark every entry unconfirmed (a new broker); entries not re-received
+    within grace_ms are then treated as lost by node_directory_expire. */
+void node_directory_unconfirm(node_shard_t *sh);
+void node_directory_expire(node_shard_t *sh, int64_t grace_ms);
+
+/* node_remote.c */
+/*  Deliver to an actor on another shard (body taken): kind ACTOR or CLIENT.
+    Failures are handled like local ones: the opener is refused, the
+    letter counted. 0 or -1 with skick_errno. */
+int node_remote_deliver(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
+                        json_object **body, bool control, uint32_t gen);
+/*  Remember that local actor watcher monitors remote actor `remote`, so
+    that it gets a sentinel if remote's shard is lost. */
+void node_remote_watch(node_shard_t *sh, node_ref_t remote, node_ref_t watcher);
+/*  An envelope from the broker for this shard (taken). */
+void node_remote_receive(node_shard_t *sh, skick_envelope_t *env);
+/*  Shard id was lost: sentinels, conversations, directory (see PROTOCOL.md). */
+void node_remote_shard_lost(node_shard_t *sh, uint64_t id, const char *reason);
+/*  Spawn type on the remote shard `where` (skick_spawn's remote branch). */
+skick_addr_t node_remote_spawn(skick_actor_t *self, uint64_t where, const char *type,
+                               json_object **init, node_ref_t parent,
+                               const char *const *monitors, size_t n);
+/*  Ask back shard `where` for a session actor of type for receptionist rcpt
+    (init taken). Returns the session's address (decided here). */
+node_ref_t node_remote_spawn_session(node_shard_t *sh, uint64_t where, const char *type,
+                                     json_object **init, node_ref_t rcpt);
+/*  Shard actor actions (node_app.c registers them). */
+void node_remote_on_spawn_session(skick_actor_t *self, json_object *msg);
+/*  Tell the monitors listed in a failed spawn request that `name` ended. */
+void node_remote_spawn_failed(node_shard_t *sh, json_object *msg, const char *why);
+
+/* node_conv.c, for the cluster */
+/*  End conversations whose partner lived on shard id (EPARTNER). */
+void node_conv_shard_lost(node_shard_t *sh, uint64_t id);
+/*  End actor a's conversation cid with err, if it is still open. */
+void node_conv_fail(skick_actor_t *a, const char *cid, int err, const char *why);
+
+/* node_control.c: a CONTROL request for this shard (body borrowed); returns
+    the REPLY body (caller owns). */
+json_object *node_control_handle(node_shard_t *sh, json_object *req);
+
+/*  The shard's local services as {"name": ["<actor id>", ...]} (node_service.c). */
+json_object *node_services_to_json(node_shard_t *sh);
 
 #define NODE_BATCH 64 /* messages per actor per turn */
 #define NODE_BUILD_ACTIONS 16 /* actions a factory registers before the builder allocates */

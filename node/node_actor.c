@@ -222,9 +222,21 @@ static skick_addr_t s_spawn(skick_actor_t *self, const char *type_name, json_obj
         return out;
     }
     const node_type_t *type = type_name ? node_app_type(sh->app, type_name) : NULL;
+    if (init && *init && !json_object_is_type(*init, json_type_object)) {
+        json_object_put(*init);
+        *init = NULL;
+        skick_set_errno(SKICK_EINVAL);
+        return out;
+    }
     if (!type || (flags & SKICK_REMOTE)) {
-        /* Remote placement arrives with the cluster; standalone there is no
-           other shard that could have the type. */
+        /* Remote placement: a random back shard advertising the type. */
+        uint64_t where = (sh->cluster && type_name && !(flags & SKICK_LOCAL))
+                             ? node_directory_pick_type(sh, type_name)
+                             : 0;
+        if (where) {
+            node_ref_t parent = (flags & SKICK_NO_MONITOR) ? (node_ref_t){0, 0} : node_ref_of(self);
+            return node_remote_spawn(self, where, type_name, init, parent, monitors, n);
+        }
         if (init) {
             json_object_put(*init);
             *init = NULL;
@@ -232,12 +244,6 @@ static skick_addr_t s_spawn(skick_actor_t *self, const char *type_name, json_obj
         skick_set_errno(SKICK_ENOTYPE);
         SKICK_LOG(SKICK_LOG_WARNING, "spawn", "%s: no shard has actor type '%.64s'",
                   self->addr, type_name ? type_name : "(null)");
-        return out;
-    }
-    if (init && *init && !json_object_is_type(*init, json_type_object)) {
-        json_object_put(*init);
-        *init = NULL;
-        skick_set_errno(SKICK_EINVAL);
         return out;
     }
     node_ref_t parent = (flags & SKICK_NO_MONITOR) ? (node_ref_t){0, 0} : node_ref_of(self);
@@ -358,6 +364,8 @@ static int s_deliver_control(skick_actor_t *a, node_ref_t from, const char *acti
 int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
                      bool control)
 {
+    if (to.shard != sh->id && to.shard && sh->cluster)
+        return node_remote_deliver(sh, SKICK_KIND_ACTOR, from, to, body, control, 0);
     skick_actor_t *a = node_actor_by_ref(sh, to);
     if (!a || (a->flags & NODE_A_STOPPED)) {
         char addr[SKICK_ADDR_LEN + 1];

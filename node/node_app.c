@@ -162,6 +162,10 @@ static const char s_spawn_schema[] =
     " \"remote?\": {\"enum\": [\"mixed\", \"local\", \"remote\"]},"
     " \"sender?\": \"string\", \"cid?\": \"string\"}";
 
+static const char s_spawn_session_schema[] =
+    "{\"type\": \"string\", \"name\": \"string\", \"message\": \"object\","
+    " \"receptionist\": \"string\"}";
+
 static void s_on_spawn(skick_actor_t *self, json_object *msg)
 {
     node_shard_t *sh = self->shard;
@@ -172,6 +176,7 @@ static void s_on_spawn(skick_actor_t *self, json_object *msg)
         SKICK_LOG(SKICK_LOG_WARNING, "shard", "spawn request for unknown type '%.64s'",
                   type_name);
         node_refuse_opener(sh, msg, SKICK_ENOTYPE, "unknown actor type");
+        node_remote_spawn_failed(sh, msg, "unknown actor type");
         return;
     }
     uint64_t want = 0;
@@ -181,6 +186,7 @@ static void s_on_spawn(skick_actor_t *self, json_object *msg)
         if (node_parse_addr(name, &ref) != 0 || ref.shard != sh->id || ref.id == sh->id ||
             node_u64map_get(&sh->actors, ref.id)) {
             node_refuse_opener(sh, msg, SKICK_EINVAL, "unusable address in \"name\"");
+            node_remote_spawn_failed(sh, msg, "unusable address");
             return;
         }
         want = ref.id;
@@ -254,6 +260,7 @@ static void s_shard_factory(skick_actor_t *self, json_object *init)
     skick_on_start(self, s_shard_on_start);
     skick_on_stop(self, s_shard_on_stop);
     skick_action(self, "spawn", s_spawn_schema, s_on_spawn);
+    skick_action(self, "spawn_session", s_spawn_session_schema, node_remote_on_spawn_session);
     skick_conversation(self, "ping", NULL, s_on_ping);
 }
 

@@ -19,6 +19,7 @@
 */
 #include "node.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -411,4 +412,35 @@ int skick_spawn_task(skick_actor_t *self, skick_handler_fn *fn, json_object **ms
     t->msg = m ? m : json_object_new_object();
     node_task_post(self->shard, self, NODE_EXEC_TASK, s_task_body, t);
     return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The cluster                                                                */
+
+static void s_end_with(skick_conv_t *c, int err)
+{
+    c->ended = true;
+    c->end_err = err;
+    if (c->waiter)
+        node_wait_complete(c->waiter, SKICK_OK);
+}
+
+void node_conv_shard_lost(node_shard_t *sh, uint64_t id)
+{
+    node_u64map_t *idx = sh->convs;
+    char prefix[17];
+    snprintf(prefix, sizeof prefix, "%016llx", (unsigned long long) id);
+    for (size_t i = 0; idx && i < idx->cap; i++)
+        for (skick_conv_t *c = idx->keys[i] ? idx->vals[i] : NULL; c; c = c->hnext)
+            if (!c->ended && memcmp(c->partner, prefix, 16) == 0)
+                s_end_with(c, SKICK_EPARTNER);
+}
+
+void node_conv_fail(skick_actor_t *a, const char *cid, int err, const char *why)
+{
+    skick_conv_t *c = s_find(a, cid);
+    if (!c || c->ended)
+        return;
+    SKICK_LOG(SKICK_LOG_DEBUG, "conv", "%s: conversation %s failed: %s", a->addr, c->cid, why);
+    s_end_with(c, err);
 }

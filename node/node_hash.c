@@ -37,6 +37,8 @@ static bool s_valid(const char *table, const char *key)
 static int s_finish(node_shard_t *sh, node_wait_t *w)
 {
     int rc = node_wait(w, sh->cfg.call_timeout_ms);
+    if (rc != SKICK_OK && sh->hash->cancel)
+        sh->hash->cancel(sh->hash_state, w); /* a late answer must not touch w */
     if (rc != SKICK_OK) {
         skick_set_errno(rc);
         return -1;
@@ -178,5 +180,13 @@ static void s_contains(void *state, const char *table, const char *key, bool *ou
     node_wait_complete(w, SKICK_OK);
 }
 
-node_hash_backend_t node_hash_inproc = {"inproc", s_open, s_close, s_get,
-                                        s_set,    s_del,  s_contains};
+node_hash_backend_t node_hash_inproc = {
+    .name = "inproc",
+    .open = s_open,
+    .close = s_close,
+    .get = s_get,
+    .set = s_set,
+    .del = s_del,
+    .contains = s_contains,
+    .cancel = NULL, /* every operation completes before returning */
+};

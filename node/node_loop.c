@@ -66,6 +66,7 @@ node_shard_t *node_shard_new(skick_app_t *app, bool virtual_clock)
     node_strmap_init(&sh->schema_sets);
     node_conv_init(sh);
     node_services_init(sh);
+    sh->front = sh->back = true; /* both roles unless skick_run is told otherwise */
     sh->hash = &node_hash_inproc;
     sh->hash_state = sh->hash->open(sh, NULL);
     return sh;
@@ -430,6 +431,8 @@ void node_io_remove(node_shard_t *sh, int fd)
 
 static void s_poll(node_shard_t *sh, int64_t timeout_ms)
 {
+    if (sh->poll_hook && sh->poll_hook(sh))
+        timeout_ms = 0; /* it found work: look again soon, do not sleep */
     struct pollfd pfd[16];
     size_t n = sh->nio < 16 ? sh->nio : 16;
     for (size_t i = 0; i < n; i++)

@@ -59,6 +59,8 @@ typedef struct {
     bool conn_gone;                /* the client side closed */
     bool denied;                   /* the handshake was refused */
     char peer[64];                 /* remote address, for logs */
+    char type[64];                 /* session type name, once chosen */
+    node_shard_t *sh;              /* owner, for the client count */
 } rcpt_t;
 
 static const char s_err_json[] = "{\"action\":\"error\",\"type\":\"invalid JSON\"}";
@@ -314,20 +316,59 @@ static void s_deny(skick_actor_t *a, rcpt_t *r, const char *why)
 
 static void s_arm_tick(skick_actor_t *self, int64_t ms);
 
+/*  Where a requested session type lives: here (a back shard that has it)
+    or on a back shard of the cluster that advertises it. */
+typedef struct {
+    const node_session_type_t *local;    /* this shard's type, or NULL */
+    uint64_t remote;                     /* else the chosen shard */
+    const skick_schema_t *handshake;     /* its handshake schema, or NULL */
+    bool bad_handshake;                  /* advertised but does not compile */
+    skick_session_limits_t limits;
+} s_placement_t;
+
+static bool s_place(node_shard_t *sh, const char *name, s_placement_t *p)
+{
+    *p = (s_placement_t){0};
+    const node_session_type_t *t = sh->back ? node_session_type(sh->app, name) : NULL;
+    if (t && t->requestable) {
+        p->local = t;
+        p->handshake = t->handshake;
+        p->limits = t->limits;
+        return true;
+    }
+    json_object *entry;
+    p->remote = sh->cluster ? node_directory_pick_session(sh, name, &entry) : 0;
+    if (!p->remote)
+        return false;
+    p->handshake = node_directory_handshake(sh, entry);
+    p->bad_handshake = !p->handshake && skick_get_string(entry, "handshake", NULL);
+    json_object *l = json_object_object_get(entry, "limits");
+    int64_t max = skick_get_int(l, "max_message", 0);
+    p->limits.max_message = max > 0 ? (size_t) max : 0;
+    p->limits.rate = skick_get_double(l, "rate", 0);
+    p->limits.burst = skick_get_double(l, "burst", 0);
+    p->limits.idle_timeout_ms = skick_get_int(l, "idle_timeout_ms", 0);
+    return true;
+}
+
 static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_error)
 {
     node_shard_t *sh = a->shard;
     const char *name = (!json_error && *msg && json_object_is_type(*msg, json_type_object))
                            ? skick_get_string(*msg, "session_type", NULL)
                            : NULL;
-    const node_session_type_t *t = name ? node_session_type(sh->app, name) : NULL;
-    if (!t || !t->requestable) {
+    s_placement_t p;
+    if (!name || !s_place(sh, name, &p)) {
         s_deny(a, r, name ? "no such session type" : "not a handshake");
         return;
     }
+    if (p.bad_handshake) {
+        s_deny(a, r, "the session type's handshake schema does not compile here");
+        return;
+    }
     json_object *init;
-    if (t->handshake) {
-        if (!skick_schema_valid(t->handshake, *msg)) {
+    if (p.handshake) {
+        if (!skick_schema_valid(p.handshake, *msg)) {
             s_deny(a, r, "handshake fails its schema");
             return;
         }
@@ -335,21 +376,45 @@ static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool jso
         *msg = NULL;
     } else {
         init = json_object_new_object(); /* only the session type goes through */
-        json_object_object_add(init, "session_type", json_object_new_string(t->name));
+        json_object_object_add(init, "session_type", json_object_new_string(name));
     }
-    skick_actor_t *s = node_session_spawn(sh, t, &init, node_ref_of(a));
-    r->session = node_ref_of(s);
-    memcpy(r->session_addr, s->addr, sizeof r->session_addr);
+    snprintf(r->type, sizeof r->type, "%s", name);
+    if (p.local) {
+        skick_actor_t *s = node_session_spawn(sh, p.local, &init, node_ref_of(a), 0);
+        r->session = node_ref_of(s);
+    } else {
+        r->session = node_remote_spawn_session(sh, p.remote, name, &init, node_ref_of(a));
+        if (!r->session.id) {
+            s_deny(a, r, "the session's shard cannot be reached");
+            return;
+        }
+    }
+    node_format_addr(r->session_addr, r->session.shard, r->session.id);
     node_add_monitor(a, r->session); /* the session stops when we do */
     r->phase = R_STARTING;
     SKICK_LOG(SKICK_LOG_DEBUG, "ws", "%s: session %s (%s) for connection %llu", a->addr,
-              s->addr, t->name, (unsigned long long) r->conn);
-    const skick_session_limits_t *l = &t->limits;
+              r->session_addr, name, (unsigned long long) r->conn);
+    const skick_session_limits_t *l = &p.limits;
     if (l->max_message || l->rate || l->burst)
         node_ws_set_limits(r->ws, r->conn, l->max_message, l->rate ? l->rate : -1, l->burst);
     if (l->idle_timeout_ms)
         r->idle_ms = l->idle_timeout_ms;
     s_arm_tick(a, r->idle_ms); /* from now on the idle clock runs */
+}
+
+json_object *node_receptionist_info(skick_actor_t *a)
+{
+    if (a->type != node_ws_rcpt_type_of(a->shard) || !a->state)
+        return NULL;
+    rcpt_t *r = a->state;
+    if (!r->session.id)
+        return NULL;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "receptionist", json_object_new_string(a->addr));
+    json_object_object_add(o, "session", json_object_new_string(r->session_addr));
+    json_object_object_add(o, "type", json_object_new_string(r->type));
+    json_object_object_add(o, "peer", json_object_new_string(r->peer));
+    return o;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -563,6 +628,8 @@ static void s_on_stop(skick_actor_t *self)
 static void s_rcpt_free(void *p)
 {
     rcpt_t *r = p;
+    if (r->sh)
+        r->sh->clients--;
     for (int i = 0; i < r->npending; i++)
         json_object_put(r->pending[i].msg);
     free(r->pending);
@@ -598,6 +665,8 @@ uint64_t node_receptionist_open(node_shard_t *sh, uint64_t conn, const char *pee
     rcpt_t *r = a->state;
     r->conn = conn;
     r->ws = ws;
+    r->sh = sh;
+    sh->clients++;
     snprintf(r->peer, sizeof r->peer, "%s", peer);
     r->idle_ms = node_ws_config(ws)->idle_timeout_ms;
     r->last_input = node_now(sh);

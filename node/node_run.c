@@ -27,6 +27,9 @@ typedef struct {
     node_config_t cfg;               /* shard settings */
     bool list_types;                 /* --list-types */
     bool front, back;                /* roles; neither given means both */
+    const char *broker;              /* --broker endpoint, or NULL: standalone */
+    const char *curve_secret;        /* --curve-secret */
+    const char *curve_server;        /* --curve-server */
     node_ws_config_t ws;             /* websocket server settings */
     const char *origins[NODE_MAX_LIST];
     const char *extra[2 * NODE_MAX_LIST]; /* --civetweb name=value, split */
@@ -43,6 +46,14 @@ static void s_usage(FILE *out, const char *prog)
             "      --front / --back    roles: serve websockets / host sessions and actors\n"
             "                          (default both; a standalone shard needs both)\n"
             "  -l, --log-level LEVEL   debug, info (default), notice, warning, error, silent\n"
+            "\n"
+            "Cluster:\n"
+            "      --broker ENDPOINT   join the cluster of the skick-broker at ENDPOINT\n"
+            "                          (tcp://HOST:PORT or ipc://PATH); without it the\n"
+            "                          shard runs standalone\n"
+            "      --curve-secret FILE this shard's CURVE certificate (secret file)\n"
+            "      --curve-server FILE the broker's public certificate: encrypt and\n"
+            "                          authenticate the link (skickctl keygen makes both)\n"
             "\n"
             "Websockets (front role):\n"
             "      --host ADDR         listen address (default 127.0.0.1)\n"
@@ -209,6 +220,9 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         {"idle-timeout", required_argument, NULL, 1012},
         {"ping", required_argument, NULL, 1013},
         {"civetweb", required_argument, NULL, 1014},
+        {"broker", required_argument, NULL, 1100},
+        {"curve-secret", required_argument, NULL, 1101},
+        {"curve-server", required_argument, NULL, 1102},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -260,6 +274,15 @@ static int s_parse(int argc, char **argv, node_options_t *o)
             break;
         case 'B':
             o->back = true;
+            break;
+        case 1100:
+            o->broker = optarg;
+            break;
+        case 1101:
+            o->curve_secret = optarg;
+            break;
+        case 1102:
+            o->curve_server = optarg;
             break;
         default:
             if (c >= 1000 && c <= 1014) {
@@ -363,7 +386,12 @@ int skick_run(int argc, char **argv)
     if (app->types.count == 0 && app->sessions.count == 0 && !app->non_start)
         SKICK_LOG(SKICK_LOG_WARNING, "app", "no application modules: the shard runs empty "
                   "(load one with --app FILE.so)");
+    if (o.front && !o.back && !o.broker)
+        SKICK_LOG(SKICK_LOG_WARNING, "shard", "--front without --broker: sessions need a back "
+                  "shard, and there is none; every handshake will be denied");
     node_shard_t *sh = node_shard_new(app, false);
+    sh->front = o.front || !o.back;
+    sh->back = o.back || !o.front;
     if (o.cfg.mailbox_capacity)
         sh->cfg.mailbox_capacity = o.cfg.mailbox_capacity;
     if (o.cfg.call_timeout_ms)
@@ -383,7 +411,8 @@ int skick_run(int argc, char **argv)
     node_io_add(sh, sfd, s_on_signal, NULL);
     node_shard_start(sh);
     node_ws_t *ws = NULL;
-    if (o.front || !o.back) {
+    char ws_url[300] = "";
+    if (sh->front) {
         /* Every open websocket is a descriptor: use all the hard limit allows. */
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -401,6 +430,19 @@ int skick_run(int argc, char **argv)
             const node_ws_config_t *c = node_ws_config(ws);
             SKICK_LOG(SKICK_LOG_NOTICE, "ws", "serving %s://%s:%d/ (%zu session type(s))",
                       c->cert ? "wss" : "ws", c->host, c->port, app->sessions.count);
+            snprintf(ws_url, sizeof ws_url, "%s://%s:%d/", c->cert ? "wss" : "ws", c->host,
+                     c->port);
+        }
+    }
+    if (o.broker && !sh->stopping) {
+        node_cluster_opts_t co = {.broker = o.broker, .curve_secret = o.curve_secret,
+                                  .curve_server = o.curve_server,
+                                  .ws_url = ws_url[0] ? ws_url : NULL, .apps = o.apps,
+                                  .napps = o.napps};
+        if (node_cluster_join(sh, &co, err, sizeof err) != 0) {
+            SKICK_LOG(SKICK_LOG_ERROR, "cluster", "%s", err);
+            sh->exit_status = 1;
+            node_shard_stop(sh);
         }
     }
     if (!sh->stopping)
@@ -408,6 +450,7 @@ int skick_run(int argc, char **argv)
                   sh->addr, app->types.count);
     node_loop_run(sh, false);
     node_ws_stop(&ws);
+    node_cluster_leave(sh);
     int status = sh->exit_status;
     SKICK_LOG(SKICK_LOG_NOTICE, "shard", "shard stopped (%llu actors spawned, %llu dead "
               "letters)", (unsigned long long) sh->stats.spawned,

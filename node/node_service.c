@@ -1,12 +1,14 @@
 /*  node_service - the service registry: names to provider addresses
 
-    Local providers only for now; the cluster adds remote ones through the
-    broker's directory. A provider that stops leaves every service it had
+    Local providers live here; remote ones are read from the directory the
+    broker relays (node_directory.c), to which every change of ours is
+    published. A provider that stops leaves every service it had
     (node_services_drop_actor from teardown), so get_service never returns a
     dead local address and never fails the way the seed did (B9).
 */
 #include "node.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +65,7 @@ int skick_register_service(skick_actor_t *self, const char *name)
     }
     s->refs[s->n++] = node_ref_of(self);
     node_extra(self)->nservices++;
+    node_cluster_dir_dirty(sh);
     return 0;
 }
 
@@ -72,6 +75,7 @@ static void s_remove(node_shard_t *sh, const char *name, node_service_t *s, skic
         if (s->refs[i].id == a->id) {
             s->refs[i] = s->refs[--s->n];
             a->x->nservices--;
+            node_cluster_dir_dirty(sh);
             break;
         }
     if (s->n == 0) {
@@ -117,12 +121,40 @@ skick_addr_t skick_get_service(skick_actor_t *self, const char *name, int where)
     skick_addr_t out = {{0}};
     node_shard_t *sh = self->shard;
     node_service_t *s = s_valid_name(name) ? node_strmap_get(&sh->services, name) : NULL;
-    if (where == SKICK_REMOTE || !s || s->n == 0) {
-        /* No remote providers exist until the shard joins a cluster. */
+    node_ref_t r;
+    if (where != SKICK_REMOTE && where != SKICK_LOCAL && where != SKICK_MIXED) {
+        skick_set_errno(SKICK_EINVAL);
+        return out;
+    }
+    if (where != SKICK_REMOTE && s && s->n) {
+        r = s->refs[node_random64() % s->n];
+    } else if (where != SKICK_LOCAL && s_valid_name(name) &&
+               node_directory_pick_service(sh, name, &r) == 0) {
+        /* from the directory: as fresh as the provider's last advert */
+    } else {
         skick_set_errno(SKICK_ENOTFOUND);
         return out;
     }
-    node_ref_t r = s->refs[node_random64() % s->n];
     node_format_addr(out.str, r.shard, r.id);
     return out;
+}
+
+static int s_to_json(const char *key, void *val, void *arg)
+{
+    node_service_t *s = val;
+    json_object *ids = json_object_new_array();
+    for (size_t i = 0; i < s->n; i++) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long) s->refs[i].id);
+        json_object_array_add(ids, json_object_new_string(hex));
+    }
+    json_object_object_add(arg, key, ids);
+    return 0;
+}
+
+json_object *node_services_to_json(node_shard_t *sh)
+{
+    json_object *o = json_object_new_object();
+    node_strmap_each(&sh->services, s_to_json, o);
+    return o;
 }

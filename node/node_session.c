@@ -91,25 +91,37 @@ int skick_handshake(skick_app_t *app, const char *name, skick_factory_fn *first,
     return s_register(app, final_name, final, false);
 }
 
+skick_schema_t *node_session_handshake_compile(const char *schema, char *err, size_t errlen)
+{
+    json_object *doc = schema ? json_tokener_parse(schema) : NULL;
+    if (!doc || !json_object_is_type(doc, json_type_object)) {
+        snprintf(err, errlen, "not a JSON object");
+        json_object_put(doc);
+        return NULL;
+    }
+    if (!json_object_object_get_ex(doc, "session_type", NULL))
+        json_object_object_add(doc, "session_type", json_object_new_string("string"));
+    skick_schema_t *check = skick_schema_compile_shorthand(doc, NULL, err, errlen);
+    json_object_put(doc);
+    return check;
+}
+
 int skick_session_handshake_schema(skick_app_t *app, const char *name, const char *schema)
 {
     node_session_type_t *t = name ? node_strmap_get(&app->sessions, name) : NULL;
     char err[200];
-    json_object *doc = schema ? json_tokener_parse(schema) : NULL;
-    if (doc && json_object_is_type(doc, json_type_object) &&
-        !json_object_object_get_ex(doc, "session_type", NULL))
-        json_object_object_add(doc, "session_type", json_object_new_string("string"));
-    skick_schema_t *check = doc ? skick_schema_compile_shorthand(doc, NULL, err, sizeof err)
-                                : NULL;
-    json_object_put(doc);
+    skick_schema_t *check = node_session_handshake_compile(schema, err, sizeof err);
     if (!t || !check) {
         SKICK_LOG(SKICK_LOG_ERROR, "app", "handshake schema for '%.64s' rejected: %s",
                   name ? name : "(null)", t ? err : "no such session type");
+        skick_schema_destroy(&check);
         skick_set_errno(t ? SKICK_ESCHEMA : SKICK_ENOTYPE);
         return -1;
     }
     skick_schema_destroy(&t->handshake);
     t->handshake = check;
+    free(t->handshake_text);
+    t->handshake_text = node_strdup(schema); /* advertised to front shards */
     return 0;
 }
 
@@ -136,6 +148,7 @@ static void s_free_type(void *p)
     node_behaviour_unref(&t->as_type.cached);
     free(t->name);
     skick_schema_destroy(&t->handshake);
+    free(t->handshake_text);
     free(t);
 }
 
@@ -158,14 +171,15 @@ bool skick_is_session(skick_actor_t *self)
 }
 
 skick_actor_t *node_session_spawn(node_shard_t *sh, const node_session_type_t *type,
-                                  json_object **init, node_ref_t rcpt)
+                                  json_object **init, node_ref_t rcpt, uint64_t want_id)
 {
     node_session_t *s = node_calloc(1, sizeof *s);
     s->rcpt = rcpt;
     s->type = type;
     node_format_addr(s->rcpt_addr, rcpt.shard, rcpt.id);
-    skick_actor_t *a = node_actor_new(sh, &type->as_type, rcpt, 0, 0);
+    skick_actor_t *a = node_actor_new(sh, &type->as_type, rcpt, 0, want_id);
     node_extra(a)->session = s;
+    sh->sessions++;
     node_add_monitor(a, rcpt); /* the receptionist learns when we end */
     node_actor_start(a, type->factory, init); /* ships its schemas once started */
     return a;
@@ -304,6 +318,8 @@ void node_session_query_reply(skick_actor_t *a, json_object **body)
 int node_deliver_client(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,
                         uint32_t gen)
 {
+    if (to.shard != sh->id && sh->cluster)
+        return node_remote_deliver(sh, SKICK_KIND_CLIENT, from, to, body, false, gen);
     skick_actor_t *a = node_actor_by_ref(sh, to);
     if (!a || !s_session(a) || (a->flags & (NODE_A_STOPPING | NODE_A_STOPPED))) {
         json_object_put(*body);
@@ -358,5 +374,6 @@ void node_session_free(skick_actor_t *a)
     if (!s)
         return;
     a->x->session = NULL;
+    a->shard->sessions--;
     free(s);
 }

@@ -101,5 +101,8 @@ void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg
 int node_receptionist_direct(skick_actor_t *a, json_object *msg);
 /*  The client side is gone (closed, or the socket failed). */
 void node_receptionist_closed(node_shard_t *sh, uint64_t actor);
+/*  {"receptionist","session","type","peer"} when a is a receptionist with a
+    session (caller owns), else NULL: for skickctl sessions. */
+json_object *node_receptionist_info(skick_actor_t *a);
 
 #endif

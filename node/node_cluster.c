@@ -1,0 +1,553 @@
+/*  node_cluster - a shard's link to the broker (PROTOCOL.md "The cluster")
+
+    Three ZeroMQ sockets, all driven from the shard's reactor: a DEALER for
+    actor envelopes, control requests and heartbeats, a PUB for our
+    directory entry and a SUB for everyone's. The link's life:
+
+      joining    HELLO sent (again every second) until a welcome arrives
+      welcomed   heartbeats both ways; traffic flows; our directory entry is
+                 published when it changes and every 2 s
+      silent     no broker envelope for lost_after_ms: remote sends fail at
+                 once with EUNREACH, hash requests with EBACKEND; HELLO again
+
+    A welcome from a different broker instance (a restart) makes the
+    directory entries we hold provisional until their shards re-advertise
+    (node_directory_unconfirm). ZeroMQ descriptors signal edges, so the
+    sockets are drained from the loop's poll hook before every poll, not
+    only when their descriptor wakes the poll.
+*/
+#include "node_cluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NODE_CLUSTER_TICK_MS 100   /* housekeeping period */
+#define NODE_CLUSTER_HELLO_MS 1000 /* HELLO retry period */
+#define NODE_CLUSTER_REPUBLISH_MS 2000
+#define NODE_CLUSTER_DRAIN 256     /* envelopes per socket per poll */
+
+static node_cluster_t *s_c(node_shard_t *sh)
+{
+    return sh->cluster;
+}
+
+bool node_cluster_connected(node_shard_t *sh)
+{
+    return sh->cluster && sh->cluster->welcomed;
+}
+
+void node_cluster_dir_dirty(node_shard_t *sh)
+{
+    if (sh->cluster)
+        sh->cluster->dir_dirty = true;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Sending                                                                    */
+
+static int s_send_raw(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
+                      json_object *body, bool control, uint32_t gen)
+{
+    node_cluster_t *c = s_c(sh);
+    skick_envelope_t e = {.kind = (uint8_t) kind, .seq = c->link.next_out ? c->link.next_out : 1,
+                          .flags = control ? SKICK_ENVELOPE_CONTROL : 0, .gen = gen,
+                          .from_shard = from.shard, .from_id = from.id, .to_shard = to.shard,
+                          .to_id = to.id, .body = body};
+    if (skick_wire_send(zsock_resolve(c->dealer), NULL, 0, &e, ZMQ_DONTWAIT) != 0)
+        return -1;
+    skick_link_next(&c->link); /* consumed only once sent: a failed send leaves no gap */
+    return 0;
+}
+
+int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
+                      json_object **body, bool control, uint32_t gen)
+{
+    node_cluster_t *c = s_c(sh);
+    if (!c || !c->welcomed || s_send_raw(sh, kind, from, to, body ? *body : NULL, control, gen)) {
+        skick_set_errno(SKICK_EUNREACH);
+        return -1;
+    }
+    if (body) {
+        json_object_put(*body);
+        *body = NULL;
+    }
+    sh->stats.sent_remote++;
+    return 0;
+}
+
+static void s_send_hello(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    skick_link_reset(&c->link); /* HELLO carries seq 1 */
+    c->last_hello = node_now(sh);
+    if (s_send_raw(sh, SKICK_KIND_HELLO, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, c->hello,
+                   false, 0) != 0)
+        SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "HELLO not sent: broker not connected yet");
+}
+
+static void s_send_heartbeat(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    json_object *b = json_object_new_object();
+    json_object_object_add(b, "actors", json_object_new_int64((int64_t) sh->live));
+    json_object_object_add(b, "sessions", json_object_new_int64((int64_t) sh->sessions));
+    json_object_object_add(b, "clients", json_object_new_int64((int64_t) sh->clients));
+    json_object_object_add(b, "delivered", json_object_new_int64((int64_t) sh->stats.delivered));
+    json_object_object_add(b, "sent_remote",
+                           json_object_new_int64((int64_t) sh->stats.sent_remote));
+    json_object_object_add(b, "recv_remote",
+                           json_object_new_int64((int64_t) sh->stats.recv_remote));
+    json_object_object_add(b, "dead_letters",
+                           json_object_new_int64((int64_t) sh->stats.dead_letters));
+    json_object_object_add(b, "uptime_ms", json_object_new_int64(node_now(sh)));
+    c->last_beat = node_now(sh);
+    s_send_raw(sh, SKICK_KIND_HEARTBEAT, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, b, false,
+               0);
+    json_object_put(b);
+}
+
+static void s_publish(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    json_object *entry = node_cluster_own_entry(sh, ++c->dir_version);
+    skick_envelope_t e = {.kind = SKICK_KIND_DIRECTORY, .seq = c->dir_version,
+                          .from_shard = sh->id, .body = entry};
+    if (skick_wire_send(zsock_resolve(c->pub), NULL, 0, &e, ZMQ_DONTWAIT) != 0)
+        SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "directory entry not published");
+    json_object_put(entry);
+    c->dir_dirty = false;
+    c->last_pub = node_now(sh);
+}
+
+static int s_each_type(const char *key, void *val, void *arg)
+{
+    (void) val;
+    json_object_array_add(arg, json_object_new_string(key));
+    return 0;
+}
+
+static int s_each_session(const char *key, void *val, void *arg)
+{
+    const node_session_type_t *t = val;
+    if (!t->requestable)
+        return 0;
+    json_object *s = json_object_new_object();
+    json_object_object_add(s, "name", json_object_new_string(key));
+    json_object_object_add(s, "handshake", t->handshake_text
+                                               ? json_object_new_string(t->handshake_text)
+                                               : NULL);
+    json_object *l = json_object_new_object();
+    json_object_object_add(l, "max_message", json_object_new_int64((int64_t) t->limits.max_message));
+    json_object_object_add(l, "rate", json_object_new_double(t->limits.rate));
+    json_object_object_add(l, "burst", json_object_new_double(t->limits.burst));
+    json_object_object_add(l, "idle_timeout_ms", json_object_new_int64(t->limits.idle_timeout_ms));
+    json_object_object_add(s, "limits", l);
+    json_object_array_add(arg, s);
+    return 0;
+}
+
+json_object *node_cluster_own_entry(node_shard_t *sh, uint64_t version)
+{
+    char id[17];
+    snprintf(id, sizeof id, "%016llx", (unsigned long long) sh->id);
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "shard", json_object_new_string(id));
+    json_object_object_add(e, "version", json_object_new_int64((int64_t) version));
+    json_object *roles = json_object_new_array();
+    if (sh->front)
+        json_object_array_add(roles, json_object_new_string("front"));
+    if (sh->back)
+        json_object_array_add(roles, json_object_new_string("back"));
+    json_object_object_add(e, "roles", roles);
+    json_object *hello_ws = NULL;
+    if (sh->cluster && sh->cluster->hello)
+        json_object_object_get_ex(sh->cluster->hello, "ws", &hello_ws);
+    json_object_object_add(e, "ws", json_object_get(hello_ws));
+    json_object *types = json_object_new_array();
+    json_object *sessions = json_object_new_array();
+    if (sh->back && sh->app) {
+        node_strmap_each(&sh->app->types, s_each_type, types);
+        node_strmap_each(&sh->app->sessions, s_each_session, sessions);
+    }
+    json_object_object_add(e, "types", types);
+    json_object_object_add(e, "sessions", sessions);
+    json_object_object_add(e, "services", node_services_to_json(sh));
+    return e;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Receiving                                                                  */
+
+static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
+{
+    node_cluster_t *c = s_c(sh);
+    json_object *b = e->body;
+    if (!skick_get_bool(b, "welcome", false)) {
+        const char *code = skick_get_string(b, "code", "");
+        const char *why = skick_get_string(b, "error", "refused");
+        if (strcmp(code, "EPROTO") == 0) {
+            /* the broker does not know us (it restarted): join again */
+            if (c->welcomed)
+                SKICK_LOG(SKICK_LOG_WARNING, "cluster", "the broker forgot this shard (%s): "
+                          "joining again", why);
+            c->welcomed = false;
+            if (node_now(sh) - c->last_hello >= 200)
+                s_send_hello(sh);
+            return;
+        }
+        SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker refused this shard (%.16s: %.200s); "
+                  "stopping", code, why);
+        c->welcomed = false;
+        sh->exit_status = 1;
+        node_shard_stop(sh);
+        return;
+    }
+    const char *bid = skick_get_string(b, "broker", "");
+    uint64_t broker = strtoull(bid, NULL, 16);
+    if (c->broker_id && broker != c->broker_id) {
+        SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "a new broker instance (%.16s): shards "
+                  "re-advertise", bid);
+        node_directory_unconfirm(sh);
+    }
+    c->broker_id = broker;
+    c->link.last_in = 0;
+    skick_link_accept(&c->link, e->seq);
+    int64_t hb = skick_get_int(b, "heartbeat_ms", 500);
+    int64_t lost = skick_get_int(b, "lost_after_ms", 3000);
+    c->heartbeat_ms = hb >= 10 && hb <= 60000 ? hb : 500;
+    c->lost_after_ms = lost > c->heartbeat_ms && lost <= 600000 ? lost : 6 * c->heartbeat_ms;
+    if (!c->welcomed)
+        SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "joined the cluster at %s (broker %.16s)",
+                  c->endpoint, bid);
+    c->welcomed = true;
+    c->dir_dirty = true;
+    s_send_heartbeat(sh);
+}
+
+static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
+{
+    node_cluster_t *c = s_c(sh);
+    c->last_heard = node_now(sh);
+    if (e->kind == SKICK_KIND_REPLY && e->body && json_object_object_get_ex(e->body, "welcome", NULL)) {
+        s_welcome(sh, e);
+        skick_envelope_destroy(&e);
+        return;
+    }
+    int64_t gap = skick_link_accept(&c->link, e->seq);
+    if (gap < 0) {
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "duplicate envelope from the broker "
+                         "(seq %llu) dropped", (unsigned long long) e->seq);
+        skick_envelope_destroy(&e);
+        return;
+    }
+    if (gap > 0) {
+        sh->stats.gaps += (uint64_t) gap;
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "%lld envelope(s) from the broker are "
+                         "missing before seq %llu", (long long) gap,
+                         (unsigned long long) e->seq);
+    }
+    switch (e->kind) {
+    case SKICK_KIND_HEARTBEAT:
+        break;
+    case SKICK_KIND_REPLY:
+        if (e->body)
+            node_cluster_hash_reply(sh, e->body);
+        break;
+    case SKICK_KIND_CONTROL: {
+        json_object *reply = node_control_handle(sh, e->body);
+        node_cluster_send(sh, SKICK_KIND_REPLY, (node_ref_t){sh->id, 0},
+                          (node_ref_t){e->from_shard, e->from_id}, &reply, false, 0);
+        json_object_put(reply);
+        break;
+    }
+    case SKICK_KIND_LOST: {
+        const char *who = e->body ? skick_get_string(e->body, "shard", "") : "";
+        node_ref_t r;
+        char addr[40];
+        snprintf(addr, sizeof addr, "%.16s:%.16s", who, who);
+        if (node_parse_addr(addr, &r) != 0) {
+            sh->stats.malformed++;
+            break;
+        }
+        if (r.shard == sh->id) {
+            SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker declared this shard lost (%s); "
+                      "stopping", skick_get_string(e->body, "reason", "?"));
+            sh->exit_status = 1;
+            node_shard_stop(sh);
+            break;
+        }
+        node_remote_shard_lost(sh, r.shard, skick_get_string(e->body, "reason", "lost"));
+        break;
+    }
+    case SKICK_KIND_ACTOR:
+    case SKICK_KIND_CLIENT:
+    case SKICK_KIND_DEAD_LETTER:
+        node_remote_receive(sh, e); /* takes e */
+        return;
+    default:
+        sh->stats.malformed++;
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "unexpected %s envelope from the broker",
+                         skick_kind_name(e->kind));
+        break;
+    }
+    skick_envelope_destroy(&e);
+}
+
+/*  Drain up to NODE_CLUSTER_DRAIN envelopes from sock. Returns how many. */
+static int s_drain(node_shard_t *sh, zsock_t *sock, bool directory)
+{
+    int n = 0;
+    for (; n < NODE_CLUSTER_DRAIN; n++) {
+        skick_envelope_t *e;
+        char why[128];
+        int rc = skick_wire_recv(zsock_resolve(sock), false, ZMQ_DONTWAIT, NULL, NULL, &e, why,
+                                 sizeof why);
+        if (rc == 0 || rc == -2)
+            break;
+        if (rc < 0) {
+            sh->stats.malformed++;
+            NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "malformed envelope dropped: %s",
+                             why);
+            continue;
+        }
+        if (directory) {
+            if (e->kind == SKICK_KIND_DIRECTORY && e->body)
+                node_directory_update(sh, e->body);
+            else
+                sh->stats.malformed++;
+            skick_envelope_destroy(&e);
+        } else {
+            s_on_dealer(sh, e);
+        }
+        if (!sh->cluster)
+            return n + 1; /* left during the handling */
+    }
+    return n;
+}
+
+static bool s_poll_hook(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    if (!c)
+        return false;
+    bool work = false;
+    if (zsock_events(c->dealer) & ZMQ_POLLIN)
+        work |= s_drain(sh, c->dealer, false) > 0;
+    if (sh->cluster && (zsock_events(c->sub) & ZMQ_POLLIN))
+        work |= s_drain(sh, c->sub, true) > 0;
+    if (sh->cluster && c->welcomed && c->dir_dirty)
+        s_publish(sh);
+    return work;
+}
+
+static void s_on_fd(node_shard_t *sh, int fd, void *arg)
+{
+    (void) fd;
+    (void) arg;
+    s_poll_hook(sh);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Housekeeping                                                               */
+
+static void s_tick(node_shard_t *sh, void *arg, uint64_t id)
+{
+    (void) arg;
+    (void) id;
+    node_cluster_t *c = s_c(sh);
+    if (!c)
+        return;
+    int64_t now = node_now(sh);
+    if (c->welcomed && now - c->last_heard > c->lost_after_ms) {
+        SKICK_LOG(SKICK_LOG_WARNING, "cluster", "no word from the broker for %lld ms: "
+                  "disconnected (remote sends fail until it is back)",
+                  (long long) (now - c->last_heard));
+        c->welcomed = false;
+        node_cluster_hash_fail_all(sh);
+    }
+    if (!c->welcomed && now - c->last_hello >= NODE_CLUSTER_HELLO_MS)
+        s_send_hello(sh);
+    if (c->welcomed) {
+        if (now - c->last_beat >= c->heartbeat_ms)
+            s_send_heartbeat(sh);
+        if (c->dir_dirty || now - c->last_pub >= NODE_CLUSTER_REPUBLISH_MS)
+            s_publish(sh);
+        node_directory_expire(sh, 2 * c->lost_after_ms);
+    }
+    c->tick = node_timer_add(sh, NODE_CLUSTER_TICK_MS, s_tick, NULL);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Joining and leaving                                                        */
+
+static int s_curve(zsock_t *sock, zcert_t *own, const char *server_key)
+{
+    if (!own)
+        return 0;
+    zcert_apply(own, sock);
+    zsock_set_curve_serverkey(sock, server_key);
+    return 0;
+}
+
+static json_object *s_hello_body(node_shard_t *sh, const node_cluster_opts_t *o)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    json_object *b = json_object_new_object();
+    json_object_object_add(b, "peer", json_object_new_string("shard"));
+    json_object_object_add(b, "pid", json_object_new_int64(getpid()));
+    json_object_object_add(b, "host", json_object_new_string(host));
+    json_object_object_add(b, "version", json_object_new_string(SKICK_VERSION_STRING));
+    json_object *roles = json_object_new_array();
+    if (sh->front)
+        json_object_array_add(roles, json_object_new_string("front"));
+    if (sh->back)
+        json_object_array_add(roles, json_object_new_string("back"));
+    json_object_object_add(b, "roles", roles);
+    json_object_object_add(b, "ws", o->ws_url ? json_object_new_string(o->ws_url) : NULL);
+    json_object *apps = json_object_new_array();
+    for (int i = 0; i < o->napps; i++) {
+        const char *slash = strrchr(o->apps[i], '/');
+        json_object_array_add(apps, json_object_new_string(slash ? slash + 1 : o->apps[i]));
+    }
+    json_object_object_add(b, "apps", apps);
+    return b;
+}
+
+static void s_free_schema(void *p)
+{
+    skick_schema_t *s = p;
+    skick_schema_destroy(&s);
+}
+
+static void s_destroy(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    if (!c)
+        return;
+    if (c->tick)
+        node_timer_cancel(sh, c->tick);
+    node_cluster_hash_fail_all(sh);
+    node_io_remove(sh, zsock_fd(c->dealer));
+    node_io_remove(sh, zsock_fd(c->sub));
+    zsock_destroy(&c->dealer);
+    zsock_destroy(&c->pub);
+    zsock_destroy(&c->sub);
+    json_object_put(c->hello);
+    node_directory_fini(c);
+    node_strmap_free(&c->handshakes, s_free_schema);
+    node_remote_fini(c);
+    node_u64map_free(&c->lost);
+    node_u64map_free(&c->hash_pending);
+    free(c);
+    sh->cluster = NULL;
+    sh->poll_hook = NULL;
+    if (sh->hash == &node_hash_broker) {
+        sh->hash = &node_hash_inproc;
+        sh->hash_state = sh->hash->open(sh, NULL);
+    }
+}
+
+int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err, size_t errlen)
+{
+    char dir_in[300], dir_out[300];
+    if (skick_endpoint_derive(o->broker, SKICK_EP_DIR_IN, dir_in, sizeof dir_in) != 0 ||
+        skick_endpoint_derive(o->broker, SKICK_EP_DIR_OUT, dir_out, sizeof dir_out) != 0 ||
+        strlen(o->broker) >= sizeof sh->cluster->endpoint) {
+        snprintf(err, errlen, "--broker %s: want tcp://HOST:PORT or ipc://PATH", o->broker);
+        return -1;
+    }
+    zcert_t *own = NULL, *server = NULL;
+    if (o->curve_secret || o->curve_server) {
+        if (!o->curve_secret || !o->curve_server) {
+            snprintf(err, errlen, "CURVE needs both --curve-secret and --curve-server");
+            return -1;
+        }
+        own = zcert_load(o->curve_secret);
+        server = zcert_load(o->curve_server);
+        if (!own || !server) {
+            snprintf(err, errlen, "cannot load the certificate %s",
+                     own ? o->curve_server : o->curve_secret);
+            zcert_destroy(&own);
+            zcert_destroy(&server);
+            return -1;
+        }
+    }
+    zsys_handler_set(NULL); /* our signalfd handles SIGINT/SIGTERM (DEPS.md) */
+    node_cluster_t *c = node_calloc(1, sizeof *c);
+    sh->cluster = c;
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", o->broker);
+    c->heartbeat_ms = 500;
+    c->lost_after_ms = 3000;
+    node_directory_init(c);
+    node_strmap_init(&c->handshakes);
+    node_u64map_init(&c->watches);
+    node_u64map_init(&c->lost);
+    node_u64map_init(&c->hash_pending);
+    c->hello = s_hello_body(sh, o);
+    c->dealer = zsock_new(ZMQ_DEALER);
+    c->pub = zsock_new(ZMQ_PUB);
+    c->sub = zsock_new(ZMQ_SUB);
+    if (!c->dealer || !c->pub || !c->sub) {
+        snprintf(err, errlen, "cannot create ZeroMQ sockets");
+        zcert_destroy(&own);
+        zcert_destroy(&server);
+        s_destroy(sh);
+        return -1;
+    }
+    const char *server_key = server ? zcert_public_txt(server) : NULL;
+    s_curve(c->dealer, own, server_key);
+    s_curve(c->pub, own, server_key);
+    s_curve(c->sub, own, server_key);
+    uint8_t rid[8];
+    skick_id_to_rid(sh->id, rid);
+    zmq_setsockopt(zsock_resolve(c->dealer), ZMQ_ROUTING_ID, rid, sizeof rid);
+    zsock_set_immediate(c->dealer, 1); /* never queue toward a broker that is not there */
+    zsock_set_sndhwm(c->dealer, 100000);
+    zsock_set_rcvhwm(c->dealer, 100000);
+    zsock_set_linger(c->dealer, 0);
+    zsock_set_linger(c->pub, 0);
+    zsock_set_linger(c->sub, 0);
+    zsock_set_subscribe(c->sub, "");
+    int rc = zsock_connect(c->dealer, "%s", o->broker);
+    rc |= zsock_connect(c->pub, "%s", dir_in);
+    rc |= zsock_connect(c->sub, "%s", dir_out);
+    zcert_destroy(&own);
+    zcert_destroy(&server);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot connect to the broker at %s: %s", o->broker,
+                 zmq_strerror(zmq_errno()));
+        s_destroy(sh);
+        return -1;
+    }
+    node_io_add(sh, zsock_fd(c->dealer), s_on_fd, NULL);
+    node_io_add(sh, zsock_fd(c->sub), s_on_fd, NULL);
+    sh->poll_hook = s_poll_hook;
+    sh->hash->close(sh->hash_state);
+    sh->hash = &node_hash_broker; /* the cluster-wide store */
+    sh->hash_state = sh->hash->open(sh, NULL);
+    s_send_hello(sh);
+    c->tick = node_timer_add(sh, NODE_CLUSTER_TICK_MS, s_tick, NULL);
+    SKICK_LOG(SKICK_LOG_INFO, "cluster", "joining the cluster at %s", o->broker);
+    return 0;
+}
+
+void node_cluster_leave(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    if (!c)
+        return;
+    if (c->welcomed) {
+        char id[17];
+        snprintf(id, sizeof id, "%016llx", (unsigned long long) sh->id);
+        json_object *b = json_object_new_object();
+        json_object_object_add(b, "shard", json_object_new_string(id));
+        json_object_object_add(b, "reason", json_object_new_string("left"));
+        zsock_set_linger(c->dealer, 1000); /* let the goodbye (and the last sentinels) out */
+        s_send_raw(sh, SKICK_KIND_LOST, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, b, false, 0);
+        json_object_put(b);
+    }
+    s_destroy(sh);
+}

@@ -1,0 +1,50 @@
+/*  node_cluster.h - the state of a shard's membership in a cluster (private)
+
+    Shared by node_cluster.c (the broker link), node_directory.c (what the
+    other shards offer), node_remote.c (remote delivery, watches, loss) and
+    node_cluster_hash.c (the broker's hash store). Owned by the shard
+    (sh->cluster) and touched only from its reactor thread.
+*/
+#ifndef NODE_CLUSTER_H_INCLUDED
+#define NODE_CLUSTER_H_INCLUDED
+
+#include <czmq.h>
+
+#include "node.h"
+#include "skick_wire.h"
+
+struct node_cluster {
+    zsock_t *dealer;           /* actor envelopes and control, to the broker's ROUTER */
+    zsock_t *pub;              /* our directory entry, to the broker's XSUB */
+    zsock_t *sub;              /* everyone's entries, from the broker's XPUB */
+    char endpoint[256];        /* the broker's ROUTER endpoint */
+    skick_link_t link;         /* sequence numbers on the DEALER link */
+    bool welcomed;             /* the broker accepted our HELLO and is alive */
+    uint64_t broker_id;        /* the broker instance that welcomed us (0: none yet) */
+    int64_t last_heard;        /* shard clock: last envelope from the broker */
+    int64_t last_hello;        /* last HELLO sent */
+    int64_t last_beat;         /* last HEARTBEAT sent */
+    int64_t last_pub;          /* last directory publication */
+    int64_t heartbeat_ms;      /* from the welcome */
+    int64_t lost_after_ms;     /* from the welcome */
+    uint64_t tick;             /* housekeeping timer */
+    uint64_t dir_version;      /* our entry's version */
+    bool dir_dirty;            /* our entry changed since it was published */
+    json_object *hello;        /* the HELLO body (owned) */
+    node_u64map_t dir;         /* shard id -> node_dir_entry_t* (node_directory.c) */
+    node_strmap_t handshakes;  /* handshake schema text -> skick_schema_t* (owned) */
+    node_u64map_t watches;     /* remote shard id -> node_u64map_t* of actor id ->
+                                  node_watchers_t* (node_remote.c) */
+    node_u64map_t lost;        /* shard ids declared lost (value: (void *) 1) */
+    node_u64map_t hash_pending; /* request id -> node_hash_req_t* (node_cluster_hash.c) */
+    uint64_t next_req;         /* last hash request id */
+};
+
+/*  Fail every pending hash request with EBACKEND (the broker is gone). */
+void node_cluster_hash_fail_all(node_shard_t *sh);
+/*  A REPLY to one of our hash requests (body borrowed). */
+void node_cluster_hash_reply(node_shard_t *sh, json_object *body);
+/*  Free the watch tables (shard teardown). */
+void node_remote_fini(node_cluster_t *c);
+
+#endif

@@ -1,0 +1,396 @@
+/*  node_remote - actor traffic that crosses shards
+
+    Outgoing: node_deliver_ref and node_deliver_client hand messages for
+    other shards here; they leave as ACTOR / CLIENT envelopes. A message
+    that cannot leave (no broker, a shard known to be lost) fails the way a
+    local one to a dead actor does: the opener is refused, the letter is
+    counted, the sender gets -1.
+
+    Incoming: envelopes for our actors are delivered exactly like local
+    messages; one that cannot be delivered goes back to the sender's shard
+    as a DEAD_LETTER, which ends the sender's conversation if it named one.
+
+    Watches: a local actor that monitors an actor on another shard (it
+    spawned it there, sent it "monitor", or it is the other half of a
+    session) is remembered per remote shard, so that when the broker
+    declares that shard lost every such watcher gets an "exception"
+    sentinel. A watch is dropped when the remote actor's own sentinel
+    arrives or its shard is lost; watchers that end first leave their
+    entries until then (bounded by the remote actors they watched).
+*/
+#include "node_cluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t n, cap;
+    uint64_t ids[]; /* local watcher actor ids */
+} node_watchers_t;
+
+static const char *s_action(json_object *body)
+{
+    json_object *a;
+    if (body && json_object_object_get_ex(body, "action", &a) &&
+        json_object_is_type(a, json_type_string))
+        return json_object_get_string(a);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Watches                                                                    */
+
+void node_remote_watch(node_shard_t *sh, node_ref_t remote, node_ref_t watcher)
+{
+    node_cluster_t *c = sh->cluster;
+    if (!c || remote.shard == sh->id || !remote.id || watcher.shard != sh->id || !watcher.id)
+        return;
+    node_u64map_t *m = node_u64map_get(&c->watches, remote.shard);
+    if (!m) {
+        m = node_malloc(sizeof *m);
+        node_u64map_init(m);
+        node_u64map_put(&c->watches, remote.shard, m);
+    }
+    node_watchers_t *w = node_u64map_get(m, remote.id);
+    for (uint32_t i = 0; w && i < w->n; i++)
+        if (w->ids[i] == watcher.id)
+            return;
+    if (!w || w->n == w->cap) {
+        uint32_t cap = w ? w->cap * 2 : 1;
+        w = node_realloc(w, sizeof *w + cap * sizeof w->ids[0]);
+        if (cap == 1)
+            w->n = 0;
+        w->cap = cap;
+        node_u64map_put(m, remote.id, w);
+    }
+    w->ids[w->n++] = watcher.id;
+}
+
+static void s_unwatch(node_shard_t *sh, node_ref_t remote, node_ref_t watcher)
+{
+    node_u64map_t *m = node_u64map_get(&sh->cluster->watches, remote.shard);
+    node_watchers_t *w = m ? node_u64map_get(m, remote.id) : NULL;
+    if (!w)
+        return;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (w->ids[i] == watcher.id) {
+            w->ids[i] = w->ids[--w->n];
+            break;
+        }
+    if (w->n == 0)
+        free(node_u64map_del(m, remote.id));
+}
+
+static void s_free_watchmap(node_u64map_t *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i])
+            free(m->vals[i]);
+    node_u64map_free(m);
+    free(m);
+}
+
+void node_remote_fini(node_cluster_t *c)
+{
+    for (size_t i = 0; i < c->watches.cap; i++)
+        if (c->watches.keys[i])
+            s_free_watchmap(c->watches.vals[i]);
+    node_u64map_free(&c->watches);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Loss of a shard                                                            */
+
+static json_object *s_sentinel(uint64_t shard, uint64_t id, const char *why)
+{
+    char addr[SKICK_ADDR_LEN + 1];
+    node_format_addr(addr, shard, id);
+    json_object *s = json_object_new_object();
+    json_object_object_add(s, "action", json_object_new_string("sentinel"));
+    json_object_object_add(s, "type", json_object_new_string("exception"));
+    json_object_object_add(s, "address", json_object_new_string(addr));
+    json_object_object_add(s, "tag", json_object_new_string("main_task"));
+    json_object_object_add(s, "exception", json_object_new_string(why));
+    return s;
+}
+
+void node_remote_shard_lost(node_shard_t *sh, uint64_t id, const char *reason)
+{
+    node_cluster_t *c = sh->cluster;
+    if (!c || id == sh->id || node_u64map_get(&c->lost, id))
+        return;
+    node_u64map_put(&c->lost, id, (void *) 1);
+    size_t nsent = 0;
+    node_u64map_t *m = node_u64map_del(&c->watches, id);
+    for (size_t i = 0; m && i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        node_watchers_t *w = m->vals[i];
+        for (uint32_t k = 0; k < w->n; k++) {
+            json_object *s = s_sentinel(id, m->keys[i], "shard lost");
+            if (node_deliver_ref(sh, (node_ref_t){id, m->keys[i]}, (node_ref_t){sh->id, w->ids[k]},
+                                 &s, true) == 0)
+                nsent++;
+        }
+    }
+    if (m)
+        s_free_watchmap(m);
+    node_conv_shard_lost(sh, id);
+    node_directory_forget(sh, id);
+    SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "shard %016llx lost (%s): %zu sentinel(s) delivered",
+              (unsigned long long) id, reason, nsent);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Outgoing                                                                   */
+
+int node_remote_deliver(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
+                        json_object **body, bool control, uint32_t gen)
+{
+    node_cluster_t *c = sh->cluster;
+    const char *action = s_action(*body);
+    int err;
+    if (node_u64map_get(&c->lost, to.shard)) {
+        err = SKICK_EDEAD;
+    } else {
+        if (action && strcmp(action, "monitor") == 0) {
+            node_ref_t w;
+            if (node_parse_addr(skick_get_string(*body, "address", ""), &w) == 0)
+                node_remote_watch(sh, to, w);
+        }
+        if (node_cluster_send(sh, kind, from, to, body, control, gen) == 0)
+            return 0;
+        err = SKICK_EUNREACH;
+    }
+    char addr[SKICK_ADDR_LEN + 1];
+    node_format_addr(addr, to.shard, to.id);
+    node_refuse_opener(sh, *body, err, err == SKICK_EDEAD ? "no such actor (its shard was lost)"
+                                                          : "no broker to reach the actor's shard");
+    if (action && strcmp(action, "sentinel") == 0)
+        sh->stats.lost_sentinels++;
+    else
+        node_dead_letter(sh, addr, *body, err);
+    json_object_put(*body);
+    *body = NULL;
+    skick_set_errno(err);
+    return -1;
+}
+
+skick_addr_t node_remote_spawn(skick_actor_t *self, uint64_t where, const char *type,
+                               json_object **init, node_ref_t parent,
+                               const char *const *monitors, size_t n)
+{
+    node_shard_t *sh = self->shard;
+    skick_addr_t out = {{0}};
+    uint64_t id;
+    do
+        id = node_random64();
+    while (id == 0 || id == where);
+    node_ref_t child = {where, id};
+    char name[SKICK_ADDR_LEN + 1];
+    node_format_addr(name, where, id);
+    json_object *req = json_object_new_object();
+    json_object_object_add(req, "action", json_object_new_string("spawn"));
+    json_object_object_add(req, "type", json_object_new_string(type));
+    json_object_object_add(req, "name", json_object_new_string(name));
+    json_object_object_add(req, "message", init && *init ? *init : json_object_new_object());
+    if (init)
+        *init = NULL;
+    json_object *mons = json_object_new_array();
+    if (parent.id) {
+        char p[SKICK_ADDR_LEN + 1];
+        node_format_addr(p, parent.shard, parent.id);
+        json_object_array_add(mons, json_object_new_string(p));
+        node_remote_watch(sh, child, parent);
+    }
+    for (size_t i = 0; i < n && i < 63; i++) {
+        node_ref_t m;
+        if (!monitors[i] || node_parse_addr(monitors[i], &m) != 0)
+            continue;
+        json_object_array_add(mons, json_object_new_string(monitors[i]));
+        node_remote_watch(sh, child, m);
+    }
+    json_object_object_add(req, "add_monitor", mons);
+    json_object_object_add(req, "remote", json_object_new_string("local"));
+    if (node_remote_deliver(sh, SKICK_KIND_ACTOR, node_ref_of(self), (node_ref_t){where, where},
+                            &req, true, 0) != 0)
+        return out; /* errno set */
+    memcpy(out.str, name, sizeof out.str);
+    return out;
+}
+
+node_ref_t node_remote_spawn_session(node_shard_t *sh, uint64_t where, const char *type,
+                                     json_object **init, node_ref_t rcpt)
+{
+    uint64_t id;
+    do
+        id = node_random64();
+    while (id == 0 || id == where);
+    node_ref_t ref = {where, id};
+    char name[SKICK_ADDR_LEN + 1], r[SKICK_ADDR_LEN + 1];
+    node_format_addr(name, where, id);
+    node_format_addr(r, rcpt.shard, rcpt.id);
+    json_object *req = json_object_new_object();
+    json_object_object_add(req, "action", json_object_new_string("spawn_session"));
+    json_object_object_add(req, "type", json_object_new_string(type));
+    json_object_object_add(req, "name", json_object_new_string(name));
+    json_object_object_add(req, "message", *init ? *init : json_object_new_object());
+    *init = NULL;
+    json_object_object_add(req, "receptionist", json_object_new_string(r));
+    node_remote_watch(sh, ref, rcpt);
+    if (node_remote_deliver(sh, SKICK_KIND_ACTOR, rcpt, (node_ref_t){where, where}, &req, true,
+                            0) != 0) {
+        s_unwatch(sh, ref, rcpt);
+        return (node_ref_t){0, 0};
+    }
+    return ref;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The receiving side of spawn requests (shard actor actions)                 */
+
+static void s_sentinel_to(node_shard_t *sh, const char *to, node_ref_t about, const char *why)
+{
+    json_object *s = s_sentinel(about.shard, about.id, why);
+    node_ref_t r;
+    if (to && node_parse_addr(to, &r) == 0)
+        node_deliver_ref(sh, about, r, &s, true);
+    else
+        json_object_put(s);
+}
+
+void node_remote_spawn_failed(node_shard_t *sh, json_object *msg, const char *why)
+{
+    node_ref_t about;
+    if (node_parse_addr(skick_get_string(msg, "name", ""), &about) != 0)
+        return; /* no address was promised to anyone */
+    char text[160];
+    snprintf(text, sizeof text, "spawn failed: %s", why);
+    json_object *am = NULL;
+    if (!json_object_object_get_ex(msg, "add_monitor", &am) || !am)
+        return;
+    if (json_object_is_type(am, json_type_string)) {
+        s_sentinel_to(sh, json_object_get_string(am), about, text);
+        return;
+    }
+    for (size_t i = 0; i < json_object_array_length(am) && i < 64; i++)
+        s_sentinel_to(sh, json_object_get_string(json_object_array_get_idx(am, i)), about, text);
+}
+
+void node_remote_on_spawn_session(skick_actor_t *self, json_object *msg)
+{
+    node_shard_t *sh = self->shard;
+    const char *type_name = skick_get_string(msg, "type", "");
+    const char *rcpt_addr = skick_get_string(msg, "receptionist", "");
+    node_ref_t rcpt, want;
+    if (node_parse_addr(rcpt_addr, &rcpt) != 0 ||
+        node_parse_addr(skick_get_string(msg, "name", ""), &want) != 0) {
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "shard", "spawn_session with invalid addresses "
+                         "dropped");
+        return;
+    }
+    const node_session_type_t *t = sh->back ? node_session_type(sh->app, type_name) : NULL;
+    const char *why = NULL;
+    if (!t || !t->requestable)
+        why = "no such session type on this shard";
+    else if (want.shard != sh->id || want.id == sh->id || node_u64map_get(&sh->actors, want.id))
+        why = "unusable address";
+    else if (sh->stopping)
+        why = "shard stopping";
+    if (why) {
+        SKICK_LOG(SKICK_LOG_WARNING, "shard", "session '%.64s' for %s refused: %s", type_name,
+                  rcpt_addr, why);
+        s_sentinel_to(sh, rcpt_addr, want, why);
+        return;
+    }
+    json_object *init = json_object_get(json_object_object_get(msg, "message"));
+    skick_actor_t *s = node_session_spawn(sh, t, &init, rcpt, want.id);
+    node_remote_watch(sh, rcpt, node_ref_of(s)); /* the session ends if the front is lost */
+}
+
+/* ------------------------------------------------------------------------- */
+/* Incoming                                                                   */
+
+static int s_code(const char *name)
+{
+    for (int e = 1; e < SKICK_ERR_COUNT_; e++)
+        if (name && strcmp(name, skick_err_name(e)) == 0)
+            return e;
+    return SKICK_EDEAD;
+}
+
+static void s_dead_letter_in(node_shard_t *sh, skick_envelope_t *e)
+{
+    sh->stats.remote_dead++;
+    json_object *b = e->body;
+    char to[SKICK_ADDR_LEN + 1];
+    node_format_addr(to, e->to_shard, e->to_id);
+    const char *code = skick_get_string(b, "code", "EDEAD");
+    NODE_LOG_LIMITED(SKICK_LOG_INFO, "deadletter", "%s: undelivered action '%.40s': %.16s (%.80s)",
+                     to, skick_get_string(b, "action", "(none)"), code,
+                     skick_get_string(b, "error", ""));
+    const char *cid = skick_get_string(b, "cid", NULL);
+    skick_actor_t *a = node_actor_by_ref(sh, (node_ref_t){e->from_shard, e->from_id});
+    if (cid && a)
+        node_conv_fail(a, cid, s_code(code), skick_get_string(b, "error", "undeliverable"));
+}
+
+static void s_bounce(node_shard_t *sh, node_ref_t from, node_ref_t to, int err,
+                     const char *action, const char *cid)
+{
+    if (!from.shard || from.shard == sh->id)
+        return;
+    json_object *b = json_object_new_object();
+    json_object_object_add(b, "code", json_object_new_string(skick_err_name(err)));
+    json_object_object_add(b, "error", json_object_new_string(skick_strerror(err)));
+    if (action)
+        json_object_object_add(b, "action", json_object_new_string(action));
+    if (cid)
+        json_object_object_add(b, "cid", json_object_new_string(cid));
+    node_cluster_send(sh, SKICK_KIND_DEAD_LETTER, from, to, &b, false, 0);
+    json_object_put(b);
+}
+
+void node_remote_receive(node_shard_t *sh, skick_envelope_t *e)
+{
+    sh->stats.recv_remote++;
+    node_ref_t from = {e->from_shard, e->from_id};
+    node_ref_t to = {e->to_shard, e->to_id};
+    if (e->kind == SKICK_KIND_DEAD_LETTER) {
+        if (e->body && json_object_is_type(e->body, json_type_object))
+            s_dead_letter_in(sh, e);
+        else
+            sh->stats.malformed++;
+        skick_envelope_destroy(&e);
+        return;
+    }
+    json_object *body = e->body;
+    e->body = NULL;
+    if (to.shard != sh->id || !to.id || !body || !json_object_is_type(body, json_type_object)) {
+        sh->stats.malformed++;
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "%s envelope %s dropped",
+                         skick_kind_name(e->kind),
+                         to.shard != sh->id ? "for another shard" : "without an object body");
+        s_bounce(sh, from, to, SKICK_EPROTO, NULL, NULL);
+        json_object_put(body);
+        skick_envelope_destroy(&e);
+        return;
+    }
+    char action[65] = "", cid[33] = "";
+    const char *a = s_action(body);
+    if (a)
+        snprintf(action, sizeof action, "%s", a);
+    const char *ci = skick_get_string(body, "cid", NULL);
+    if (ci)
+        snprintf(cid, sizeof cid, "%s", ci);
+    bool sentinel = strcmp(action, "sentinel") == 0;
+    if (sentinel && from.shard != sh->id)
+        s_unwatch(sh, from, to); /* it ended on its own: no sentinel owed on loss */
+    int rc = e->kind == SKICK_KIND_CLIENT
+                 ? node_deliver_client(sh, from, to, &body, e->gen)
+                 : node_deliver_ref(sh, from, to, &body, (e->flags & SKICK_ENVELOPE_CONTROL) != 0);
+    if (rc != 0 && !sentinel)
+        s_bounce(sh, from, to, skick_errno(), a ? action : NULL, ci ? cid : NULL);
+    skick_envelope_destroy(&e);
+}
