@@ -65,16 +65,85 @@ int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
                       json_object **body, bool control, uint32_t gen)
 {
     node_cluster_t *c = s_c(sh);
-    if (!c || !c->welcomed || s_send_raw(sh, kind, from, to, body ? *body : NULL, control, gen)) {
+    if (!c || !c->welcomed) {
         skick_set_errno(SKICK_EUNREACH);
         return -1;
     }
-    if (body) {
-        json_object_put(*body);
-        *body = NULL;
+    json_object *b = body ? *body : NULL;
+    if (!c->bl_head && s_send_raw(sh, kind, from, to, b, control, gen) == 0) {
+        json_object_put(b);
+    } else if (c->bl_count < NODE_CLUSTER_BACKLOG_MAX) {
+        /* the pipe to the broker is full: keep it, in order, for the poll hook */
+        node_backlog_t *q = node_malloc(sizeof *q);
+        *q = (node_backlog_t){.e = {.kind = (uint8_t) kind,
+                                    .flags = control ? SKICK_ENVELOPE_CONTROL : 0, .gen = gen,
+                                    .from_shard = from.shard, .from_id = from.id,
+                                    .to_shard = to.shard, .to_id = to.id, .body = b}};
+        if (c->bl_tail)
+            c->bl_tail->next = q;
+        else
+            c->bl_head = q;
+        c->bl_tail = q;
+        c->bl_count++;
+    } else {
+        skick_set_errno(SKICK_EFULL);
+        return -1;
     }
+    if (body)
+        *body = NULL;
     sh->stats.sent_remote++;
     return 0;
+}
+
+/*  Send what waited for room; returns how many went out. */
+static size_t s_flush(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    size_t n = 0;
+    while (c->bl_head && c->welcomed) {
+        node_backlog_t *q = c->bl_head;
+        skick_envelope_t *e = &q->e;
+        if (s_send_raw(sh, e->kind, (node_ref_t){e->from_shard, e->from_id},
+                       (node_ref_t){e->to_shard, e->to_id}, e->body,
+                       (e->flags & SKICK_ENVELOPE_CONTROL) != 0, e->gen) != 0)
+            break;
+        c->bl_head = q->next;
+        if (!c->bl_head)
+            c->bl_tail = NULL;
+        c->bl_count--;
+        json_object_put(e->body);
+        free(q);
+        n++;
+    }
+    return n;
+}
+
+static void s_fail_backlog(node_shard_t *sh);
+
+/*  The link is down: pending hash requests and queued envelopes fail. */
+static void s_disconnect(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    c->welcomed = false;
+    node_cluster_hash_fail_all(sh);
+    s_fail_backlog(sh);
+}
+
+/*  The link went down: whatever waited will not leave. */
+static void s_fail_backlog(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    while (c->bl_head) {
+        node_backlog_t *q = c->bl_head;
+        c->bl_head = q->next;
+        c->bl_count--;
+        if ((q->e.kind == SKICK_KIND_ACTOR || q->e.kind == SKICK_KIND_CLIENT) && q->e.body)
+            node_remote_undeliverable(sh, (node_ref_t){q->e.to_shard, q->e.to_id}, &q->e.body,
+                                      SKICK_EUNREACH);
+        json_object_put(q->e.body);
+        free(q);
+    }
+    c->bl_tail = NULL;
 }
 
 static void s_send_hello(node_shard_t *sh)
@@ -82,7 +151,7 @@ static void s_send_hello(node_shard_t *sh)
     node_cluster_t *c = s_c(sh);
     skick_link_reset(&c->link); /* HELLO carries seq 1 */
     c->last_hello = node_now(sh);
-    if (s_send_raw(sh, SKICK_KIND_HELLO, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, c->hello,
+    if (s_send_raw(sh, SKICK_KIND_HELLO, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, c->hello,
                    false, 0) != 0)
         SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "HELLO not sent: broker not connected yet");
 }
@@ -103,7 +172,7 @@ static void s_send_heartbeat(node_shard_t *sh)
                            json_object_new_int64((int64_t) sh->stats.dead_letters));
     json_object_object_add(b, "uptime_ms", json_object_new_int64(node_now(sh)));
     c->last_beat = node_now(sh);
-    s_send_raw(sh, SKICK_KIND_HEARTBEAT, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, b, false,
+    s_send_raw(sh, SKICK_KIND_HEARTBEAT, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, b, false,
                0);
     json_object_put(b);
 }
@@ -113,7 +182,7 @@ static void s_publish(node_shard_t *sh)
     node_cluster_t *c = s_c(sh);
     json_object *entry = node_cluster_own_entry(sh, ++c->dir_version);
     skick_envelope_t e = {.kind = SKICK_KIND_DIRECTORY, .seq = c->dir_version,
-                          .from_shard = sh->id, .body = entry};
+                          .from_shard = sh->id, .from_id = sh->id, .body = entry};
     if (skick_wire_send(zsock_resolve(c->pub), NULL, 0, &e, ZMQ_DONTWAIT) != 0)
         SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "directory entry not published");
     json_object_put(entry);
@@ -192,14 +261,14 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
             if (c->welcomed)
                 SKICK_LOG(SKICK_LOG_WARNING, "cluster", "the broker forgot this shard (%s): "
                           "joining again", why);
-            c->welcomed = false;
+            s_disconnect(sh);
             if (node_now(sh) - c->last_hello >= 200)
                 s_send_hello(sh);
             return;
         }
         SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker refused this shard (%.16s: %.200s); "
                   "stopping", code, why);
-        c->welcomed = false;
+        s_disconnect(sh);
         sh->exit_status = 1;
         node_shard_stop(sh);
         return;
@@ -257,7 +326,7 @@ static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
         break;
     case SKICK_KIND_CONTROL: {
         json_object *reply = node_control_handle(sh, e->body);
-        node_cluster_send(sh, SKICK_KIND_REPLY, (node_ref_t){sh->id, 0},
+        node_cluster_send(sh, SKICK_KIND_REPLY, (node_ref_t){sh->id, sh->id},
                           (node_ref_t){e->from_shard, e->from_id}, &reply, false, 0);
         json_object_put(reply);
         break;
@@ -332,7 +401,7 @@ static bool s_poll_hook(node_shard_t *sh)
     node_cluster_t *c = s_c(sh);
     if (!c)
         return false;
-    bool work = false;
+    bool work = c->bl_head && s_flush(sh) > 0;
     if (zsock_events(c->dealer) & ZMQ_POLLIN)
         work |= s_drain(sh, c->dealer, false) > 0;
     if (sh->cluster && (zsock_events(c->sub) & ZMQ_POLLIN))
@@ -364,8 +433,7 @@ static void s_tick(node_shard_t *sh, void *arg, uint64_t id)
         SKICK_LOG(SKICK_LOG_WARNING, "cluster", "no word from the broker for %lld ms: "
                   "disconnected (remote sends fail until it is back)",
                   (long long) (now - c->last_heard));
-        c->welcomed = false;
-        node_cluster_hash_fail_all(sh);
+        s_disconnect(sh);
     }
     if (!c->welcomed && now - c->last_hello >= NODE_CLUSTER_HELLO_MS)
         s_send_hello(sh);
@@ -430,6 +498,7 @@ static void s_destroy(node_shard_t *sh)
     if (c->tick)
         node_timer_cancel(sh, c->tick);
     node_cluster_hash_fail_all(sh);
+    s_fail_backlog(sh);
     node_io_remove(sh, zsock_fd(c->dealer));
     node_io_remove(sh, zsock_fd(c->sub));
     zsock_destroy(&c->dealer);
@@ -539,6 +608,11 @@ void node_cluster_leave(node_shard_t *sh)
     node_cluster_t *c = s_c(sh);
     if (!c)
         return;
+    for (int i = 0; i < 100 && c->bl_head && c->welcomed; i++) {
+        s_flush(sh); /* the last sentinels first, for up to a second */
+        if (c->bl_head)
+            usleep(10000);
+    }
     if (c->welcomed) {
         char id[17];
         snprintf(id, sizeof id, "%016llx", (unsigned long long) sh->id);
@@ -546,7 +620,7 @@ void node_cluster_leave(node_shard_t *sh)
         json_object_object_add(b, "shard", json_object_new_string(id));
         json_object_object_add(b, "reason", json_object_new_string("left"));
         zsock_set_linger(c->dealer, 1000); /* let the goodbye (and the last sentinels) out */
-        s_send_raw(sh, SKICK_KIND_LOST, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, b, false, 0);
+        s_send_raw(sh, SKICK_KIND_LOST, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, b, false, 0);
         json_object_put(b);
     }
     s_destroy(sh);

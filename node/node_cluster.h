@@ -13,6 +13,15 @@
 #include "node.h"
 #include "skick_wire.h"
 
+/*  An envelope waiting for room on the DEALER (its pipe to the broker is
+    full): sent in order, before anything newer, from the poll hook. */
+typedef struct node_backlog {
+    struct node_backlog *next;
+    skick_envelope_t e; /* seq is assigned when it is really sent */
+} node_backlog_t;
+
+#define NODE_CLUSTER_BACKLOG_MAX 1000000 /* envelopes; beyond: EFULL to the sender */
+
 struct node_cluster {
     zsock_t *dealer;           /* actor envelopes and control, to the broker's ROUTER */
     zsock_t *pub;              /* our directory entry, to the broker's XSUB */
@@ -38,12 +47,18 @@ struct node_cluster {
     node_u64map_t lost;        /* shard ids declared lost (value: (void *) 1) */
     node_u64map_t hash_pending; /* request id -> node_hash_req_t* (node_cluster_hash.c) */
     uint64_t next_req;         /* last hash request id */
+    node_backlog_t *bl_head;   /* envelopes waiting for room, oldest first */
+    node_backlog_t *bl_tail;
+    size_t bl_count;
 };
 
 /*  Fail every pending hash request with EBACKEND (the broker is gone). */
 void node_cluster_hash_fail_all(node_shard_t *sh);
 /*  A REPLY to one of our hash requests (body borrowed). */
 void node_cluster_hash_reply(node_shard_t *sh, json_object *body);
+/*  An envelope that will never leave (no broker): tell its sender as for a
+    local dead letter (opener refused, counted); body taken. */
+void node_remote_undeliverable(node_shard_t *sh, node_ref_t to, json_object **body, int err);
 /*  Free the watch tables (shard teardown). */
 void node_remote_fini(node_cluster_t *c);
 

@@ -52,7 +52,7 @@ static void s_request(node_shard_t *sh, const char *cmd, const char *table, cons
         json_object_object_add(b, "value", *value);
         *value = NULL;
     }
-    if (node_cluster_send(sh, SKICK_KIND_CONTROL, (node_ref_t){sh->id, 0}, (node_ref_t){0, 0}, &b,
+    if (node_cluster_send(sh, SKICK_KIND_CONTROL, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, &b,
                           false, 0) != 0) {
         json_object_put(b);
         node_wait_complete(req.w, SKICK_EBACKEND);

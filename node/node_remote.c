@@ -161,20 +161,27 @@ int node_remote_deliver(node_shard_t *sh, int kind, node_ref_t from, node_ref_t 
         }
         if (node_cluster_send(sh, kind, from, to, body, control, gen) == 0)
             return 0;
-        err = SKICK_EUNREACH;
+        err = skick_errno();
     }
+    node_remote_undeliverable(sh, to, body, err);
+    skick_set_errno(err);
+    return -1;
+}
+
+void node_remote_undeliverable(node_shard_t *sh, node_ref_t to, json_object **body, int err)
+{
     char addr[SKICK_ADDR_LEN + 1];
     node_format_addr(addr, to.shard, to.id);
-    node_refuse_opener(sh, *body, err, err == SKICK_EDEAD ? "no such actor (its shard was lost)"
-                                                          : "no broker to reach the actor's shard");
+    const char *action = s_action(*body);
+    node_refuse_opener(sh, *body, err, err == SKICK_EDEAD   ? "no such actor (its shard was lost)"
+                                       : err == SKICK_EFULL ? "too much traffic queued for the broker"
+                                                            : "no broker to reach the actor's shard");
     if (action && strcmp(action, "sentinel") == 0)
         sh->stats.lost_sentinels++;
     else
         node_dead_letter(sh, addr, *body, err);
     json_object_put(*body);
     *body = NULL;
-    skick_set_errno(err);
-    return -1;
 }
 
 skick_addr_t node_remote_spawn(skick_actor_t *self, uint64_t where, const char *type,

@@ -1,0 +1,129 @@
+"""skick_proto - the Skick cluster protocol in Python, for the integration tests.
+
+Envelopes (proto/PROTOCOL.md): a 52-byte big-endian header and a JSON body,
+and a minimal client peer that joins the broker's control socket, sends
+actor messages, asks (conversations) and makes control requests.
+"""
+import json
+import os
+import struct
+import time
+
+import zmq
+
+HEADER = struct.Struct(">HBBQIIQQQQ")
+SIG, VERSION = 0xAA51, 1
+KINDS = {"ACTOR": 1, "CLIENT": 2, "DEAD_LETTER": 3, "HELLO": 4, "HEARTBEAT": 5,
+         "DIRECTORY": 6, "CONTROL": 7, "REPLY": 8, "LOST": 9}
+KIND_NAMES = {v: k for k, v in KINDS.items()}
+
+
+def pack(kind, seq, body=None, frm=(0, 0), to=(0, 0), flags=0, gen=0):
+    head = HEADER.pack(SIG, VERSION, KINDS[kind] if isinstance(kind, str) else kind, seq,
+                       flags, gen, frm[0], frm[1], to[0], to[1])
+    text = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    return [head, text]
+
+
+def unpack(frames):
+    head, body = frames[-2], frames[-1]
+    sig, ver, kind, seq, flags, gen, fs, fi, ts, ti = HEADER.unpack(head)
+    return {"kind": KIND_NAMES.get(kind, kind), "seq": seq, "flags": flags, "gen": gen,
+            "from": (fs, fi), "to": (ts, ti), "body": json.loads(body) if body else None}
+
+
+def addr(shard, actor):
+    return "%016x:%016x" % (shard, actor)
+
+
+def parse_addr(a):
+    s, i = a.split(":")
+    return int(s, 16), int(i, 16)
+
+
+class Client:
+    """A client peer on the broker's control endpoint."""
+
+    def __init__(self, endpoint, timeout=5.0):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.id = int.from_bytes(os.urandom(8), "big") | 1
+        self.sock.setsockopt(zmq.ROUTING_ID, self.id.to_bytes(8, "big"))
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.seq = 0
+        self.req = 0
+        self.inbox = []
+        self.me = (self.id, 1)
+        self.address = addr(self.id, 1)
+        self.hello(timeout)
+
+    def close(self):
+        self.sock.close(0)
+
+    def _send(self, kind, body, to=(0, 0), frm=None, flags=0):
+        self.seq += 1
+        self.sock.send_multipart(pack(kind, self.seq, body, frm or self.me, to, flags))
+
+    def hello(self, timeout=5.0):
+        self.seq = 0
+        self._send("HELLO", {"peer": "client", "pid": os.getpid(), "host": "test",
+                             "version": "0.1.0"})
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            e = self.recv(deadline - time.time())
+            if e and e["kind"] == "REPLY" and "welcome" in (e["body"] or {}):
+                if not e["body"]["welcome"]:
+                    raise RuntimeError("refused: %s" % e["body"])
+                return e["body"]
+        raise TimeoutError("no welcome from the broker")
+
+    def recv(self, timeout):
+        if self.sock.poll(max(0, int(timeout * 1000))):
+            return unpack(self.sock.recv_multipart())
+        return None
+
+    def request(self, op, shard=0, timeout=5.0, **args):
+        self.req += 1
+        rid = self.req
+        body = dict(args, op=op, id=rid)
+        self._send("CONTROL", body, to=(shard, shard))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            e = self.recv(deadline - time.time())
+            if e is None:
+                break
+            if e["kind"] == "REPLY" and (e["body"] or {}).get("id") == rid:
+                return e["body"]
+            self.inbox.append(e)
+        raise TimeoutError("no reply to %s" % op)
+
+    def send(self, address, msg, flags=0):
+        self._send("ACTOR", msg, to=parse_addr(address), frm=self.me, flags=flags)
+
+    def ask(self, address, msg, timeout=5.0):
+        """A conversation from outside: returns ("reply", message) or
+        ("end", body) or ("dead", body); raises TimeoutError."""
+        cid = os.urandom(16).hex()
+        self.send(address, dict(msg, cid=cid, sender=self.address))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            e = self.recv(deadline - time.time())
+            if e is None:
+                break
+            b = e["body"] or {}
+            if e["kind"] == "ACTOR" and b.get("cid") == cid:
+                if b.get("action") == "receive_reply":
+                    if not b.get("last"):
+                        self.send(e_sender(e), {"action": "end_conversation", "cid": cid})
+                    return "reply", b.get("message")
+                if b.get("action") == "end_conversation":
+                    return "end", b
+            if e["kind"] == "DEAD_LETTER" and b.get("cid") == cid:
+                return "dead", b
+            self.inbox.append(e)
+        raise TimeoutError("no answer from %s to %s" % (address, msg.get("action")))
+
+
+def e_sender(e):
+    return addr(*e["from"])
