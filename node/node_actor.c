@@ -289,7 +289,8 @@ void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char 
     json_object_object_add(end, "error", json_object_new_string(why));
     json_object_object_add(end, "code", json_object_new_string(skick_err_name(err)));
     const char *to = json_object_get_string(json_object_object_get(msg, "sender"));
-    node_deliver(sh, (node_ref_t){0, 0}, to, &end);
+    node_deliver(sh, (node_ref_t){sh->id, sh->id}, to, &end); /* from the shard: a remote
+                                                               caller needs a full address */
 }
 
 void node_dead_letter(node_shard_t *sh, const char *to, json_object *msg, int err)

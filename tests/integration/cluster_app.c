@@ -2,7 +2,8 @@
 
     Loaded by the back shards of tests/integration/test_cluster.py:
 
-      echo      "ask" (called): answers {"from": its address, "n": n}
+      echo      "ask" (called): answers {"from": its address, "n": n};
+                "sink": dropped (load)
       slow      "slow" (called): sleeps "ms", then answers {"slept": ms}
       watcher   a test's agent inside the cluster; every action is called
                 by the test (from outside, through the broker):
@@ -17,6 +18,8 @@
                   sentinels {}           -> {"sentinels": [every sentinel so far]}
                   call_later {address, delay}  answers {}, then calls after
                                          delay ms; results {} -> {"results": [...]}
+                  flood {address, ms}    answers {}, then sends "sink" messages
+                                         for ms; its counts go to results
                   hset {key, value}, hget {key}  the cluster hash "t"
       cluster_echo (session)  socket action "echo" {"text": str}: socksend
                 {"echo": text, "session": its address}; handshake schema
@@ -33,10 +36,17 @@ static void s_echo_ask(skick_actor_t *self, json_object *msg)
     skick_reply(self, msg, &r);
 }
 
+static void s_echo_sink(skick_actor_t *self, json_object *msg)
+{
+    (void) self;
+    (void) msg; /* load: received and dropped */
+}
+
 static void s_echo(skick_actor_t *self, json_object *init)
 {
     (void) init;
     skick_action(self, "ask", NULL, s_echo_ask);
+    skick_action(self, "sink", NULL, s_echo_sink);
 }
 
 static void s_slow_slow(skick_actor_t *self, json_object *msg)
@@ -134,6 +144,33 @@ static void s_w_call_later(skick_actor_t *self, json_object *msg)
     json_object_array_add(w->results, answer);
 }
 
+/*  Answer at once, then send "sink" messages to "address" for "ms"
+    milliseconds (batches of 200 per 1 ms), counting the refusals. */
+static void s_w_flood(skick_actor_t *self, json_object *msg)
+{
+    json_object *ack = json_object_new_object();
+    skick_reply(self, msg, &ack);
+    const char *to = skick_get_string(msg, "address", "");
+    int64_t end = skick_now(self) + skick_get_int(msg, "ms", 1000);
+    int64_t sent = 0, refused = 0;
+    while (skick_now(self) < end) {
+        for (int i = 0; i < 200; i++) {
+            json_object *m = skick_json("{\"action\": \"sink\", \"i\": %lld, \"pad\": "
+                                        "\"0123456789012345678901234567890123456789\"}",
+                                        (long long) sent);
+            if (skick_send(self, to, &m) == 0)
+                sent++;
+            else
+                refused++;
+        }
+        if (skick_sleep(self, 1) != 0)
+            return;
+    }
+    watcher_t *w = skick_state(self);
+    json_object_array_add(w->results, skick_json("{\"sent\": %lld, \"refused\": %lld}",
+                                                 (long long) sent, (long long) refused));
+}
+
 static void s_w_results(skick_actor_t *self, json_object *msg)
 {
     watcher_t *w = skick_state(self);
@@ -212,6 +249,7 @@ static void s_watcher(skick_actor_t *self, json_object *init)
     w->results = json_object_new_array();
     skick_conversation(self, "call_later", NULL, s_w_call_later);
     skick_conversation(self, "results", NULL, s_w_results);
+    skick_conversation(self, "flood", NULL, s_w_flood);
     skick_conversation(self, "spawn_child", NULL, s_w_spawn_child);
     skick_conversation(self, "spawn_mixed", NULL, s_w_spawn_mixed);
     skick_conversation(self, "watch", NULL, s_w_watch);

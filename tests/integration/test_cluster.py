@@ -80,7 +80,7 @@ class Proc:
         self.start()
 
     def start(self):
-        env = dict(os.environ, SKICK_LOG_LEVEL=os.environ.get("SKICK_LOG_LEVEL", "info"))
+        env = dict(os.environ, SKICK_LOG_LEVEL="info")  # the tests read log lines
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         with open(self.log, "a") as out:
             self.p = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -393,6 +393,11 @@ class Failures(unittest.TestCase):
         victim_actor = c.spawn_on(self.back2, "slow")
         self.assertEqual(c.client.ask(w, {"action": "watch", "address": victim_actor})[0],
                          "reply")
+        # load across the two back shards, both ways, through the kill
+        flooder1, flooder2 = c.spawn_on(self.back1, "watcher"), c.spawn_on(self.back2, "watcher")
+        sink1, sink2 = c.spawn_on(self.back1, "echo"), c.spawn_on(self.back2, "echo")
+        c.client.ask(flooder1, {"action": "flood", "address": sink2, "ms": 3000})
+        c.client.ask(flooder2, {"action": "flood", "address": sink1, "ms": 3000})
 
         async def go():
             # sessions on both back shards (placement is random: open until both seen)
@@ -437,6 +442,13 @@ class Failures(unittest.TestCase):
         self.assertEqual(len(got), 1)
         self.assertEqual((got[0]["address"], got[0]["type"], got[0]["exception"]),
                          (victim_actor, "exception", "shard lost"))
+        # the surviving flooder kept going: its sends after the loss were refused, not lost
+        flood = wait_for(lambda: c.client.ask(flooder1, {"action": "results"})[1]["results"], 15)
+        self.assertEqual(len(flood), 1)
+        self.assertGreater(flood[0]["sent"], 1000)
+        self.assertGreater(flood[0]["refused"], 0, "sends to the lost shard fail (EDEAD)")
+        stats = c.client.request("stats", shard=self.back1)["result"]
+        self.assertGreater(stats["recv_remote"], 1000)
         self.assertEqual(len(c.ps()), 2)
         self.assertNotIn("%016x" % self.back2, c.client.request("directory")["result"])
         # new sessions go to the survivor

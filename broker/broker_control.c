@@ -1,0 +1,202 @@
+/*  broker_control - CONTROL requests addressed to the broker (to_shard 0)
+
+    Request {"op": ..., "id": <any JSON, echoed>, ...arguments}; exactly one
+    REPLY goes back to the sender: {"id", "ok": true, "result"} or {"id",
+    "ok": false, "code", "error"}. Operations: ps, directory, services,
+    stats, hash (PROTOCOL.md "Control requests"). The REPLY's `to` is the
+    request's `from`, or the peer's own address when that was 0/0. Runs on
+    the broker thread; results are built fresh and handed to the REPLY.
+*/
+#include "broker.h"
+
+#include <string.h>
+
+/*  A member of p's HELLO body, as a new reference (NULL when absent). */
+static json_object *s_hello(const broker_peer_t *p, const char *key)
+{
+    json_object *v = NULL;
+    json_object_object_get_ex(p->hello, key, &v);
+    return json_object_get(v);
+}
+
+static json_object *s_ps(broker_t *b)
+{
+    int64_t now = zclock_mono();
+    json_object *list = json_object_new_array();
+    for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id)) {
+        if (!p->shard)
+            continue;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "shard", json_object_new_string(p->hex));
+        static const char *const keys[] = {"roles", "pid", "host", "ws", "apps"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            json_object_object_add(o, keys[i], s_hello(p, keys[i]));
+        json_object_object_add(o, "joined_ms", json_object_new_int64(p->joined_wall_ms));
+        int64_t since = p->last_hb_ms ? p->last_hb_ms : p->last_seen_ms;
+        json_object_object_add(o, "heartbeat_age_ms", json_object_new_int64(now - since));
+        json_object_object_add(o, "load", json_object_get(p->load));
+        json_object_object_add(o, "msgs_per_s", json_object_new_double(p->msgs_per_s));
+        json_object_array_add(list, o);
+    }
+    return list;
+}
+
+static json_object *s_directory(broker_t *b)
+{
+    json_object *dir = json_object_new_object();
+    for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id))
+        if (p->shard && p->dir)
+            json_object_object_add(dir, p->hex, json_object_get(p->dir));
+    return dir;
+}
+
+static json_object *s_services(broker_t *b, const char *only)
+{
+    json_object *list = json_object_new_array();
+    for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id)) {
+        json_object *services;
+        if (!p->shard || !json_object_object_get_ex(p->dir, "services", &services) ||
+            !json_object_is_type(services, json_type_object))
+            continue;
+        json_object_object_foreach(services, name, actors)
+        {
+            if ((only && strcmp(only, name) != 0) || !json_object_is_type(actors, json_type_array))
+                continue;
+            for (size_t i = 0; i < json_object_array_length(actors); i++) {
+                uint64_t actor;
+                json_object *a = json_object_array_get_idx(actors, i);
+                if (!json_object_is_type(a, json_type_string) ||
+                    broker_id_parse(json_object_get_string(a), &actor) != 0 || !actor)
+                    continue; /* not an actor id: the shard's bug, not listed */
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "address", broker_json_addr(p->id, actor));
+                json_object_object_add(o, "shard", json_object_new_string(p->hex));
+                json_object_array_add(list, o);
+            }
+        }
+    }
+    return list;
+}
+
+static json_object *s_stats(broker_t *b)
+{
+    size_t shards = 0, clients = 0;
+    for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id))
+        p->shard ? shards++ : clients++;
+    const broker_stats_t *s = &b->stats;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "uptime_ms", json_object_new_int64(zclock_mono() - b->started_ms));
+    json_object_object_add(o, "broker", json_object_new_string(b->instance_hex));
+    json_object_object_add(o, "peers", json_object_new_int64((int64_t) (shards + clients)));
+    json_object_object_add(o, "shards", json_object_new_int64((int64_t) shards));
+    json_object_object_add(o, "clients", json_object_new_int64((int64_t) clients));
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counters[] = {
+        {"routed", s->routed},         {"dead_letters", s->dead_letters},
+        {"malformed", s->malformed},   {"gaps", s->gaps},
+        {"duplicates", s->duplicates}, {"lost", s->lost},
+        {"strangers", s->strangers},   {"directory_dropped", s->dir_dropped},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        json_object_object_add(o, counters[i].name, json_object_new_uint64(counters[i].value));
+    json_object_object_add(o, "hash_tables",
+                           json_object_new_int64((int64_t) broker_hash_tables(b->hash)));
+    json_object_object_add(o, "hash_keys",
+                           json_object_new_int64((int64_t) broker_hash_keys(b->hash)));
+    return o;
+}
+
+/*  The hash op. Returns 0 with *result set, or an error code with *why. */
+static int s_hash(broker_t *b, json_object *rq, json_object **result, const char **why)
+{
+    const char *cmd = broker_json_str(rq, "cmd");
+    const char *table = broker_json_str(rq, "table");
+    const char *key = broker_json_str(rq, "key");
+    *result = NULL;
+    if (!cmd || !table || !key) {
+        *why = "hash needs string members cmd, table and key";
+        return SKICK_EINVAL;
+    }
+    if (strcmp(cmd, "get") == 0) {
+        json_object *v;
+        if (broker_hash_get(b->hash, table, key, &v) != 0) {
+            *why = "no such key";
+            return SKICK_ENOTFOUND;
+        }
+        *result = json_object_get(v);
+    } else if (strcmp(cmd, "set") == 0) {
+        json_object *v;
+        if (!json_object_object_get_ex(rq, "value", &v)) {
+            *why = "hash set needs a value";
+            return SKICK_EINVAL;
+        }
+        json_object *mine = json_object_get(v); /* shared with the request, never mutated */
+        broker_hash_set(b->hash, table, key, &mine);
+    } else if (strcmp(cmd, "delete") == 0) {
+        if (broker_hash_delete(b->hash, table, key) != 0) {
+            *why = "no such key";
+            return SKICK_ENOTFOUND;
+        }
+    } else if (strcmp(cmd, "contains") == 0) {
+        *result = json_object_new_boolean(broker_hash_contains(b->hash, table, key));
+    } else {
+        *why = "hash cmd must be get, set, delete or contains";
+        return SKICK_EINVAL;
+    }
+    return 0;
+}
+
+/*  Run the request. Returns 0 with *result set, or an error code with *why. */
+static int s_run(broker_t *b, json_object *rq, json_object **result, const char **why)
+{
+    *result = NULL;
+    const char *op = broker_json_str(rq, "op");
+    if (!json_object_is_type(rq, json_type_object) || !op) {
+        *why = "a control request is an object with a string \"op\"";
+        return SKICK_EINVAL;
+    }
+    if (strcmp(op, "ps") == 0)
+        *result = s_ps(b);
+    else if (strcmp(op, "directory") == 0)
+        *result = s_directory(b);
+    else if (strcmp(op, "services") == 0) {
+        json_object *name = NULL;
+        if (json_object_object_get_ex(rq, "name", &name) && name &&
+            !json_object_is_type(name, json_type_string)) {
+            *why = "services: name must be a string";
+            return SKICK_EINVAL;
+        }
+        *result = s_services(b, name ? json_object_get_string(name) : NULL);
+    } else if (strcmp(op, "stats") == 0)
+        *result = s_stats(b);
+    else if (strcmp(op, "hash") == 0)
+        return s_hash(b, rq, result, why);
+    else {
+        *why = "unknown operation (the broker knows ps, directory, services, stats, hash)";
+        return SKICK_EINVAL;
+    }
+    return 0;
+}
+
+void broker_control_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                           broker_peer_t *p, const skick_envelope_t *e)
+{
+    json_object *result, *id = NULL;
+    const char *why = NULL;
+    int code = s_run(b, e->body, &result, &why);
+    json_object *body = json_object_new_object();
+    if (json_object_is_type(e->body, json_type_object))
+        json_object_object_get_ex(e->body, "id", &id);
+    json_object_object_add(body, "id", json_object_get(id));
+    json_object_object_add(body, "ok", json_object_new_boolean(code == 0));
+    if (code == 0) {
+        json_object_object_add(body, "result", result);
+    } else {
+        json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
+        json_object_object_add(body, "error", json_object_new_string(why));
+    }
+    broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+}

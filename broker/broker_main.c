@@ -1,0 +1,304 @@
+/*  skick-broker - the cluster's broker process: options, signals, the loop
+
+    One thread. main parses the options, binds the sockets (broker_net.c)
+    and runs a zmq_poll loop over the shard ROUTER, the control ROUTER, the
+    XSUB and the XPUB. Each round reads at most BROKER_BATCH messages per
+    socket, so no socket starves the others or the timer, then runs the
+    timer (heartbeats, loss detection: broker_peers_tick) when it is due.
+    SIGINT and SIGTERM set a flag (CZMQ's own handler is disabled); the loop
+    sees it at the next wake-up, at most one timer tick later, and main
+    frees everything and exits 0. Exit 1: a socket could not be bound or a
+    certificate loaded; exit 2: a usage error. The broker_t lives on main's
+    stack and is owned by main.
+*/
+#include "broker.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef BROKER_VERSION
+#define BROKER_VERSION "0.0.0"
+#endif
+
+static volatile sig_atomic_t s_signal;
+
+static void s_on_signal(int sig)
+{
+    s_signal = sig;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "Usage: skick-broker [OPTION]...\n"
+                 "Route envelopes between Skick shards and clients, serve the cluster directory,\n"
+                 "the control endpoint (skickctl) and the cluster's hash store.\n"
+                 "\n"
+                 "  --bind EP            shard endpoint, tcp://HOST:PORT or ipc://PATH\n"
+                 "                       (default tcp://127.0.0.1:7400); the directory uses\n"
+                 "                       PORT+1 (in) and PORT+2 (out), or PATH.dir-in/.dir-out\n"
+                 "  --control EP         control endpoint (default ipc:///tmp/skick-$UID/control,\n"
+                 "                       owner-only: directory 0700, socket 0600); tcp:// only\n"
+                 "                       with CURVE on\n"
+                 "  --heartbeat-ms N     heartbeat interval, both directions (default 500)\n"
+                 "  --lost-after-ms N    a shard silent this long is declared lost (default 3000)\n"
+                 "  --client-timeout-ms N  a client silent this long is forgotten (default 30000)\n"
+                 "  --log-level LEVEL    debug, info, notice, warning, error or silent\n"
+                 "                       (default info, or $SKICK_LOG_LEVEL)\n"
+                 "  --pid-file FILE      write the process id to FILE (removed at exit)\n"
+                 "  --curve-secret FILE  the broker's CZMQ secret certificate (NAME.cert_secret);\n"
+                 "                       with --curve-allow, every socket is a CURVE server\n"
+                 "  --curve-allow DIR    directory of the public certificates (NAME.cert) of the\n"
+                 "                       shards and clients admitted\n"
+                 "  --help               show this help and exit\n"
+                 "  --version            show the version and exit\n"
+                 "\n"
+                 "Exit status: 0 after SIGINT or SIGTERM, 1 when a socket cannot be bound or a\n"
+                 "certificate cannot be loaded, 2 on a usage error.\n");
+}
+
+__attribute__((format(printf, 1, 2))) static int s_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "skick-broker: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'skick-broker --help'.\n");
+    va_end(ap);
+    return 2;
+}
+
+static int s_number(const char *text, const char *name, int min, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > 3600000)
+        return s_usage_error("%s needs a number of milliseconds (%d to 3600000)", name, min);
+    *out = (int) v;
+    return 0;
+}
+
+/*  Parse argv into c. Returns -1 to go on, or an exit status. */
+static int s_options(broker_config_t *c, int argc, char **argv)
+{
+    enum {
+        O_BIND = 256,
+        O_CONTROL,
+        O_HB,
+        O_LOST,
+        O_CLIENT,
+        O_LOG,
+        O_PID,
+        O_SECRET,
+        O_ALLOW,
+        O_HELP,
+        O_VERSION
+    };
+    static const struct option opts[] = {
+        {"bind", required_argument, NULL, O_BIND},
+        {"control", required_argument, NULL, O_CONTROL},
+        {"heartbeat-ms", required_argument, NULL, O_HB},
+        {"lost-after-ms", required_argument, NULL, O_LOST},
+        {"client-timeout-ms", required_argument, NULL, O_CLIENT},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"pid-file", required_argument, NULL, O_PID},
+        {"curve-secret", required_argument, NULL, O_SECRET},
+        {"curve-allow", required_argument, NULL, O_ALLOW},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    c->bind = "tcp://127.0.0.1:7400";
+    snprintf(c->control, sizeof c->control, "ipc:///tmp/skick-%u/control", (unsigned) getuid());
+    c->heartbeat_ms = 500;
+    c->lost_after_ms = 3000;
+    c->client_timeout_ms = 30000;
+    int o, level;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (o) {
+        case O_BIND:
+            c->bind = optarg;
+            break;
+        case O_CONTROL:
+            if (strlen(optarg) >= sizeof c->control)
+                return s_usage_error("--control %s: endpoint too long", optarg);
+            snprintf(c->control, sizeof c->control, "%s", optarg);
+            break;
+        case O_HB:
+            if (s_number(optarg, "--heartbeat-ms", 10, &c->heartbeat_ms))
+                return 2;
+            break;
+        case O_LOST:
+            if (s_number(optarg, "--lost-after-ms", 10, &c->lost_after_ms))
+                return 2;
+            break;
+        case O_CLIENT:
+            if (s_number(optarg, "--client-timeout-ms", 10, &c->client_timeout_ms))
+                return 2;
+            break;
+        case O_LOG:
+            if ((level = skick_log_level_parse(optarg)) < 0)
+                return s_usage_error("unknown log level '%s'", optarg);
+            skick_log_set_level(level);
+            break;
+        case O_PID:
+            c->pid_file = optarg;
+            break;
+        case O_SECRET:
+            c->curve_secret = optarg;
+            break;
+        case O_ALLOW:
+            c->curve_allow = optarg;
+            break;
+        case O_HELP:
+            s_usage(stdout);
+            return 0;
+        case O_VERSION:
+            printf("skick-broker %s\n", BROKER_VERSION);
+            return 0;
+        case ':':
+            return s_usage_error("option %s needs an argument", argv[optind - 1]);
+        default:
+            return s_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return s_usage_error("unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+/*  Check the options that depend on each other. Returns -1 or 2. */
+static int s_check(broker_config_t *c)
+{
+    if (skick_endpoint_derive(c->bind, SKICK_EP_DIR_IN, c->dir_in, sizeof c->dir_in) != 0 ||
+        skick_endpoint_derive(c->bind, SKICK_EP_DIR_OUT, c->dir_out, sizeof c->dir_out) != 0)
+        return s_usage_error("--bind %s: use tcp://HOST:PORT (PORT below 65534) or ipc://PATH",
+                             c->bind);
+    if (c->lost_after_ms <= c->heartbeat_ms)
+        return s_usage_error("--lost-after-ms must be longer than --heartbeat-ms");
+    if (!c->curve_secret != !c->curve_allow)
+        return s_usage_error("--curve-secret and --curve-allow go together");
+    bool curve = c->curve_secret != NULL;
+    if (strncmp(c->control, "tcp://", 6) == 0 && !curve)
+        return s_usage_error("--control %s: a tcp:// control endpoint needs CURVE "
+                             "(--curve-secret and --curve-allow); use ipc:// otherwise",
+                             c->control);
+    if (strncmp(c->control, "ipc://@", 7) == 0 && !curve)
+        return s_usage_error("--control %s: an abstract ipc socket has no owner-only "
+                             "permissions; use a path, or CURVE",
+                             c->control);
+    if ((strncmp(c->control, "ipc://", 6) != 0 || !c->control[6]) &&
+        strncmp(c->control, "tcp://", 6) != 0)
+        return s_usage_error("--control %s: use ipc://PATH (or tcp:// with CURVE)", c->control);
+    if (strcmp(c->control, c->bind) == 0 || strcmp(c->control, c->dir_in) == 0 ||
+        strcmp(c->control, c->dir_out) == 0)
+        return s_usage_error("--control %s: must differ from the shard endpoints", c->control);
+    return -1;
+}
+
+static void s_signals(void)
+{
+    struct sigaction sa = {.sa_handler = s_on_signal}; /* no SA_RESTART: poll wakes up */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int s_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%d\n", (int) getpid()) < 0 || fclose(f) != 0) {
+        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot write the pid file %s: %s", path,
+                  strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+/*  The poll loop; returns the exit status. */
+static int s_loop(broker_t *b)
+{
+    zmq_pollitem_t items[4] = {
+        {zsock_resolve(b->router[BROKER_SOCK_SHARD]), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(b->router[BROKER_SOCK_CONTROL]), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(b->xsub), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(b->xpub), 0, ZMQ_POLLIN, 0},
+    };
+    int tick = b->cfg.heartbeat_ms < 100 ? b->cfg.heartbeat_ms : 100;
+    int64_t next_tick = zclock_mono();
+    while (!s_signal) {
+        int64_t now = zclock_mono();
+        if (now >= next_tick) {
+            broker_peers_tick(b, now);
+            next_tick = now + tick;
+        }
+        if (zmq_poll(items, 4, (long) (next_tick - now > 0 ? next_tick - now : 0)) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            SKICK_LOG(SKICK_LOG_ERROR, "broker", "poll failed: %s", zmq_strerror(zmq_errno()));
+            return 1;
+        }
+        int rc = 0;
+        for (int i = 0; i < BROKER_ROUTERS && rc >= 0; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                rc = broker_route_drain(b, i);
+        if (rc >= 0 && (items[2].revents & ZMQ_POLLIN))
+            rc = broker_dir_drain_in(b);
+        if (rc >= 0 && (items[3].revents & ZMQ_POLLIN))
+            rc = broker_dir_drain_subs(b);
+        if (rc < 0) {
+            SKICK_LOG(SKICK_LOG_ERROR, "broker", "socket error: %s", zmq_strerror(errno));
+            return 1;
+        }
+        if (b->republish) {
+            b->republish = false;
+            broker_dir_republish_all(b);
+        }
+    }
+    SKICK_LOG(SKICK_LOG_INFO, "broker", "stopping on %s", strsignal(s_signal));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    skick_log_set_ident("skick-broker");
+    broker_t b = {0};
+    int rc = s_options(&b.cfg, argc, argv);
+    if (rc < 0)
+        rc = s_check(&b.cfg);
+    if (rc >= 0)
+        return rc;
+    zsys_handler_set(NULL); /* our own SIGINT/SIGTERM handling, below */
+    b.instance = broker_random64();
+    broker_id_hex(b.instance, b.instance_hex);
+    b.started_ms = zclock_mono();
+    broker_peers_init(&b);
+    b.hash = broker_hash_new();
+    s_signals();
+    rc = broker_net_open(&b) == 0 ? 0 : 1;
+    if (rc == 0 && b.cfg.pid_file && s_pid_file(b.cfg.pid_file) != 0)
+        rc = 1;
+    if (rc == 0) {
+        SKICK_LOG(SKICK_LOG_NOTICE, "broker",
+                  "serving shards on %s, control on %s (directory in %s, out %s; broker %s%s)",
+                  b.cfg.bind, b.cfg.control, b.cfg.dir_in, b.cfg.dir_out, b.instance_hex,
+                  b.cert ? ", CURVE" : "");
+        rc = s_loop(&b);
+        if (b.cfg.pid_file)
+            unlink(b.cfg.pid_file);
+    }
+    broker_net_close(&b);
+    broker_peers_destroy(&b);
+    broker_hash_destroy(&b.hash);
+    return rc;
+}

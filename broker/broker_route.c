@@ -1,0 +1,326 @@
+/*  broker_route - what arrives on the two ROUTERs, and where it goes
+
+    Each message is read whole by skick_wire_recv. A frame set that is not
+    an envelope is counted as malformed, logged (rate-limited) and answered
+    with DEAD_LETTER EPROTO to its routing id. An envelope from a connection
+    that has not joined gets DEAD_LETTER EUNREACH (actor kinds) and a REPLY
+    {"welcome": false, "code": "EPROTO", "error": "say HELLO"} (ELOST for a
+    shard declared lost). From a joined peer, the link's sequence number is
+    checked (gaps counted, duplicates dropped), then:
+
+      HELLO       join again              (broker_peers.c)
+      HEARTBEAT   load and liveness       (broker_peers.c)
+      LOST        clean leave             (broker_peers.c)
+      CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded
+      ACTOR, CLIENT, REPLY  forwarded to the peer named by to_shard
+      DEAD_LETTER           forwarded to the peer named by from_shard (the
+                            original sender)
+
+    Forwarding rewrites nothing but seq (the destination link's number).
+    A send that fails becomes a dead letter to the sender: EDEAD when no such
+    peer or its connection is gone (EHOSTUNREACH), EFULL when its queue is
+    full (EAGAIN). A CONTROL request gets a REPLY error instead, and REPLY or
+    DEAD_LETTER envelopes that cannot be delivered are counted and logged.
+    Runs on the broker thread; envelopes read here are destroyed here.
+*/
+#include "broker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/*  Envelopes to a connection that has not joined carry seq 1: there is no
+    link yet (the broker's numbering starts at the welcome). */
+static int s_send(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
+                  skick_envelope_t *e)
+{
+    if (p)
+        return broker_peer_send(b, p, e);
+    e->seq = 1;
+    return broker_net_send(b, sock, rid, rid_len, e);
+}
+
+/*  Who sent it, for log lines: the peer id, or the routing id in hex. */
+static const char *s_who(broker_peer_t *p, const uint8_t *rid, size_t rid_len, char *out,
+                         size_t outlen)
+{
+    if (p)
+        return p->hex;
+    size_t n = 0;
+    n += (size_t) snprintf(out, outlen, "connection ");
+    for (size_t i = 0; i < rid_len && i < 16 && n + 3 < outlen; i++)
+        n += (size_t) snprintf(out + n, outlen - n, "%02x", rid[i]);
+    return out;
+}
+
+void broker_route_dead_letter(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                              broker_peer_t *p, const skick_envelope_t *e, int code,
+                              const char *error)
+{
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
+    json_object_object_add(body, "error", json_object_new_string(error));
+    const char *action = e ? broker_json_str(e->body, "action") : NULL;
+    if (action) {
+        size_t n = strlen(action);
+        if (n > BROKER_ACTION_MAX) {
+            n = BROKER_ACTION_MAX;
+            while (n > 0 && ((unsigned char) action[n] & 0xc0) == 0x80)
+                n--; /* cut on a character boundary */
+        }
+        json_object_object_add(body, "action", json_object_new_string_len(action, (int) n));
+    }
+    const char *cid = e ? broker_json_str(e->body, "cid") : NULL;
+    if (cid)
+        json_object_object_add(body, "cid", json_object_new_string(cid));
+    skick_envelope_t d = {.kind = SKICK_KIND_DEAD_LETTER, .body = body};
+    if (e && e->from_shard && e->from_id) { /* full addresses only, never half */
+        d.from_shard = e->from_shard;
+        d.from_id = e->from_id;
+    }
+    if (e && e->to_shard && e->to_id) {
+        d.to_shard = e->to_shard;
+        d.to_id = e->to_id;
+    }
+    if (s_send(b, sock, rid, rid_len, p, &d) != 0)
+        SKICK_LOG(SKICK_LOG_DEBUG, "route", "cannot send a dead letter back: %s",
+                  zmq_strerror(errno));
+    json_object_put(body);
+}
+
+int broker_route_reply(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
+                       uint64_t to_shard, uint64_t to_id, json_object **body_p)
+{
+    skick_envelope_t r = {
+        .kind = SKICK_KIND_REPLY, .to_shard = to_shard, .to_id = to_id, .body = *body_p};
+    *body_p = NULL;
+    if ((!to_shard || !to_id) && p)
+        broker_peer_addr(p, &r.to_shard, &r.to_id); /* the peer itself */
+    else if (!to_shard || !to_id)
+        r.to_shard = r.to_id = 0; /* never half an address */
+    int rc = s_send(b, sock, rid, rid_len, p, &r);
+    int err = errno;
+    json_object_put(r.body);
+    errno = err;
+    return rc;
+}
+
+/*  A REPLY {"id": <id>, "ok": false, "code", "error"} to a CONTROL request. */
+static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                            broker_peer_t *p, const skick_envelope_t *e, int code,
+                            const char *error)
+{
+    json_object *body = json_object_new_object(), *id = NULL;
+    json_object_object_get_ex(e->body, "id", &id);
+    json_object_object_add(body, "id", json_object_get(id));
+    json_object_object_add(body, "ok", json_object_new_boolean(0));
+    json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
+    json_object_object_add(body, "error", json_object_new_string(error));
+    broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+}
+
+/*  Refuse a well-formed envelope that breaks the protocol (EPROTO). */
+static void s_refuse(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
+                     const skick_envelope_t *e, const char *why)
+{
+    b->stats.malformed++;
+    char who[64];
+    broker_log_limited(&b->rl_malformed, SKICK_LOG_WARNING, "route", "%s from %s refused: %s",
+                       skick_kind_name(e->kind), s_who(p, rid, rid_len, who, sizeof who), why);
+    if (e->kind == SKICK_KIND_CONTROL)
+        s_control_error(b, sock, rid, rid_len, p, e, SKICK_EPROTO, why);
+    else
+        broker_route_dead_letter(b, sock, rid, rid_len, p, e, SKICK_EPROTO, why);
+}
+
+static void s_malformed(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, const char *why)
+{
+    b->stats.malformed++;
+    broker_peer_t *p = rid_len ? broker_peer_by_rid(b, sock, rid, rid_len) : NULL;
+    char who[64];
+    broker_log_limited(&b->rl_malformed, SKICK_LOG_WARNING, "route",
+                       "malformed message from %s refused: %s",
+                       s_who(p, rid, rid_len, who, sizeof who), why);
+    if (rid_len)
+        broker_route_dead_letter(b, sock, rid, rid_len, p, NULL, SKICK_EPROTO, why);
+}
+
+/*  An envelope from a connection that has not joined (or was forgotten). */
+static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                       const skick_envelope_t *e)
+{
+    b->stats.strangers++;
+    if (e->kind == SKICK_KIND_LOST)
+        return; /* an unknown peer leaving: nothing to forget */
+    uint64_t id = e->from_shard ? e->from_shard : skick_rid_to_id(rid, rid_len);
+    bool lost = id && broker_peer_is_lost(b, id);
+    char who[64];
+    broker_log_limited(&b->rl_stranger, SKICK_LOG_NOTICE, "route",
+                       "%s from %s, which has not joined: answered %s", skick_kind_name(e->kind),
+                       s_who(NULL, rid, rid_len, who, sizeof who), lost ? "ELOST" : "say HELLO");
+    if (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT) {
+        b->stats.dead_letters++;
+        broker_route_dead_letter(b, sock, rid, rid_len, NULL, e, SKICK_EUNREACH,
+                                 "the sender has not joined the broker: say HELLO");
+    }
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "welcome", json_object_new_boolean(0));
+    json_object_object_add(body, "code", json_object_new_string(lost ? "ELOST" : "EPROTO"));
+    json_object_object_add(body, "error",
+                           json_object_new_string(lost ? "declared lost: exit" : "say HELLO"));
+    json_object *rq;
+    if (e->kind == SKICK_KIND_CONTROL && json_object_object_get_ex(e->body, "id", &rq)) {
+        json_object_object_add(body, "id", json_object_get(rq));
+        json_object_object_add(body, "ok", json_object_new_boolean(0));
+    }
+    uint64_t ts = e->from_shard, ta = e->from_id;
+    if ((!ts || !ta) && id) {
+        ts = id;
+        ta = id;
+    }
+    broker_route_reply(b, sock, rid, rid_len, NULL, ts, ta, &body);
+}
+
+/*  The forwarded envelope could not be delivered: tell its sender. */
+static void s_undeliverable(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                            broker_peer_t *p, const skick_envelope_t *e, uint64_t dest, int code,
+                            const char *error)
+{
+    b->stats.dead_letters++;
+    char hex[17];
+    broker_id_hex(dest, hex);
+    broker_log_limited(&b->rl_dead, SKICK_LOG_INFO, "route", "%s from %s to %s not delivered: %s",
+                       skick_kind_name(e->kind), p->hex, hex, skick_err_name(code));
+    if (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT)
+        broker_route_dead_letter(b, sock, rid, rid_len, p, e, code, error);
+    else if (e->kind == SKICK_KIND_CONTROL)
+        s_control_error(b, sock, rid, rid_len, p, e, code, error);
+    /* REPLY and DEAD_LETTER: counted and logged only, never answered */
+}
+
+/*  Where a forwarded envelope goes, or 0 with *why set when it breaks the
+    protocol (a forged sender, no recipient). */
+static uint64_t s_destination(const broker_peer_t *p, const skick_envelope_t *e, const char **why)
+{
+    *why = NULL;
+    if (e->kind == SKICK_KIND_DEAD_LETTER) {
+        /* made by the recipient's shard: back to the original sender */
+        if (e->to_shard != p->id)
+            *why = "a DEAD_LETTER must name one of the sender's actors in to";
+        return *why ? 0 : e->from_shard;
+    }
+    bool reply = e->kind == SKICK_KIND_REPLY;
+    if (e->from_shard != p->id && !(reply && e->from_shard == 0))
+        *why = "from_shard must be the sender's own id";
+    else if (!e->to_shard && (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT))
+        *why = "no recipient address";
+    return *why ? 0 : e->to_shard;
+}
+
+static void s_forward(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
+                      skick_envelope_t *e)
+{
+    const char *why;
+    uint64_t dest = s_destination(p, e, &why);
+    broker_peer_t *d = dest ? broker_peer_by_id(b, dest) : NULL;
+    if (why)
+        s_refuse(b, sock, rid, rid_len, p, e, why);
+    else if (!d)
+        s_undeliverable(b, sock, rid, rid_len, p, e, dest, SKICK_EDEAD,
+                        dest ? "no such shard (not joined, left or lost)" : "no recipient");
+    else if (broker_peer_send(b, d, e) == 0)
+        b->stats.routed++;
+    else if (errno == EAGAIN)
+        s_undeliverable(b, sock, rid, rid_len, p, e, dest, SKICK_EFULL,
+                        "the recipient's queue at the broker is full");
+    else
+        s_undeliverable(b, sock, rid, rid_len, p, e, dest, SKICK_EDEAD,
+                        "the recipient's connection is gone");
+}
+
+/*  Check the link's sequence number: false when e is a duplicate to drop. */
+static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t *e)
+{
+    uint64_t expected = p->link.last_in + 1;
+    int64_t r = skick_link_accept(&p->link, e->seq);
+    if (r == 0)
+        return true;
+    if (r < 0) {
+        b->stats.duplicates++;
+        broker_log_limited(&b->rl_link, SKICK_LOG_WARNING, "link",
+                           "%s: duplicate %s seq %llu (expected %llu) dropped", p->hex,
+                           skick_kind_name(e->kind), (unsigned long long) e->seq,
+                           (unsigned long long) expected);
+        return false;
+    }
+    b->stats.gaps += (uint64_t) r;
+    broker_log_limited(&b->rl_link, SKICK_LOG_WARNING, "link",
+                       "%s: %lld envelope(s) missing before seq %llu", p->hex, (long long) r,
+                       (unsigned long long) e->seq);
+    return true;
+}
+
+static void s_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, skick_envelope_t *e)
+{
+    if (e->kind == SKICK_KIND_HELLO) {
+        broker_peers_hello(b, sock, rid, rid_len, e);
+        return;
+    }
+    broker_peer_t *p = broker_peer_by_rid(b, sock, rid, rid_len);
+    if (!p) {
+        s_stranger(b, sock, rid, rid_len, e);
+        return;
+    }
+    p->last_seen_ms = zclock_mono();
+    if (!s_link_accept(b, p, e))
+        return;
+    switch (e->kind) {
+    case SKICK_KIND_HEARTBEAT:
+        broker_peers_heartbeat(b, p, e);
+        break;
+    case SKICK_KIND_LOST:
+        broker_peers_leave(b, p, e); /* p may be freed */
+        break;
+    case SKICK_KIND_CONTROL:
+        if (e->to_shard == 0)
+            broker_control_handle(b, sock, rid, rid_len, p, e);
+        else
+            s_forward(b, sock, rid, rid_len, p, e);
+        break;
+    case SKICK_KIND_ACTOR:
+    case SKICK_KIND_CLIENT:
+    case SKICK_KIND_REPLY:
+    case SKICK_KIND_DEAD_LETTER:
+        s_forward(b, sock, rid, rid_len, p, e);
+        break;
+    default:
+        s_refuse(b, sock, rid, rid_len, p, e,
+                 "DIRECTORY envelopes go to the directory endpoint, not the ROUTER");
+        break;
+    }
+}
+
+int broker_route_drain(broker_t *b, int sock)
+{
+    void *raw = zsock_resolve(b->router[sock]);
+    int n = 0;
+    while (n < BROKER_BATCH) {
+        uint8_t rid[SKICK_RID_MAX];
+        size_t rid_len = sizeof rid;
+        skick_envelope_t *e = NULL;
+        char why[128] = "";
+        int rc = skick_wire_recv(raw, true, ZMQ_DONTWAIT, rid, &rid_len, &e, why, sizeof why);
+        if (rc == 0)
+            break;
+        if (rc == -2)
+            return errno == EINTR ? n : -1;
+        n++;
+        if (rc < 0) {
+            s_malformed(b, sock, rid, rid_len, why);
+            continue;
+        }
+        s_handle(b, sock, rid, rid_len, e);
+        skick_envelope_destroy(&e);
+    }
+    return n;
+}

@@ -1,0 +1,8 @@
+# Shards through a real broker (test_cluster.py): the test module loaded by
+# the back shards, and the suite itself (python3-websockets, python3-zmq).
+add_library(skick_cluster_test_app MODULE ${CMAKE_CURRENT_LIST_DIR}/cluster_app.c)
+set_target_properties(skick_cluster_test_app PROPERTIES PREFIX "" OUTPUT_NAME cluster_test_app)
+target_link_libraries(skick_cluster_test_app PRIVATE skick)
+add_test(NAME integration_cluster
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster.py ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_cluster PROPERTIES TIMEOUT 600)
