@@ -396,8 +396,6 @@ class Failures(unittest.TestCase):
         # load across the two back shards, both ways, through the kill
         flooder1, flooder2 = c.spawn_on(self.back1, "watcher"), c.spawn_on(self.back2, "watcher")
         sink1, sink2 = c.spawn_on(self.back1, "echo"), c.spawn_on(self.back2, "echo")
-        c.client.ask(flooder1, {"action": "flood", "address": sink2, "ms": 3000})
-        c.client.ask(flooder2, {"action": "flood", "address": sink1, "ms": 3000})
 
         async def go():
             # sessions on both back shards (placement is random: open until both seen)
@@ -414,7 +412,11 @@ class Failures(unittest.TestCase):
             cid_task = asyncio.get_running_loop().run_in_executor(
                 None, lambda: other.ask(w, {"action": "call", "address": victim_actor,
                                             "ms": 30000, "timeout": 60000}, 20))
-            await asyncio.sleep(0.3)
+            # the flood outlasts the loss (declared after lost_after) by seconds
+            flood_ms = c.lost_after + 4000
+            c.client.ask(flooder1, {"action": "flood", "address": sink2, "ms": flood_ms})
+            c.client.ask(flooder2, {"action": "flood", "address": sink1, "ms": flood_ms})
+            await asyncio.sleep(0.5)
             t0 = time.time()
             self.back_proc(self.back2).p.kill()
             # every client of the lost shard: error object then close 1011
@@ -443,7 +445,7 @@ class Failures(unittest.TestCase):
         self.assertEqual((got[0]["address"], got[0]["type"], got[0]["exception"]),
                          (victim_actor, "exception", "shard lost"))
         # the surviving flooder kept going: its sends after the loss were refused, not lost
-        flood = wait_for(lambda: c.client.ask(flooder1, {"action": "results"})[1]["results"], 15)
+        flood = wait_for(lambda: c.client.ask(flooder1, {"action": "results"})[1]["results"], 20)
         self.assertEqual(len(flood), 1)
         self.assertGreater(flood[0]["sent"], 1000)
         self.assertGreater(flood[0]["refused"], 0, "sends to the lost shard fail (EDEAD)")
