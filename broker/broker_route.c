@@ -1,6 +1,8 @@
 /*  broker_route - what arrives on the two ROUTERs, and where it goes
 
-    Each message is read whole by skick_wire_recv. A frame set that is not
+    Each message is read whole by skick_wire_recv_raw: the body is checked
+    (skick_json_valid) but kept as text, parsed only when the broker reads it
+    (its own kinds, and to answer what it cannot deliver). A frame set that is not
     an envelope is counted as malformed, logged (rate-limited) and answered
     with DEAD_LETTER EPROTO to its routing id. An envelope from a connection
     that has not joined gets DEAD_LETTER EUNREACH (actor kinds) and a REPLY
@@ -223,14 +225,18 @@ static void s_forward(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
     const char *why;
     uint64_t dest = s_destination(p, e, &why);
     broker_peer_t *d = dest ? broker_peer_by_id(b, dest) : NULL;
+    if (!why && d && broker_peer_send(b, d, e) == 0) {
+        b->stats.routed++; /* the common case: the body went on as it came */
+        return;
+    }
+    int err = errno;
+    skick_envelope_body(e); /* answering needs its action, cid or id */
     if (why)
         s_refuse(b, sock, rid, rid_len, p, e, why);
     else if (!d)
         s_undeliverable(b, sock, rid, rid_len, p, e, dest, SKICK_EDEAD,
                         dest ? "no such shard (not joined, left or lost)" : "no recipient");
-    else if (broker_peer_send(b, d, e) == 0)
-        b->stats.routed++;
-    else if (errno == EAGAIN)
+    else if (err == EAGAIN)
         s_undeliverable(b, sock, rid, rid_len, p, e, dest, SKICK_EFULL,
                         "the recipient's queue at the broker is full");
     else
@@ -262,12 +268,18 @@ static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t 
 
 static void s_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, skick_envelope_t *e)
 {
+    bool forwarded = e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT ||
+                     e->kind == SKICK_KIND_REPLY || e->kind == SKICK_KIND_DEAD_LETTER ||
+                     (e->kind == SKICK_KIND_CONTROL && e->to_shard);
+    if (!forwarded)
+        skick_envelope_body(e); /* the broker reads these itself */
     if (e->kind == SKICK_KIND_HELLO) {
         broker_peers_hello(b, sock, rid, rid_len, e);
         return;
     }
     broker_peer_t *p = broker_peer_by_rid(b, sock, rid, rid_len);
     if (!p) {
+        skick_envelope_body(e);
         s_stranger(b, sock, rid, rid_len, e);
         return;
     }
@@ -309,7 +321,8 @@ int broker_route_drain(broker_t *b, int sock)
         size_t rid_len = sizeof rid;
         skick_envelope_t *e = NULL;
         char why[128] = "";
-        int rc = skick_wire_recv(raw, true, ZMQ_DONTWAIT, rid, &rid_len, &e, why, sizeof why);
+        /* bodies stay text: most are forwarded unread (validated, not parsed) */
+        int rc = skick_wire_recv_raw(raw, true, ZMQ_DONTWAIT, rid, &rid_len, &e, why, sizeof why);
         if (rc == 0)
             break;
         if (rc == -2)

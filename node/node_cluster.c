@@ -61,6 +61,21 @@ static int s_send_raw(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
     return 0;
 }
 
+static size_t s_flush(node_shard_t *sh);
+static void s_send_heartbeat(node_shard_t *sh);
+
+/*  From the send path, every 1024 envelopes: move the backlog (ZeroMQ's I/O
+    thread drains the pipe while a long handler keeps sending) and keep the
+    heartbeat going, so neither waits for the handler to return. */
+static void s_keepalive(node_shard_t *sh)
+{
+    node_cluster_t *c = s_c(sh);
+    if (c->bl_head)
+        s_flush(sh);
+    if (node_now(sh) - c->last_beat >= c->heartbeat_ms)
+        s_send_heartbeat(sh);
+}
+
 int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
                       json_object **body, bool control, uint32_t gen)
 {
@@ -70,6 +85,8 @@ int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
         return -1;
     }
     json_object *b = body ? *body : NULL;
+    if ((++c->sends & 1023) == 0)
+        s_keepalive(sh); /* a handler that sends for seconds must not look dead */
     if (!c->bl_head && s_send_raw(sh, kind, from, to, b, control, gen) == 0) {
         json_object_put(b);
     } else if (c->bl_count < NODE_CLUSTER_BACKLOG_MAX) {
@@ -404,18 +421,25 @@ static bool s_poll_hook(node_shard_t *sh)
     bool work = c->bl_head && s_flush(sh) > 0;
     if (zsock_events(c->dealer) & ZMQ_POLLIN)
         work |= s_drain(sh, c->dealer, false) > 0;
-    if (sh->cluster && (zsock_events(c->sub) & ZMQ_POLLIN))
-        work |= s_drain(sh, c->sub, true) > 0;
+    if (sh->cluster && c->sub_ready) {
+        c->sub_ready = false; /* the directory is not latency-critical: its descriptor
+                                 or the tick says when to look (fewer syscalls) */
+        if (zsock_events(c->sub) & ZMQ_POLLIN)
+            work |= s_drain(sh, c->sub, true) > 0;
+    }
     if (sh->cluster && c->welcomed && c->dir_dirty)
         s_publish(sh);
     return work;
 }
 
+/*  A descriptor fired. The DEALER is drained by the poll hook before the
+    next poll anyway; the SUB is marked so the hook looks at it. */
 static void s_on_fd(node_shard_t *sh, int fd, void *arg)
 {
-    (void) fd;
     (void) arg;
-    s_poll_hook(sh);
+    node_cluster_t *c = s_c(sh);
+    if (c && fd == zsock_fd(c->sub))
+        c->sub_ready = true;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -429,6 +453,14 @@ static void s_tick(node_shard_t *sh, void *arg, uint64_t id)
     if (!c)
         return;
     int64_t now = node_now(sh);
+    c->sub_ready = true;
+    /* After a long handler the loop may not have read the link yet: look
+       before calling the broker silent. */
+    if (c->welcomed && now - c->last_heard > c->lost_after_ms &&
+        (zsock_events(c->dealer) & ZMQ_POLLIN))
+        s_drain(sh, c->dealer, false);
+    if (!sh->cluster)
+        return;
     if (c->welcomed && now - c->last_heard > c->lost_after_ms) {
         SKICK_LOG(SKICK_LOG_WARNING, "cluster", "no word from the broker for %lld ms: "
                   "disconnected (remote sends fail until it is back)",

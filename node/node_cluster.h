@@ -50,6 +50,8 @@ struct node_cluster {
     node_backlog_t *bl_head;   /* envelopes waiting for room, oldest first */
     node_backlog_t *bl_tail;
     size_t bl_count;
+    bool sub_ready;            /* the SUB's descriptor fired: drain it at the next poll */
+    uint32_t sends;            /* envelopes sent, for periodic checks in the send path */
 };
 
 /*  Fail every pending hash request with EBACKEND (the broker is gone). */

@@ -52,14 +52,17 @@ typedef struct {
     uint64_t from_shard, from_id; /* sender, 0/0 when none */
     uint64_t to_shard, to_id;     /* recipient, 0/0 when not an actor */
     json_object *body;            /* owned, or NULL */
+    char *raw;                    /* body text kept unparsed (lazy decode), owned, or NULL */
+    size_t raw_len;               /* its length */
 } skick_envelope_t;
 
 /*  Encode e's header into out (SKICK_ENVELOPE_HEADER bytes). */
 void skick_envelope_encode_header(const skick_envelope_t *e,
                                   uint8_t out[SKICK_ENVELOPE_HEADER]);
 
-/*  The body as compact JSON text (borrowed from e->body, valid until e->body
-    changes); "" for no body. *len gets its length. */
+/*  The body as compact JSON text (borrowed from e->body, or e->raw when the
+    envelope was decoded lazily and its body never parsed; valid until they
+    change); "" for no body. *len gets its length. */
 const char *skick_envelope_body_text(const skick_envelope_t *e, size_t *len);
 
 /*  Decode a header frame and a body frame. Returns a new envelope (caller
@@ -69,6 +72,17 @@ const char *skick_envelope_body_text(const skick_envelope_t *e, size_t *len);
 skick_envelope_t *skick_envelope_decode(const void *header, size_t header_len,
                                         const void *body, size_t body_len, char *why,
                                         size_t whylen);
+
+/*  The same checks, but the body is only validated (skick_json_valid) and
+    kept as text in e->raw: for a process that forwards bodies it does not
+    read (the broker). skick_envelope_body parses it when needed. */
+skick_envelope_t *skick_envelope_decode_lazy(const void *header, size_t header_len,
+                                             const void *body, size_t body_len, char *why,
+                                             size_t whylen);
+
+/*  e's body as JSON (borrowed), parsing e->raw on first use; NULL for no
+    body. */
+json_object *skick_envelope_body(skick_envelope_t *e);
 
 /*  Free e and its body; NULL-safe; sets *e_p to NULL. */
 void skick_envelope_destroy(skick_envelope_t **e_p);
@@ -84,6 +98,11 @@ const char *skick_kind_name(int kind);
     for a JSON null; caller owns it) or -1. */
 int skick_json_parse_strict(json_tokener *reuse, const char *data, size_t len,
                             json_object **out);
+
+/*  True when data[0..len) is exactly one strict JSON value, with the limits
+    of skick_json_parse_strict, checked in one pass without building it
+    (skick_json_check.c). */
+bool skick_json_valid(const char *data, size_t len);
 
 /*  True when s[0..n) is valid UTF-8 (RFC 3629: no overlongs, surrogates or
     code points past U+10FFFF). */

@@ -48,8 +48,8 @@ static bool s_more(void *sock)
     return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more;
 }
 
-int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
-                    skick_envelope_t **out, char *why, size_t whylen)
+static int s_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
+                  skick_envelope_t **out, bool lazy, char *why, size_t whylen)
 {
     *out = NULL;
     zmq_msg_t frames[3];
@@ -97,14 +97,26 @@ int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *r
         memcpy(rid, zmq_msg_data(&frames[0]), n);
         *rid_len = n;
     }
-    *out = skick_envelope_decode(zmq_msg_data(&frames[h]), zmq_msg_size(&frames[h]),
-                                 zmq_msg_data(&frames[h + 1]), zmq_msg_size(&frames[h + 1]),
-                                 why, whylen);
+    *out = (lazy ? skick_envelope_decode_lazy : skick_envelope_decode)(
+        zmq_msg_data(&frames[h]), zmq_msg_size(&frames[h]), zmq_msg_data(&frames[h + 1]),
+        zmq_msg_size(&frames[h + 1]), why, whylen);
     rc = *out ? 1 : -1;
 done:
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&frames[i]);
     return rc;
+}
+
+int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
+                    skick_envelope_t **out, char *why, size_t whylen)
+{
+    return s_recv(sock, routed, zflags, rid, rid_len, out, false, why, whylen);
+}
+
+int skick_wire_recv_raw(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
+                        skick_envelope_t **out, char *why, size_t whylen)
+{
+    return s_recv(sock, routed, zflags, rid, rid_len, out, true, why, whylen);
 }
 
 void skick_link_reset(skick_link_t *l)

@@ -38,6 +38,11 @@ int skick_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const skick_
 int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
                     skick_envelope_t **out, char *why, size_t whylen);
 
+/*  skick_wire_recv with skick_envelope_decode_lazy: the body is validated
+    but kept as text (e->raw) for forwarding; see skick_envelope_body. */
+int skick_wire_recv_raw(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
+                        skick_envelope_t **out, char *why, size_t whylen);
+
 /*  Per-direction sequence numbers of a link (PROTOCOL.md "Peers and links"). */
 typedef struct {
     uint64_t next_out; /* next seq to send (1 after reset) */

@@ -136,3 +136,81 @@ Test(envelope, utf8_rules)
     cr_assert_not(skick_utf8_valid((const unsigned char *) "\xe0\x80\xaf", 3), "overlong");
     cr_assert_not(skick_utf8_valid((const unsigned char *) "\xed\xa0\x80", 3), "surrogate");
 }
+
+/* ---- lazy decoding and the one-pass validator ----------------------------- */
+
+Test(envelope, lazy_decode_keeps_the_text_and_parses_on_demand)
+{
+    skick_envelope_t e = s_sample();
+    uint8_t h[SKICK_ENVELOPE_HEADER];
+    skick_envelope_encode_header(&e, h);
+    size_t blen;
+    const char *body = skick_envelope_body_text(&e, &blen);
+    char why[100];
+    skick_envelope_t *d = skick_envelope_decode_lazy(h, sizeof h, body, blen, why, sizeof why);
+    cr_assert_not_null(d, "%s", why);
+    cr_assert_null(d->body);
+    size_t rlen;
+    const char *raw = skick_envelope_body_text(d, &rlen);
+    cr_assert_eq(rlen, blen);
+    cr_assert(memcmp(raw, body, blen) == 0, "forwarded byte for byte");
+    cr_assert(json_object_equal(skick_envelope_body(d), e.body));
+    cr_assert_null(d->raw, "parsed once, the text goes");
+    skick_envelope_destroy(&d);
+    cr_assert_null(skick_envelope_decode_lazy(h, sizeof h, "{\"a\":", 5, why, sizeof why));
+    json_object_put(e.body);
+}
+
+/*  What the validator accepts, the shards' parser must accept too (so the
+    broker never forwards what a shard will refuse); the validator may be
+    stricter where json-c is lenient ("1.", say), per RFC 8259. */
+static void s_never_looser(const char *text, size_t len)
+{
+    json_object *v = NULL;
+    bool parsed = skick_json_parse_strict(NULL, text, len, &v) == 0;
+    json_object_put(v);
+    cr_assert(!skick_json_valid(text, len) || parsed, "validator accepts what the parser "
+              "refuses: '%.*s'", (int) (len > 80 ? 80 : len), text);
+}
+
+Test(envelope, validator_accepts_json_and_refuses_the_rest)
+{
+    static const char *good[] = {
+        "{}", "[]", "0", "-0", "1.5", "1e5", "-1.5E-3", "\"x\"", "true", "false", "null",
+        "{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\\n\"}", "[[[]]]", " [ 1 , 2 ] ",
+        "{\"\\uD83D\\uDE00\":1}", "[1e-400]", "\"caf\xc3\xa9\"",
+    };
+    static const char *bad[] = {
+        "", "[1,]", "{\"a\":1,}", "{,}", "[01]", "1.", ".5", "-", "+1", "1e", "1e+", "NaN",
+        "Infinity", "-Infinity", "1e999", "-1e999", "\"\\x\"", "\"a\nb\"", "\"\\u12\"",
+        "{\"a\" 1}", "{1:2}", "[1 2]", "tru", "nul", "{} {}", "[] x", "\"unterminated",
+        "\"\xc3\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        cr_assert(skick_json_valid(good[i], strlen(good[i])), "refused: %s", good[i]);
+        s_never_looser(good[i], strlen(good[i]));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert(!skick_json_valid(bad[i], strlen(bad[i])), "accepted: %s", bad[i]);
+    /* nesting: 64 levels are fine, 65 are not */
+    char deep[200];
+    for (int d = 60; d <= 68; d++) {
+        memset(deep, '[', (size_t) d);
+        memset(deep + d, ']', (size_t) d);
+        cr_assert_eq(skick_json_valid(deep, (size_t) (2 * d)), d <= 64, "depth %d", d);
+        s_never_looser(deep, (size_t) (2 * d));
+    }
+    /* random damage to a valid document */
+    const char *doc = "{\"action\":\"add\",\"n\":[1,2.5e3,-7],\"s\":\"h\\u00e9\",\"o\":{\"t\":true}}";
+    size_t n = strlen(doc);
+    char buf[128];
+    srand(7);
+    for (int k = 0; k < 20000; k++) {
+        memcpy(buf, doc, n);
+        int flips = 1 + rand() % 3;
+        for (int f = 0; f < flips; f++)
+            buf[rand() % n] = (char) (rand() % 128);
+        size_t len = (size_t) (rand() % 4 == 0 ? rand() % (int) n : (int) n);
+        s_never_looser(buf, len);
+    }
+}
