@@ -15,3 +15,12 @@ echo "# bench_actors (one shard, $(nproc) cores${cpu:+, pinned to CPU $cpu})"
 if [ "${SKICK_BENCH_COMPARE:-0}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/compare/run.sh" "$@"; fi
 # Websocket front: skick-node next to a bare civetweb echo server (bench/ws_bench.sh).
 if [ "${SKICK_BENCH_WS:-1}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/ws_bench.sh" "$build"; fi
+# Cluster: cross-shard one-way and round trips through skick-broker next to raw
+# ZeroMQ, websockets split over a front and a back shard (bench/cluster_bench.sh).
+if [ "${SKICK_BENCH_CLUSTER:-1}" = 1 ]; then
+    if [ -x "$build/broker/skick-broker" ]; then
+        "$(dirname "${BASH_SOURCE[0]}")/cluster_bench.sh" "$build"
+    else
+        echo "# cluster benchmarks skipped: $build/broker/skick-broker not built"
+    fi
+fi
