@@ -575,6 +575,11 @@ int node_app_load_file(const char *path, char *err, size_t errlen);
 const node_type_t *node_app_type(skick_app_t *app, const char *name);
 /*  Create the shard actor and run the app's on_start hook. */
 void node_shard_start(node_shard_t *sh);
+/*  Apply a remote spawn or spawn_session request for the shard actor at
+    once instead of queueing it (body taken when it returns true): what the
+    requester sends the new actor next, on the same ordered link, must find
+    it. False: deliver it normally (not such a request, or invalid). */
+bool node_shard_apply_now(node_shard_t *sh, node_ref_t from, json_object **body);
 /*  Begin the shard's shutdown: on_stop hook, then every actor. */
 void node_shard_stop(node_shard_t *sh);
 

@@ -264,6 +264,28 @@ static void s_shard_factory(skick_actor_t *self, json_object *init)
     skick_conversation(self, "ping", NULL, s_on_ping);
 }
 
+bool node_shard_apply_now(node_shard_t *sh, node_ref_t from, json_object **body)
+{
+    skick_actor_t *sa = sh->shard_actor;
+    const char *action = skick_get_string(*body, "action", "");
+    if (!sa || (sa->flags & (NODE_A_STOPPING | NODE_A_STOPPED)) || !(sa->flags & NODE_A_STARTED) ||
+        (strcmp(action, "spawn") != 0 && strcmp(action, "spawn_session") != 0))
+        return false;
+    const node_action_t *act = node_behaviour_find(sa->beh, action);
+    if (!act || (act->schema && !skick_schema_valid(act->schema, *body)))
+        return false; /* the mailbox path refuses it with the usual answers */
+    node_msg_t m = {.body = *body, .from = from, .control = true};
+    node_exec_t exec = {.actor = sa, .msg = &m, .kind = NODE_EXEC_HOST};
+    node_exec_t *saved = node_cur;
+    node_cur = &exec;
+    act->fn(sa, *body); /* spawning never suspends: factories run synchronously */
+    node_cur = saved;
+    sh->stats.delivered++;
+    json_object_put(*body);
+    *body = NULL;
+    return true;
+}
+
 void node_shard_start(node_shard_t *sh)
 {
     node_shard_t *saved = node_shard;

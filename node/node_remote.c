@@ -394,6 +394,10 @@ void node_remote_receive(node_shard_t *sh, skick_envelope_t *e)
     bool sentinel = strcmp(action, "sentinel") == 0;
     if (sentinel && from.shard != sh->id)
         s_unwatch(sh, from, to); /* it ended on its own: no sentinel owed on loss */
+    if (e->kind == SKICK_KIND_ACTOR && to.id == sh->id && node_shard_apply_now(sh, from, &body)) {
+        skick_envelope_destroy(&e);
+        return;
+    }
     int rc = e->kind == SKICK_KIND_CLIENT
                  ? node_deliver_client(sh, from, to, &body, e->gen)
                  : node_deliver_ref(sh, from, to, &body, (e->flags & SKICK_ENVELOPE_CONTROL) != 0);

@@ -9,6 +9,7 @@
                 by the test (from outside, through the broker):
                   spawn_child {type}     spawn with SKICK_REMOTE -> {"child"}
                   spawn_mixed {type}     spawn with SKICK_MIXED -> {"child"}
+                  spawn_and_call {}      remote echo spawned and called at once
                   watch {address}        skick_monitor -> {}
                   call {address, n, ms?} skick_call ask/slow -> the answer, or
                                          {"error": code}
@@ -97,6 +98,22 @@ static void s_spawn_with(skick_actor_t *self, json_object *msg, int flags)
 static void s_w_spawn_child(skick_actor_t *self, json_object *msg)
 {
     s_spawn_with(self, msg, SKICK_REMOTE);
+}
+
+/*  Spawn an echo on another shard and call it at once, in one handler: the
+    call must find the actor (the spawn request went first on the link). */
+static void s_w_spawn_and_call(skick_actor_t *self, json_object *msg)
+{
+    skick_addr_t a = skick_spawn(self, "echo", NULL, SKICK_REMOTE);
+    json_object *q = skick_json("{\"action\": \"ask\", \"n\": 9}");
+    json_object *answer = a.str[0] ? skick_call(self, a.str, &q, 5000) : NULL;
+    if (!a.str[0])
+        json_object_put(q);
+    if (!answer) {
+        s_answer_error(self, msg);
+        return;
+    }
+    skick_reply(self, msg, &answer);
 }
 
 static void s_w_spawn_mixed(skick_actor_t *self, json_object *msg)
@@ -252,6 +269,7 @@ static void s_watcher(skick_actor_t *self, json_object *init)
     skick_conversation(self, "flood", NULL, s_w_flood);
     skick_conversation(self, "spawn_child", NULL, s_w_spawn_child);
     skick_conversation(self, "spawn_mixed", NULL, s_w_spawn_mixed);
+    skick_conversation(self, "spawn_and_call", NULL, s_w_spawn_and_call);
     skick_conversation(self, "watch", NULL, s_w_watch);
     skick_conversation(self, "call", NULL, s_w_call);
     skick_conversation(self, "register", NULL, s_w_register);

@@ -224,6 +224,14 @@ class CrossShard(unittest.TestCase):
         kind, r = self.ask(w, {"action": "call", "address": child, "n": 7})
         self.assertEqual((kind, r), ("reply", {"from": child, "n": 7}))
 
+    def test_a_remote_actor_can_be_called_right_after_its_spawn(self):
+        w = self.c.spawn_on(self.back1, "watcher")
+        for _ in range(30):
+            kind, r = self.ask(w, {"action": "spawn_and_call"})
+            self.assertEqual(kind, "reply")
+            self.assertEqual(r.get("n"), 9, r)
+            self.assertEqual(sp.parse_addr(r["from"])[0], self.back2)
+
     def test_mixed_spawn_prefers_the_local_shard(self):
         w = self.c.spawn_on(self.back1, "watcher")
         kind, r = self.ask(w, {"action": "spawn_mixed", "type": "echo"})
