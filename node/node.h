@@ -51,6 +51,9 @@ char *node_strdup(const char *s);           /* aborts on out of memory */
 uint64_t node_random64(void);               /* CSPRNG, buffered */
 void node_format_addr(char out[SKICK_ADDR_LEN + 1], uint64_t shard, uint64_t id);
 int node_parse_addr(const char *s, node_ref_t *ref); /* 0 or -1 */
+/*  One half of an address: exactly 16 lowhex digits, not 0. 0 or -1. */
+int node_parse_id(const char *s, uint64_t *id);
+void node_format_id(char out[17], uint64_t id);
 uint64_t node_hash_str(const char *s);
 void node_new_cid(char out[33]);            /* 128 random bits as 32 hex digits */
 
@@ -673,6 +676,9 @@ void node_conv_fail(skick_actor_t *a, const char *cid, int err, const char *why)
 /* node_control.c: a CONTROL request for this shard (body borrowed); returns
     the REPLY body (caller owns). */
 json_object *node_control_handle(node_shard_t *sh, json_object *req);
+/*  The shard's counters and load (the `stats` result and the heartbeat
+    body; caller owns). */
+json_object *node_control_stats(node_shard_t *sh);
 
 /*  The shard's local services as {"name": ["<actor id>", ...]} (node_service.c). */
 json_object *node_services_to_json(node_shard_t *sh);

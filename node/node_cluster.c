@@ -51,7 +51,7 @@ static int s_send_raw(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
                       json_object *body, bool control, uint32_t gen)
 {
     node_cluster_t *c = s_c(sh);
-    skick_envelope_t e = {.kind = (uint8_t) kind, .seq = c->link.next_out ? c->link.next_out : 1,
+    skick_envelope_t e = {.kind = (uint8_t) kind, .seq = skick_link_peek(&c->link),
                           .flags = control ? SKICK_ENVELOPE_CONTROL : 0, .gen = gen,
                           .from_shard = from.shard, .from_id = from.id, .to_shard = to.shard,
                           .to_id = to.id, .body = body};
@@ -176,18 +176,7 @@ static void s_send_hello(node_shard_t *sh)
 static void s_send_heartbeat(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
-    json_object *b = json_object_new_object();
-    json_object_object_add(b, "actors", json_object_new_int64((int64_t) sh->live));
-    json_object_object_add(b, "sessions", json_object_new_int64((int64_t) sh->sessions));
-    json_object_object_add(b, "clients", json_object_new_int64((int64_t) sh->clients));
-    json_object_object_add(b, "delivered", json_object_new_int64((int64_t) sh->stats.delivered));
-    json_object_object_add(b, "sent_remote",
-                           json_object_new_int64((int64_t) sh->stats.sent_remote));
-    json_object_object_add(b, "recv_remote",
-                           json_object_new_int64((int64_t) sh->stats.recv_remote));
-    json_object_object_add(b, "dead_letters",
-                           json_object_new_int64((int64_t) sh->stats.dead_letters));
-    json_object_object_add(b, "uptime_ms", json_object_new_int64(node_now(sh)));
+    json_object *b = node_control_stats(sh); /* the load skickctl ps shows */
     c->last_beat = node_now(sh);
     s_send_raw(sh, SKICK_KIND_HEARTBEAT, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, b, false,
                0);
@@ -237,7 +226,7 @@ static int s_each_session(const char *key, void *val, void *arg)
 json_object *node_cluster_own_entry(node_shard_t *sh, uint64_t version)
 {
     char id[17];
-    snprintf(id, sizeof id, "%016llx", (unsigned long long) sh->id);
+    node_format_id(id, sh->id);
     json_object *e = json_object_new_object();
     json_object_object_add(e, "shard", json_object_new_string(id));
     json_object_object_add(e, "version", json_object_new_int64((int64_t) version));
@@ -349,22 +338,19 @@ static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
         break;
     }
     case SKICK_KIND_LOST: {
-        const char *who = e->body ? skick_get_string(e->body, "shard", "") : "";
-        node_ref_t r;
-        char addr[40];
-        snprintf(addr, sizeof addr, "%.16s:%.16s", who, who);
-        if (node_parse_addr(addr, &r) != 0) {
+        uint64_t who;
+        if (node_parse_id(skick_get_string(e->body, "shard", NULL), &who) != 0) {
             sh->stats.malformed++;
             break;
         }
-        if (r.shard == sh->id) {
+        if (who == sh->id) {
             SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker declared this shard lost (%s); "
                       "stopping", skick_get_string(e->body, "reason", "?"));
             sh->exit_status = 1;
             node_shard_stop(sh);
             break;
         }
-        node_remote_shard_lost(sh, r.shard, skick_get_string(e->body, "reason", "lost"));
+        node_remote_shard_lost(sh, who, skick_get_string(e->body, "reason", "lost"));
         break;
     }
     case SKICK_KIND_ACTOR:
@@ -647,7 +633,7 @@ void node_cluster_leave(node_shard_t *sh)
     }
     if (c->welcomed) {
         char id[17];
-        snprintf(id, sizeof id, "%016llx", (unsigned long long) sh->id);
+        node_format_id(id, sh->id);
         json_object *b = json_object_new_object();
         json_object_object_add(b, "shard", json_object_new_string(id));
         json_object_object_add(b, "reason", json_object_new_string("left"));

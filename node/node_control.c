@@ -78,7 +78,7 @@ static json_object *s_sessions(node_shard_t *sh)
     return out;
 }
 
-static json_object *s_stats(node_shard_t *sh)
+json_object *node_control_stats(node_shard_t *sh)
 {
     json_object *o = json_object_new_object();
 #define S_STAT(name) json_object_object_add(o, #name, json_object_new_int64((int64_t) sh->stats.name))
@@ -117,7 +117,7 @@ json_object *node_control_handle(node_shard_t *sh, json_object *req)
     if (strcmp(op, "sessions") == 0)
         return s_reply(req, s_sessions(sh));
     if (strcmp(op, "stats") == 0)
-        return s_reply(req, s_stats(sh));
+        return s_reply(req, node_control_stats(sh));
     if (strcmp(op, "stop") == 0) {
         skick_actor_t *a = node_actor_lookup(sh, skick_get_string(req, "address", ""));
         if (!a || (a->flags & NODE_A_STOPPED))

@@ -19,7 +19,6 @@
 */
 #include "node.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -429,7 +428,7 @@ void node_conv_shard_lost(node_shard_t *sh, uint64_t id)
 {
     node_u64map_t *idx = sh->convs;
     char prefix[17];
-    snprintf(prefix, sizeof prefix, "%016llx", (unsigned long long) id);
+    node_format_id(prefix, id);
     for (size_t i = 0; idx && i < idx->cap; i++)
         for (skick_conv_t *c = idx->keys[i] ? idx->vals[i] : NULL; c; c = c->hnext)
             if (!c->ended && memcmp(c->partner, prefix, 16) == 0)

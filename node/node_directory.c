@@ -14,7 +14,6 @@
 */
 #include "node_cluster.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,13 +45,8 @@ void node_directory_fini(node_cluster_t *c)
 
 static uint64_t s_shard_id(json_object *body)
 {
-    const char *s = skick_get_string(body, "shard", NULL);
-    char addr[40];
-    node_ref_t r;
-    if (!s || strlen(s) != 16)
-        return 0;
-    snprintf(addr, sizeof addr, "%s:%s", s, s);
-    return node_parse_addr(addr, &r) == 0 ? r.shard : 0;
+    uint64_t id;
+    return node_parse_id(skick_get_string(body, "shard", NULL), &id) == 0 ? id : 0;
 }
 
 static bool s_has_role(json_object *entry, const char *role)
@@ -143,7 +137,9 @@ void node_directory_expire(node_shard_t *sh, int64_t grace_ms)
             continue;
         node_dir_entry_t *d = c->dir.vals[i];
         if (d->unconfirmed && now - d->unconfirmed > grace_ms) {
-            node_remote_shard_lost(sh, c->dir.keys[i], "did not rejoin after a broker restart");
+            uint64_t id = c->dir.keys[i];
+            node_directory_forget(sh, id); /* gone even if its loss was already handled */
+            node_remote_shard_lost(sh, id, "did not rejoin after a broker restart");
             i = (size_t) -1; /* the table changed: start again */
             if (!sh->cluster)
                 return;
@@ -219,13 +215,10 @@ int node_directory_pick_service(node_shard_t *sh, const char *name, node_ref_t *
             !json_object_is_type(ids, json_type_array))
             continue;
         for (size_t k = 0; k < json_object_array_length(ids); k++) {
-            const char *hex = json_object_get_string(json_object_array_get_idx(ids, k));
-            char addr[40];
-            node_ref_t r;
-            snprintf(addr, sizeof addr, "%016llx:%.16s", (unsigned long long) c->dir.keys[i],
-                     hex ? hex : "");
-            if (node_parse_addr(addr, &r) == 0 && node_random64() % ++seen == 0)
-                *out = r;
+            uint64_t id;
+            if (node_parse_id(json_object_get_string(json_object_array_get_idx(ids, k)), &id) == 0 &&
+                node_random64() % ++seen == 0)
+                *out = (node_ref_t){c->dir.keys[i], id};
         }
     }
     return seen ? 0 : -1;

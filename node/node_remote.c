@@ -384,24 +384,22 @@ void node_remote_receive(node_shard_t *sh, skick_envelope_t *e)
         skick_envelope_destroy(&e);
         return;
     }
-    char action[65] = "", cid[33] = "";
-    const char *a = s_action(body);
-    if (a)
-        snprintf(action, sizeof action, "%s", a);
-    const char *ci = skick_get_string(body, "cid", NULL);
-    if (ci)
-        snprintf(cid, sizeof cid, "%s", ci);
-    bool sentinel = strcmp(action, "sentinel") == 0;
+    const char *action = s_action(body);
+    bool sentinel = action && strcmp(action, "sentinel") == 0;
     if (sentinel && from.shard != sh->id)
         s_unwatch(sh, from, to); /* it ended on its own: no sentinel owed on loss */
     if (e->kind == SKICK_KIND_ACTOR && to.id == sh->id && node_shard_apply_now(sh, from, &body)) {
         skick_envelope_destroy(&e);
         return;
     }
+    /* Delivery takes the body; a reference of our own keeps its action and
+       cid readable for the dead letter, should delivery fail. */
+    json_object *kept = json_object_get(body);
     int rc = e->kind == SKICK_KIND_CLIENT
                  ? node_deliver_client(sh, from, to, &body, e->gen)
                  : node_deliver_ref(sh, from, to, &body, (e->flags & SKICK_ENVELOPE_CONTROL) != 0);
     if (rc != 0 && !sentinel)
-        s_bounce(sh, from, to, skick_errno(), a ? action : NULL, ci ? cid : NULL);
+        s_bounce(sh, from, to, skick_errno(), s_action(kept), skick_get_string(kept, "cid", NULL));
+    json_object_put(kept);
     skick_envelope_destroy(&e);
 }

@@ -8,7 +8,6 @@
 */
 #include "node.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,7 +144,7 @@ static int s_to_json(const char *key, void *val, void *arg)
     json_object *ids = json_object_new_array();
     for (size_t i = 0; i < s->n; i++) {
         char hex[17];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long) s->refs[i].id);
+        node_format_id(hex, s->refs[i].id);
         json_object_array_add(ids, json_object_new_string(hex));
     }
     json_object_object_add(arg, key, ids);

@@ -103,6 +103,20 @@ static int s_parse_hex16(const char *s, uint64_t *out)
     return bad ? -1 : 0;
 }
 
+int node_parse_id(const char *s, uint64_t *id)
+{
+    if (!s || strnlen(s, 17) != 16 || s_parse_hex16(s, id))
+        return -1;
+    return *id ? 0 : -1;
+}
+
+void node_format_id(char out[17], uint64_t id)
+{
+    for (int i = 0; i < 16; i++)
+        out[15 - i] = s_hex[(id >> (4 * i)) & 0xf];
+    out[16] = '\0';
+}
+
 int node_parse_addr(const char *s, node_ref_t *ref)
 {
     if (!s || strnlen(s, SKICK_ADDR_LEN + 1) != SKICK_ADDR_LEN || s[16] != ':')

@@ -132,6 +132,11 @@ uint64_t skick_link_next(skick_link_t *l)
     return l->next_out++;
 }
 
+uint64_t skick_link_peek(const skick_link_t *l)
+{
+    return l->next_out ? l->next_out : 1;
+}
+
 int64_t skick_link_accept(skick_link_t *l, uint64_t seq)
 {
     if (seq <= l->last_in) {

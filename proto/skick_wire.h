@@ -54,8 +54,11 @@ typedef struct {
 /*  Restart both counters (a new HELLO / welcome). */
 void skick_link_reset(skick_link_t *l);
 
-/*  The seq for the next outgoing envelope. */
+/*  The seq for the next outgoing envelope (consumed). */
 uint64_t skick_link_next(skick_link_t *l);
+/*  The seq the next outgoing envelope will carry, not consumed: for a send
+    that may fail (consume it with skick_link_next once it went out). */
+uint64_t skick_link_peek(const skick_link_t *l);
 
 /*  Account an incoming seq. Returns 0 when it is the expected one, n > 0
     when n envelopes before it are missing (it is accepted; l->gaps grows),
