@@ -39,6 +39,12 @@
 
 #define BROKER_BATCH 256         /* messages read per socket per poll round */
 #define BROKER_HWM 10000         /* send/receive high-water mark per peer pipe */
+/* Never 0: with ZMQ_LINGER 0, libzmq 4.3.4 aborts (session_base.cpp:260,
+   clean_pipes) when a peer's connection fails while the socket is being
+   closed and a multipart message is half written to that peer. A positive
+   linger keeps the pipe readable until its delimiter. It also bounds how
+   long the broker waits at exit for peers that do not read. */
+#define BROKER_LINGER_MS 250
 #define BROKER_LOST_MEMORY 65536 /* lost shard ids remembered (oldest forgotten first) */
 #define BROKER_EP_MAX 1024       /* longest endpoint we accept */
 #define BROKER_ACTION_MAX 64     /* bytes of an action quoted in a dead letter */

@@ -31,7 +31,7 @@ static zsock_t *s_socket(broker_t *b, int type, const char *what)
                   zmq_strerror(zmq_errno()));
         return NULL;
     }
-    zsock_set_linger(s, 0);
+    zsock_set_linger(s, BROKER_LINGER_MS);
     zsock_set_sndhwm(s, BROKER_HWM);
     zsock_set_rcvhwm(s, BROKER_HWM);
     if (b->cert) {

@@ -27,6 +27,7 @@
 #define NODE_CLUSTER_HELLO_MS 1000 /* HELLO retry period */
 #define NODE_CLUSTER_REPUBLISH_MS 2000
 #define NODE_CLUSTER_DRAIN 256     /* envelopes per socket per poll */
+#define NODE_CLUSTER_LINGER_MS 250 /* at close; never 0 (see below) */
 
 static node_cluster_t *s_c(node_shard_t *sh)
 {
@@ -594,9 +595,11 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     zsock_set_immediate(c->dealer, 1); /* never queue toward a broker that is not there */
     zsock_set_sndhwm(c->dealer, 100000);
     zsock_set_rcvhwm(c->dealer, 100000);
-    zsock_set_linger(c->dealer, 0);
-    zsock_set_linger(c->pub, 0);
-    zsock_set_linger(c->sub, 0);
+    /* Not 0: libzmq 4.3.4 aborts when a connection fails during a close with
+       linger 0 and a multipart message half sent (see BROKER_LINGER_MS). */
+    zsock_set_linger(c->dealer, NODE_CLUSTER_LINGER_MS);
+    zsock_set_linger(c->pub, NODE_CLUSTER_LINGER_MS);
+    zsock_set_linger(c->sub, NODE_CLUSTER_LINGER_MS);
     zsock_set_subscribe(c->sub, "");
     int rc = zsock_connect(c->dealer, "%s", o->broker);
     rc |= zsock_connect(c->pub, "%s", dir_in);
