@@ -501,7 +501,7 @@ static int s_message_args(ctl_t *ctl, ctl_args_t *a, json_object **msg)
                          "EINVAL: '%s' is not an actor address (SHARD:ACTOR, 16 lowercase "
                          "hex digits each)",
                          a->pos[0]);
-    if (skick_json_parse_strict(NULL, a->pos[1], strlen(a->pos[1]), msg) != 0)
+    if (skick_json_parse_strict(a->pos[1], strlen(a->pos[1]), msg) != 0)
         return ctl_usage(ctl, "EINVAL: the message is not valid JSON: %s", a->pos[1]);
     json_object *act;
     if (!json_object_is_type(*msg, json_type_object) ||

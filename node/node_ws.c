@@ -46,8 +46,6 @@ static void s_conn_unref(node_ws_conn_t *e)
     if (atomic_fetch_sub(&e->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&e->lock);
-    if (e->tok)
-        json_tokener_free(e->tok);
     free(e->buf);
     free(e);
 }
@@ -186,12 +184,12 @@ static bool s_take_token(node_ws_conn_t *e)
     return true;
 }
 
-void node_ws_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len)
+void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len)
 {
-    /* One strict JSON value (proto/skick_envelope.c): UTF-8 checked (we echo
+    /* One strict JSON value (proto/skick_json.c): UTF-8 checked (we echo
        client text in error objects, which must stay valid), no NaN, nesting
-       within the parser's depth, no trailing bytes. */
-    if (skick_json_parse_strict(reuse, data, len, &ev->msg) != 0) {
+       within SKICK_JSON_DEPTH, no trailing bytes. */
+    if (skick_json_parse_strict(data, len, &ev->msg) != 0) {
         ev->msg = NULL;
         ev->json_error = true;
     }
@@ -202,11 +200,7 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
     node_ws_event_t *ev = node_calloc(1, sizeof *ev);
     ev->kind = EV_MESSAGE;
     ev->id = e->id;
-    if (!e->tok) {
-        e->tok = json_tokener_new_ex(NODE_WS_JSON_DEPTH);
-        json_tokener_set_flags(e->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    }
-    node_ws_parse(ev, e->tok, data, len);
+    node_ws_parse(ev, data, len);
     s_push(e->ws, ev);
 }
 

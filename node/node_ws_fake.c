@@ -74,7 +74,7 @@ int node_ws_fake_input(node_ws_t *ws, uint64_t id, const char *text, size_t len)
     if (!actor || !f || f->closed)
         return -1;
     node_ws_event_t ev = {.kind = EV_MESSAGE, .id = id};
-    node_ws_parse(&ev, NULL, text, len);
+    node_ws_parse(&ev, text, len);
     node_receptionist_input(ws->sh, actor, &ev.msg, ev.json_error);
     json_object_put(ev.msg);
     return 0;

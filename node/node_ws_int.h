@@ -21,7 +21,6 @@ typedef struct node_ws_conn {
     bool closing;                /* we sent a close frame: drop input */
     unsigned dropped;            /* frames dropped while closing */
     /* worker thread only: */
-    json_tokener *tok;           /* parser, reused for every message */
     char *buf;                   /* message being reassembled */
     size_t len, cap;
     bool in_message;             /* a fragmented message is in progress */
@@ -35,9 +34,6 @@ typedef struct node_ws_conn {
 
 enum { EV_OPEN, EV_MESSAGE, EV_CLOSED };
 
-/*  Nesting allowed in a client message. Each connection keeps a parser with a
-    stack this deep (~40 bytes a level) for its whole life. */
-#define NODE_WS_JSON_DEPTH 32
 
 typedef struct node_ws_event {
     struct node_ws_event *next; /* queue link */
@@ -79,8 +75,8 @@ struct node_ws {
 };
 
 
-/*  Parse one client message into ev (msg or json_error); reuse may be NULL. */
-void node_ws_parse(node_ws_event_t *ev, json_tokener *reuse, const char *data, size_t len);
+/*  Parse one client message into ev (msg or json_error). */
+void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len);
 /*  Fill in the defaults of a configuration. */
 void node_ws_defaults(node_ws_config_t *c);
 /*  Drop the receptionists' shared behaviour. */

@@ -102,89 +102,12 @@ bool skick_json_finite(json_object *v)
     }
 }
 
-bool skick_utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t k;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++)
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-        unsigned char d = s[i + 1];
-        if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d > 0x9f) || (c == 0xf0 && d < 0x90) ||
-            (c == 0xf4 && d > 0x8f))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
-int skick_json_parse_strict(json_tokener *reuse, const char *data, size_t len,
-                            json_object **out)
-{
-    *out = NULL;
-    if (len > INT32_MAX || !skick_utf8_valid((const unsigned char *) data, len))
-        return -1;
-    json_tokener *tok = reuse;
-    if (tok) {
-        json_tokener_reset(tok);
-    } else {
-        tok = json_tokener_new_ex(64);
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    }
-    json_object *v = json_tokener_parse_ex(tok, data, (int) len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    bool ok;
-    if (err == json_tokener_continue) {
-        v = json_tokener_parse_ex(tok, "", 1); /* a bare scalar needs a terminator */
-        ok = json_tokener_get_error(tok) == json_tokener_success;
-    } else {
-        ok = err == json_tokener_success && json_tokener_get_parse_end(tok) == len;
-    }
-    if (!reuse)
-        json_tokener_free(tok);
-    if (!ok || !skick_json_finite(v)) {
-        json_object_put(v);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static skick_envelope_t *s_fail(char *why, size_t whylen, const char *text)
 {
     if (why && whylen)
         snprintf(why, whylen, "%s", text);
     skick_set_errno(SKICK_EPROTO);
     return NULL;
-}
-
-/*  One strict tokener per thread, reset for each body: making a tokener per
-    envelope was a tenth of a forwarding process's time. Freed at exit by
-    whoever owns the thread's memory (it stays reachable). */
-static json_tokener *s_tokener(void)
-{
-    static __thread json_tokener *tok;
-    if (!tok) {
-        tok = json_tokener_new_ex(64);
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    }
-    return tok;
 }
 
 static skick_envelope_t *s_decode(const void *header, size_t header_len, const void *body,
@@ -225,7 +148,7 @@ static skick_envelope_t *s_decode(const void *header, size_t header_len, const v
         }
         memcpy(e.raw, body, body_len);
         e.raw_len = body_len;
-    } else if (body_len && skick_json_parse_strict(s_tokener(), body, body_len, &e.body) != 0) {
+    } else if (body_len && skick_json_parse_strict(body, body_len, &e.body) != 0) {
         return s_fail(why, whylen, "body is not one strict JSON value");
     }
     skick_envelope_t *out = malloc(sizeof *out);
@@ -257,7 +180,7 @@ json_object *skick_envelope_body(skick_envelope_t *e)
 {
     if (!e->body && e->raw) {
         /* validated when decoded: parsing cannot fail but for memory */
-        if (skick_json_parse_strict(s_tokener(), e->raw, e->raw_len, &e->body) == 0) {
+        if (skick_json_parse_strict(e->raw, e->raw_len, &e->body) == 0) {
             free(e->raw);
             e->raw = NULL;
             e->raw_len = 0;

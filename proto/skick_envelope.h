@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "skick_json.h"
+
 #define SKICK_ENVELOPE_SIGNATURE 0xAA51u /* first two bytes of every header */
 #define SKICK_ENVELOPE_VERSION 1
 #define SKICK_ENVELOPE_HEADER 52              /* bytes */
@@ -89,24 +91,6 @@ void skick_envelope_destroy(skick_envelope_t **e_p);
 
 /*  The kind's name ("ACTOR"), or "UNKNOWN". */
 const char *skick_kind_name(int kind);
-
-/*  Parse data as exactly one strict JSON value: valid UTF-8 (json-c's own
-    check plus skick_utf8_valid), no NaN or Infinity, nesting within the
-    tokener's depth, no trailing bytes. reuse may be a tokener to reset and
-    use (created with JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8), or
-    NULL (a 64-deep one is made for the call). Returns 0 with *out set (NULL
-    for a JSON null; caller owns it) or -1. */
-int skick_json_parse_strict(json_tokener *reuse, const char *data, size_t len,
-                            json_object **out);
-
-/*  True when data[0..len) is exactly one strict JSON value, with the limits
-    of skick_json_parse_strict, checked in one pass without building it
-    (skick_json_check.c). */
-bool skick_json_valid(const char *data, size_t len);
-
-/*  True when s[0..n) is valid UTF-8 (RFC 3629: no overlongs, surrogates or
-    code points past U+10FFFF). */
-bool skick_utf8_valid(const unsigned char *s, size_t n);
 
 /*  True when v holds no NaN or infinite number (JSON has none). */
 bool skick_json_finite(json_object *v);

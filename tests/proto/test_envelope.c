@@ -128,16 +128,7 @@ Test(envelope, random_damage_never_crashes)
     json_object_put(e.body);
 }
 
-Test(envelope, utf8_rules)
-{
-    cr_assert(skick_utf8_valid((const unsigned char *) "h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10));
-    cr_assert_not(skick_utf8_valid((const unsigned char *) "\xc3", 1), "truncated");
-    cr_assert_not(skick_utf8_valid((const unsigned char *) "\xf4\x90\x80\x80", 4), "> U+10FFFF");
-    cr_assert_not(skick_utf8_valid((const unsigned char *) "\xe0\x80\xaf", 3), "overlong");
-    cr_assert_not(skick_utf8_valid((const unsigned char *) "\xed\xa0\x80", 3), "surrogate");
-}
-
-/* ---- lazy decoding and the one-pass validator ----------------------------- */
+/* ---- lazy decoding (the reader itself: test_json.c) ---------------------- */
 
 Test(envelope, lazy_decode_keeps_the_text_and_parses_on_demand)
 {
@@ -159,58 +150,4 @@ Test(envelope, lazy_decode_keeps_the_text_and_parses_on_demand)
     skick_envelope_destroy(&d);
     cr_assert_null(skick_envelope_decode_lazy(h, sizeof h, "{\"a\":", 5, why, sizeof why));
     json_object_put(e.body);
-}
-
-/*  What the validator accepts, the shards' parser must accept too (so the
-    broker never forwards what a shard will refuse); the validator may be
-    stricter where json-c is lenient ("1.", say), per RFC 8259. */
-static void s_never_looser(const char *text, size_t len)
-{
-    json_object *v = NULL;
-    bool parsed = skick_json_parse_strict(NULL, text, len, &v) == 0;
-    json_object_put(v);
-    cr_assert(!skick_json_valid(text, len) || parsed, "validator accepts what the parser "
-              "refuses: '%.*s'", (int) (len > 80 ? 80 : len), text);
-}
-
-Test(envelope, validator_accepts_json_and_refuses_the_rest)
-{
-    static const char *good[] = {
-        "{}", "[]", "0", "-0", "1.5", "1e5", "-1.5E-3", "\"x\"", "true", "false", "null",
-        "{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\\n\"}", "[[[]]]", " [ 1 , 2 ] ",
-        "{\"\\uD83D\\uDE00\":1}", "[1e-400]", "\"caf\xc3\xa9\"",
-    };
-    static const char *bad[] = {
-        "", "[1,]", "{\"a\":1,}", "{,}", "[01]", "1.", ".5", "-", "+1", "1e", "1e+", "NaN",
-        "Infinity", "-Infinity", "1e999", "-1e999", "\"\\x\"", "\"a\nb\"", "\"\\u12\"",
-        "{\"a\" 1}", "{1:2}", "[1 2]", "tru", "nul", "{} {}", "[] x", "\"unterminated",
-        "\"\xc3\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
-    };
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        cr_assert(skick_json_valid(good[i], strlen(good[i])), "refused: %s", good[i]);
-        s_never_looser(good[i], strlen(good[i]));
-    }
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert(!skick_json_valid(bad[i], strlen(bad[i])), "accepted: %s", bad[i]);
-    /* nesting: 64 levels are fine, 65 are not */
-    char deep[200];
-    for (int d = 60; d <= 68; d++) {
-        memset(deep, '[', (size_t) d);
-        memset(deep + d, ']', (size_t) d);
-        cr_assert_eq(skick_json_valid(deep, (size_t) (2 * d)), d <= 64, "depth %d", d);
-        s_never_looser(deep, (size_t) (2 * d));
-    }
-    /* random damage to a valid document */
-    const char *doc = "{\"action\":\"add\",\"n\":[1,2.5e3,-7],\"s\":\"h\\u00e9\",\"o\":{\"t\":true}}";
-    size_t n = strlen(doc);
-    char buf[128];
-    srand(7);
-    for (int k = 0; k < 20000; k++) {
-        memcpy(buf, doc, n);
-        int flips = 1 + rand() % 3;
-        for (int f = 0; f < flips; f++)
-            buf[rand() % n] = (char) (rand() % 128);
-        size_t len = (size_t) (rand() % 4 == 0 ? rand() % (int) n : (int) n);
-        s_never_looser(buf, len);
-    }
 }
