@@ -190,6 +190,12 @@ void broker_peer_addr(const broker_peer_t *p, uint64_t *shard, uint64_t *actor);
     borrowed. Returns 0 or -1 with errno as broker_net_send. */
 int broker_peer_send(broker_t *b, broker_peer_t *p, skick_envelope_t *e);
 
+/*  broker_peer_forward: send a received message's own frames on to p on its
+    link (skick_wire_forward: nothing copied), under the link's next number,
+    consumed only when the send succeeds. Returns 0 (m's frames are gone) or
+    -1 with errno as broker_net_send (m unchanged). */
+int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m);
+
 /*  broker_peers_hello: handle a HELLO read from routing id rid on ROUTER
     sock: welcome the peer (joining it, or re-joining the same connection)
     or refuse it with a welcome false. e is borrowed. */

@@ -104,6 +104,16 @@ int broker_peer_send(broker_t *b, broker_peer_t *p, skick_envelope_t *e)
     return 0;
 }
 
+int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m)
+{
+    uint64_t seq = p->link.next_out ? p->link.next_out : 1;
+    if (skick_wire_forward(zsock_resolve(b->router[p->sock]), p->rid, p->rid_len, m, seq,
+                           ZMQ_DONTWAIT) != 0)
+        return -1;
+    p->link.next_out = seq + 1;
+    return 0;
+}
+
 zlistx_t *broker_peers_list(broker_t *b)
 {
     zlistx_t *list = zlistx_new();

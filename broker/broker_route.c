@@ -1,8 +1,9 @@
 /*  broker_route - what arrives on the two ROUTERs, and where it goes
 
-    Each message is read whole by skick_wire_recv_raw: the body is checked
-    (skick_json_valid) but kept as text, parsed only when the broker reads it
-    (its own kinds, and to answer what it cannot deliver). A frame set that is not
+    Each message is read whole by skick_wire_recv_held and kept in its
+    frames: the body is checked (skick_json_valid) but not parsed unless the
+    broker reads it (its own kinds, and to answer what it cannot deliver);
+    forwarding sends the received header and body frames on (no copy). A frame set that is not
     an envelope is counted as malformed, logged (rate-limited) and answered
     with DEAD_LETTER EPROTO to its routing id. An envelope from a connection
     that has not joined gets DEAD_LETTER EUNREACH (actor kinds) and a REPLY
@@ -18,7 +19,8 @@
       DEAD_LETTER           forwarded to the peer named by from_shard (the
                             original sender)
 
-    Forwarding rewrites nothing but seq (the destination link's number).
+    Forwarding rewrites nothing but seq (the destination link's number, in
+    the header frame itself).
     A send that fails becomes a dead letter to the sender: EDEAD when no such
     peer or its connection is gone (EHOSTUNREACH), EFULL when its queue is
     full (EAGAIN). A CONTROL request gets a REPLY error instead, and REPLY or
@@ -220,12 +222,13 @@ static uint64_t s_destination(const broker_peer_t *p, const skick_envelope_t *e,
 }
 
 static void s_forward(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
-                      skick_envelope_t *e)
+                      skick_wire_held_t *m)
 {
+    skick_envelope_t *e = &m->env;
     const char *why;
     uint64_t dest = s_destination(p, e, &why);
     broker_peer_t *d = dest ? broker_peer_by_id(b, dest) : NULL;
-    if (!why && d && broker_peer_send(b, d, e) == 0) {
+    if (!why && d && broker_peer_forward(b, d, m) == 0) {
         b->stats.routed++; /* the common case: the body went on as it came */
         return;
     }
@@ -266,8 +269,10 @@ static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t 
     return true;
 }
 
-static void s_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, skick_envelope_t *e)
+static void s_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                     skick_wire_held_t *m)
 {
+    skick_envelope_t *e = &m->env;
     bool forwarded = e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT ||
                      e->kind == SKICK_KIND_REPLY || e->kind == SKICK_KIND_DEAD_LETTER ||
                      (e->kind == SKICK_KIND_CONTROL && e->to_shard);
@@ -297,13 +302,13 @@ static void s_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, 
         if (e->to_shard == 0)
             broker_control_handle(b, sock, rid, rid_len, p, e);
         else
-            s_forward(b, sock, rid, rid_len, p, e);
+            s_forward(b, sock, rid, rid_len, p, m);
         break;
     case SKICK_KIND_ACTOR:
     case SKICK_KIND_CLIENT:
     case SKICK_KIND_REPLY:
     case SKICK_KIND_DEAD_LETTER:
-        s_forward(b, sock, rid, rid_len, p, e);
+        s_forward(b, sock, rid, rid_len, p, m);
         break;
     default:
         s_refuse(b, sock, rid, rid_len, p, e,
@@ -319,10 +324,10 @@ int broker_route_drain(broker_t *b, int sock)
     while (n < BROKER_BATCH) {
         uint8_t rid[SKICK_RID_MAX];
         size_t rid_len = sizeof rid;
-        skick_envelope_t *e = NULL;
+        skick_wire_held_t m;
         char why[128] = "";
-        /* bodies stay text: most are forwarded unread (validated, not parsed) */
-        int rc = skick_wire_recv_raw(raw, true, ZMQ_DONTWAIT, rid, &rid_len, &e, why, sizeof why);
+        /* bodies stay in their frames: most are forwarded unread (validated, not parsed) */
+        int rc = skick_wire_recv_held(raw, ZMQ_DONTWAIT, rid, &rid_len, &m, why, sizeof why);
         if (rc == 0)
             break;
         if (rc == -2)
@@ -332,8 +337,8 @@ int broker_route_drain(broker_t *b, int sock)
             s_malformed(b, sock, rid, rid_len, why);
             continue;
         }
-        s_handle(b, sock, rid, rid_len, e);
-        skick_envelope_destroy(&e);
+        s_handle(b, sock, rid, rid_len, &m);
+        skick_wire_held_close(&m);
     }
     return n;
 }

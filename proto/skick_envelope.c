@@ -102,16 +102,17 @@ bool skick_json_finite(json_object *v)
     }
 }
 
-static skick_envelope_t *s_fail(char *why, size_t whylen, const char *text)
+static int s_fail(char *why, size_t whylen, const char *text)
 {
     if (why && whylen)
         snprintf(why, whylen, "%s", text);
     skick_set_errno(SKICK_EPROTO);
-    return NULL;
+    return -1;
 }
 
-static skick_envelope_t *s_decode(const void *header, size_t header_len, const void *body,
-                                  size_t body_len, bool lazy, char *why, size_t whylen)
+/*  Check and decode the header into *e (no body yet). */
+static int s_header(const void *header, size_t header_len, const void *body, size_t body_len,
+                    skick_envelope_t *e, char *why, size_t whylen)
 {
     const uint8_t *h = header;
     if (!h || header_len != SKICK_ENVELOPE_HEADER)
@@ -124,7 +125,7 @@ static skick_envelope_t *s_decode(const void *header, size_t header_len, const v
         return s_fail(why, whylen, "unknown message kind");
     if (body_len > SKICK_ENVELOPE_MAX_BODY || (body_len && !body))
         return s_fail(why, whylen, "body frame too large");
-    skick_envelope_t e = {
+    *e = (skick_envelope_t){
         .kind = h[3],
         .seq = s_get64(h + 4),
         .flags = s_get32(h + 12),
@@ -134,27 +135,27 @@ static skick_envelope_t *s_decode(const void *header, size_t header_len, const v
         .to_shard = s_get64(h + 36),
         .to_id = s_get64(h + 44),
     };
-    if (e.seq == 0)
+    if (e->seq == 0)
         return s_fail(why, whylen, "sequence number 0");
-    if ((e.from_shard == 0) != (e.from_id == 0) || (e.to_shard == 0) != (e.to_id == 0))
+    if ((e->from_shard == 0) != (e->from_id == 0) || (e->to_shard == 0) != (e->to_id == 0))
         return s_fail(why, whylen, "half an address");
-    if (body_len && lazy) {
-        if (!skick_json_valid(body, body_len))
-            return s_fail(why, whylen, "body is not one strict JSON value");
-        e.raw = malloc(body_len);
-        if (!e.raw) {
-            skick_set_errno(SKICK_ENOMEM);
-            return NULL;
-        }
-        memcpy(e.raw, body, body_len);
-        e.raw_len = body_len;
-    } else if (body_len && skick_json_parse_strict(body, body_len, &e.body) != 0) {
-        return s_fail(why, whylen, "body is not one strict JSON value");
+    return 0;
+}
+
+skick_envelope_t *skick_envelope_decode(const void *header, size_t header_len,
+                                        const void *body, size_t body_len, char *why,
+                                        size_t whylen)
+{
+    skick_envelope_t e;
+    if (s_header(header, header_len, body, body_len, &e, why, whylen) != 0)
+        return NULL;
+    if (body_len && skick_json_parse_strict(body, body_len, &e.body) != 0) {
+        s_fail(why, whylen, "body is not one strict JSON value");
+        return NULL;
     }
     skick_envelope_t *out = malloc(sizeof *out);
     if (!out) {
         json_object_put(e.body);
-        free(e.raw);
         skick_set_errno(SKICK_ENOMEM);
         return NULL;
     }
@@ -162,18 +163,16 @@ static skick_envelope_t *s_decode(const void *header, size_t header_len, const v
     return out;
 }
 
-skick_envelope_t *skick_envelope_decode(const void *header, size_t header_len,
-                                        const void *body, size_t body_len, char *why,
-                                        size_t whylen)
+int skick_envelope_decode_view(const void *header, size_t header_len, const void *body,
+                               size_t body_len, skick_envelope_t *out, char *why, size_t whylen)
 {
-    return s_decode(header, header_len, body, body_len, false, why, whylen);
-}
-
-skick_envelope_t *skick_envelope_decode_lazy(const void *header, size_t header_len,
-                                             const void *body, size_t body_len, char *why,
-                                             size_t whylen)
-{
-    return s_decode(header, header_len, body, body_len, true, why, whylen);
+    if (s_header(header, header_len, body, body_len, out, why, whylen) != 0)
+        return -1;
+    if (body_len && !skick_json_valid(body, body_len))
+        return s_fail(why, whylen, "body is not one strict JSON value");
+    out->raw = body_len ? body : NULL;
+    out->raw_len = body_len;
+    return 0;
 }
 
 json_object *skick_envelope_body(skick_envelope_t *e)
@@ -181,12 +180,19 @@ json_object *skick_envelope_body(skick_envelope_t *e)
     if (!e->body && e->raw) {
         /* validated when decoded: parsing cannot fail but for memory */
         if (skick_json_parse_strict(e->raw, e->raw_len, &e->body) == 0) {
-            free(e->raw);
             e->raw = NULL;
             e->raw_len = 0;
         }
     }
     return e->body;
+}
+
+void skick_envelope_clear(skick_envelope_t *e)
+{
+    json_object_put(e->body);
+    e->body = NULL;
+    e->raw = NULL;
+    e->raw_len = 0;
 }
 
 void skick_envelope_destroy(skick_envelope_t **e_p)
@@ -196,7 +202,6 @@ void skick_envelope_destroy(skick_envelope_t **e_p)
         return;
     *e_p = NULL;
     json_object_put(e->body);
-    free(e->raw);
     free(e);
 }
 

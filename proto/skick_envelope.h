@@ -7,8 +7,9 @@
     knows nothing of sockets. Decoding validates every field and never
     trusts a length from the wire: any mismatch is SKICK_EPROTO.
 
-    Ownership: an envelope owns its body (a json_object, or NULL).
-    skick_envelope_decode returns a new envelope the caller owns.
+    Ownership: an envelope owns its body (a json_object, or NULL), never its
+    raw text (a view into a frame). skick_envelope_decode returns a new
+    envelope the caller owns.
 */
 #ifndef SKICK_ENVELOPE_H_INCLUDED
 #define SKICK_ENVELOPE_H_INCLUDED
@@ -54,7 +55,7 @@ typedef struct {
     uint64_t from_shard, from_id; /* sender, 0/0 when none */
     uint64_t to_shard, to_id;     /* recipient, 0/0 when not an actor */
     json_object *body;            /* owned, or NULL */
-    char *raw;                    /* body text kept unparsed (lazy decode), owned, or NULL */
+    const char *raw;              /* unparsed body text (a view), borrowed, or NULL */
     size_t raw_len;               /* its length */
 } skick_envelope_t;
 
@@ -75,16 +76,21 @@ skick_envelope_t *skick_envelope_decode(const void *header, size_t header_len,
                                         const void *body, size_t body_len, char *why,
                                         size_t whylen);
 
-/*  The same checks, but the body is only validated (skick_json_valid) and
-    kept as text in e->raw: for a process that forwards bodies it does not
-    read (the broker). skick_envelope_body parses it when needed. */
-skick_envelope_t *skick_envelope_decode_lazy(const void *header, size_t header_len,
-                                             const void *body, size_t body_len, char *why,
-                                             size_t whylen);
+/*  The same checks into *out (the caller's storage), but the body is only
+    validated (skick_json_valid) and out->raw points at it: for a process
+    that forwards bodies it does not read (the broker). body must outlive
+    the view's use; skick_envelope_body parses it when needed. Returns 0,
+    or -1 as skick_envelope_decode fails. Release with skick_envelope_clear. */
+int skick_envelope_decode_view(const void *header, size_t header_len, const void *body,
+                               size_t body_len, skick_envelope_t *out, char *why, size_t whylen);
 
 /*  e's body as JSON (borrowed), parsing e->raw on first use; NULL for no
     body. */
 json_object *skick_envelope_body(skick_envelope_t *e);
+
+/*  Release what e owns (its parsed body) but not e itself: for a view or an
+    envelope on the stack. */
+void skick_envelope_clear(skick_envelope_t *e);
 
 /*  Free e and its body; NULL-safe; sets *e_p to NULL. */
 void skick_envelope_destroy(skick_envelope_t **e_p);

@@ -48,11 +48,13 @@ static bool s_more(void *sock)
     return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more;
 }
 
-static int s_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
-                  skick_envelope_t **out, bool lazy, char *why, size_t whylen)
+/*  Read one message's frames: [rid] header body. Returns 1 with frames
+    [0, want) filled (the caller closes all three), 0 (EAGAIN), -1 refused
+    (all consumed and closed; the routing id copied out when there was one)
+    or -2 (socket error). */
+static int s_recv_frames(void *sock, bool routed, int zflags, zmq_msg_t frames[3], uint8_t *rid,
+                         size_t *rid_len, char *why, size_t whylen)
 {
-    *out = NULL;
-    zmq_msg_t frames[3];
     int want = routed ? 3 : 2;
     int got = 0;
     int rc = -1;
@@ -60,48 +62,42 @@ static int s_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid
         zmq_msg_init(&frames[i]);
     if (zmq_msg_recv(&frames[0], sock, zflags) < 0) {
         rc = (errno == EAGAIN) ? 0 : -2;
-        goto done;
+        goto fail;
     }
     got = 1;
     while (got < want && s_more(sock)) {
         if (zmq_msg_recv(&frames[got], sock, 0) < 0) {
             rc = -2;
-            goto done;
+            goto fail;
         }
         got++;
     }
-    if (got < want || s_more(sock)) {
+    bool extra = got == want && s_more(sock);
+    if (got < want || extra)
         s_drain(sock, &frames[got < 3 ? got : 2]);
-        snprintf(why, whylen, "wrong number of frames (want %d)", want);
-        /* the routing id, if any, is still useful to answer the peer */
-        if (routed && rid && rid_len && got >= 1) {
-            size_t n = zmq_msg_size(&frames[0]);
-            if (n <= *rid_len) {
-                memcpy(rid, zmq_msg_data(&frames[0]), n);
-                *rid_len = n;
-            } else {
-                *rid_len = 0;
+    if (routed && rid && rid_len) {
+        /* the routing id, even of a bad message, is still useful to answer the peer */
+        size_t n = zmq_msg_size(&frames[0]);
+        if (n <= *rid_len) {
+            memcpy(rid, zmq_msg_data(&frames[0]), n);
+            *rid_len = n;
+        } else {
+            *rid_len = 0;
+            if (got == want && !extra) {
+                snprintf(why, whylen, "routing id too long");
+                goto fail;
             }
         }
-        rc = -1;
-        goto done;
+    } else if (routed) {
+        snprintf(why, whylen, "routing id too long");
+        goto fail;
     }
-    int h = routed ? 1 : 0;
-    if (routed) {
-        size_t n = zmq_msg_size(&frames[0]);
-        if (!rid || !rid_len || n > *rid_len) {
-            snprintf(why, whylen, "routing id too long");
-            rc = -1;
-            goto done;
-        }
-        memcpy(rid, zmq_msg_data(&frames[0]), n);
-        *rid_len = n;
+    if (got < want || extra) {
+        snprintf(why, whylen, "wrong number of frames (want %d)", want);
+        goto fail;
     }
-    *out = (lazy ? skick_envelope_decode_lazy : skick_envelope_decode)(
-        zmq_msg_data(&frames[h]), zmq_msg_size(&frames[h]), zmq_msg_data(&frames[h + 1]),
-        zmq_msg_size(&frames[h + 1]), why, whylen);
-    rc = *out ? 1 : -1;
-done:
+    return 1;
+fail:
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&frames[i]);
     return rc;
@@ -110,13 +106,68 @@ done:
 int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
                     skick_envelope_t **out, char *why, size_t whylen)
 {
-    return s_recv(sock, routed, zflags, rid, rid_len, out, false, why, whylen);
+    *out = NULL;
+    zmq_msg_t frames[3];
+    int rc = s_recv_frames(sock, routed, zflags, frames, rid, rid_len, why, whylen);
+    if (rc != 1)
+        return rc;
+    int h = routed ? 1 : 0;
+    *out = skick_envelope_decode(zmq_msg_data(&frames[h]), zmq_msg_size(&frames[h]),
+                                 zmq_msg_data(&frames[h + 1]), zmq_msg_size(&frames[h + 1]), why,
+                                 whylen);
+    for (int i = 0; i < 3; i++)
+        zmq_msg_close(&frames[i]);
+    return *out ? 1 : -1;
 }
 
-int skick_wire_recv_raw(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
-                        skick_envelope_t **out, char *why, size_t whylen)
+int skick_wire_recv_held(void *sock, int zflags, uint8_t *rid, size_t *rid_len,
+                         skick_wire_held_t *m, char *why, size_t whylen)
 {
-    return s_recv(sock, routed, zflags, rid, rid_len, out, true, why, whylen);
+    zmq_msg_t frames[3];
+    int rc = s_recv_frames(sock, true, zflags, frames, rid, rid_len, why, whylen);
+    if (rc != 1)
+        return rc;
+    zmq_msg_close(&frames[0]); /* the routing id was copied out */
+    zmq_msg_init(&m->head);
+    zmq_msg_init(&m->body);
+    zmq_msg_move(&m->head, &frames[1]);
+    zmq_msg_move(&m->body, &frames[2]);
+    zmq_msg_close(&frames[1]);
+    zmq_msg_close(&frames[2]);
+    if (skick_envelope_decode_view(zmq_msg_data(&m->head), zmq_msg_size(&m->head),
+                                   zmq_msg_data(&m->body), zmq_msg_size(&m->body), &m->env, why,
+                                   whylen) != 0) {
+        zmq_msg_close(&m->head);
+        zmq_msg_close(&m->body);
+        return -1;
+    }
+    return 1;
+}
+
+int skick_wire_forward(void *sock, const uint8_t *rid, size_t rid_len, skick_wire_held_t *m,
+                       uint64_t seq, int zflags)
+{
+    /* The header frame is ours: only its seq changes (bytes 4..11). */
+    uint8_t *h = zmq_msg_data(&m->head);
+    for (int i = 0; i < 8; i++)
+        h[4 + i] = (uint8_t) (seq >> (56 - 8 * i));
+    /* As in skick_wire_send, only the first frame can fail; the others are
+       then moved into the socket (their zmq_msg_t left empty). */
+    if (zmq_send(sock, rid, rid_len, zflags | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (zmq_msg_send(&m->head, sock, zflags | ZMQ_SNDMORE) < 0 ||
+        zmq_msg_send(&m->body, sock, zflags) < 0)
+        return -1;
+    m->env.raw = NULL; /* the text went with the frame */
+    m->env.raw_len = 0;
+    return 0;
+}
+
+void skick_wire_held_close(skick_wire_held_t *m)
+{
+    skick_envelope_clear(&m->env);
+    zmq_msg_close(&m->head);
+    zmq_msg_close(&m->body);
 }
 
 void skick_link_reset(skick_link_t *l)

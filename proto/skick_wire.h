@@ -6,7 +6,8 @@
     proto/PROTOCOL.md ("The cluster").
 
     Ownership: skick_wire_send borrows the envelope; skick_wire_recv hands a
-    new envelope to the caller.
+    new envelope to the caller; skick_wire_recv_held fills the caller's
+    skick_wire_held_t, which skick_wire_forward empties of its frames.
 */
 #ifndef SKICK_WIRE_H_INCLUDED
 #define SKICK_WIRE_H_INCLUDED
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 #include "skick_envelope.h"
 
@@ -38,10 +40,28 @@ int skick_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const skick_
 int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
                     skick_envelope_t **out, char *why, size_t whylen);
 
-/*  skick_wire_recv with skick_envelope_decode_lazy: the body is validated
-    but kept as text (e->raw) for forwarding; see skick_envelope_body. */
-int skick_wire_recv_raw(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
-                        skick_envelope_t **out, char *why, size_t whylen);
+/*  A message received on a ROUTER and kept in its frames, for a process
+    that forwards what it does not read (the broker): env is a view
+    (skick_envelope_decode_view: env.raw points into the body frame), and
+    skick_wire_forward sends the same frames on without copying them. */
+typedef struct {
+    zmq_msg_t head, body;
+    skick_envelope_t env;
+} skick_wire_held_t;
+
+/*  skick_wire_recv for a ROUTER, the message kept in *m. Returns as
+    skick_wire_recv; after 1, release m with skick_wire_held_close. */
+int skick_wire_recv_held(void *sock, int zflags, uint8_t *rid, size_t *rid_len,
+                         skick_wire_held_t *m, char *why, size_t whylen);
+
+/*  Send m's frames to rid on a ROUTER, with seq in place of m->env.seq.
+    Returns 0 (the frames went: m->env.raw is gone, m->env.body stays), or
+    -1 with errno as skick_wire_send (nothing sent, m unchanged but seq). */
+int skick_wire_forward(void *sock, const uint8_t *rid, size_t rid_len, skick_wire_held_t *m,
+                       uint64_t seq, int zflags);
+
+/*  Release m (its parsed body and its frames). */
+void skick_wire_held_close(skick_wire_held_t *m);
 
 /*  Per-direction sequence numbers of a link (PROTOCOL.md "Peers and links"). */
 typedef struct {

@@ -128,9 +128,9 @@ Test(envelope, random_damage_never_crashes)
     json_object_put(e.body);
 }
 
-/* ---- lazy decoding (the reader itself: test_json.c) ---------------------- */
+/* ---- views (the reader itself: test_json.c) ----------------------------- */
 
-Test(envelope, lazy_decode_keeps_the_text_and_parses_on_demand)
+Test(envelope, a_view_points_at_the_text_and_parses_on_demand)
 {
     skick_envelope_t e = s_sample();
     uint8_t h[SKICK_ENVELOPE_HEADER];
@@ -138,16 +138,24 @@ Test(envelope, lazy_decode_keeps_the_text_and_parses_on_demand)
     size_t blen;
     const char *body = skick_envelope_body_text(&e, &blen);
     char why[100];
-    skick_envelope_t *d = skick_envelope_decode_lazy(h, sizeof h, body, blen, why, sizeof why);
-    cr_assert_not_null(d, "%s", why);
-    cr_assert_null(d->body);
+    skick_envelope_t d;
+    cr_assert_eq(skick_envelope_decode_view(h, sizeof h, body, blen, &d, why, sizeof why), 0,
+                 "%s", why);
+    cr_assert_null(d.body);
+    cr_assert_eq(d.raw, body, "a view, not a copy");
+    cr_assert_eq(d.seq, e.seq);
+    cr_assert_eq(d.to_id, e.to_id);
     size_t rlen;
-    const char *raw = skick_envelope_body_text(d, &rlen);
+    const char *raw = skick_envelope_body_text(&d, &rlen);
     cr_assert_eq(rlen, blen);
     cr_assert(memcmp(raw, body, blen) == 0, "forwarded byte for byte");
-    cr_assert(json_object_equal(skick_envelope_body(d), e.body));
-    cr_assert_null(d->raw, "parsed once, the text goes");
-    skick_envelope_destroy(&d);
-    cr_assert_null(skick_envelope_decode_lazy(h, sizeof h, "{\"a\":", 5, why, sizeof why));
+    cr_assert(json_object_equal(skick_envelope_body(&d), e.body));
+    cr_assert_null(d.raw, "parsed once, the view goes");
+    skick_envelope_clear(&d);
+    cr_assert_null(d.body);
+    cr_assert_eq(skick_envelope_decode_view(h, sizeof h, "{\"a\":", 5, &d, why, sizeof why), -1);
+    cr_assert_eq(skick_envelope_decode_view(h, 51, "{}", 2, &d, why, sizeof why), -1);
+    cr_assert_eq(skick_envelope_decode_view(h, sizeof h, NULL, 0, &d, why, sizeof why), 0);
+    cr_assert_null(d.raw, "no body");
     json_object_put(e.body);
 }

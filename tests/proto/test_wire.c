@@ -3,6 +3,7 @@
     consumed whole and refused without desynchronising the next message.
 */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -66,6 +67,78 @@ Test(wire, round_trip_routed)
     skick_envelope_destroy(&got);
     skick_envelope_destroy(&back);
     json_object_put(e.body);
+    s_close(&p);
+}
+
+/*  The broker's path: received into frames, forwarded without a copy, with
+    only the seq rewritten; a refused forward leaves the message intact. */
+Test(wire, held_messages_are_forwarded_as_they_came)
+{
+    pair_t p = s_pair();
+    void *other = zmq_socket(p.ctx, ZMQ_DEALER);
+    uint8_t orid[8];
+    skick_id_to_rid(0x1234, orid);
+    zmq_setsockopt(other, ZMQ_ROUTING_ID, orid, sizeof orid);
+    int timeout = 2000, mandatory = 1;
+    zmq_setsockopt(other, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(p.router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+    cr_assert_eq(zmq_connect(other, "inproc://wire"), 0);
+    zmq_send(other, "", 0, 0); /* let the ROUTER learn its routing id */
+    uint8_t rid[SKICK_RID_MAX];
+    size_t rlen = sizeof rid;
+    char buf[8];
+    cr_assert_eq(zmq_recv(p.router, rid, sizeof rid, 0), 8);
+    cr_assert_eq(zmq_recv(p.router, buf, sizeof buf, 0), 0);
+
+    skick_envelope_t e = s_env(5, "{\"action\":\"x\", \"n\" : [1, 2.50]}");
+    const char *text = " {\"action\":\"x\", \"n\" : [1, 2.50]} "; /* as a peer wrote it */
+    uint8_t h[SKICK_ENVELOPE_HEADER];
+    skick_envelope_encode_header(&e, h);
+    zmq_send(p.dealer, h, sizeof h, ZMQ_SNDMORE);
+    zmq_send(p.dealer, text, strlen(text), 0);
+    skick_wire_held_t m;
+    char why[128];
+    cr_assert_eq(skick_wire_recv_held(p.router, 0, rid, &rlen, &m, why, sizeof why), 1, "%s", why);
+    cr_assert_eq(skick_rid_to_id(rid, rlen), 0xabcdef);
+    cr_assert_eq(m.env.seq, 5);
+    cr_assert_eq(m.env.raw_len, strlen(text));
+    cr_assert_null(m.env.body, "not parsed");
+    /* a routing id nobody has: refused, the message intact */
+    uint8_t nobody[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    cr_assert_eq(skick_wire_forward(p.router, nobody, 8, &m, 77, ZMQ_DONTWAIT), -1);
+    cr_assert_eq(errno, EHOSTUNREACH);
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(skick_envelope_body(&m.env),
+                                                                   "action")),
+                     "x", "still readable for a dead letter");
+    cr_assert_eq(skick_wire_forward(p.router, orid, 8, &m, 77, ZMQ_DONTWAIT), 0);
+    skick_wire_held_close(&m);
+    /* the other side gets the same body bytes, seq 77, the rest of the header as sent */
+    uint8_t got_h[64];
+    char got_b[128];
+    cr_assert_eq(zmq_recv(other, got_h, sizeof got_h, 0), SKICK_ENVELOPE_HEADER);
+    int n = zmq_recv(other, got_b, sizeof got_b, 0);
+    cr_assert_eq(n, (int) strlen(text));
+    cr_assert(memcmp(got_b, text, (size_t) n) == 0, "byte for byte");
+    skick_envelope_t want = e;
+    want.seq = 77;
+    uint8_t want_h[SKICK_ENVELOPE_HEADER];
+    skick_envelope_encode_header(&want, want_h);
+    cr_assert(memcmp(got_h, want_h, sizeof want_h) == 0, "only seq rewritten");
+    /* a malformed message is refused whole, as skick_wire_recv does */
+    zmq_send(p.dealer, "junk", 4, 0);
+    rlen = sizeof rid;
+    cr_assert_eq(skick_wire_recv_held(p.router, 0, rid, &rlen, &m, why, sizeof why), -1);
+    cr_assert_eq(rlen, 8);
+    h[3] = 0; /* kind 0 */
+    zmq_send(p.dealer, h, sizeof h, ZMQ_SNDMORE);
+    zmq_send(p.dealer, "{}", 2, 0);
+    rlen = sizeof rid;
+    cr_assert_eq(skick_wire_recv_held(p.router, 0, rid, &rlen, &m, why, sizeof why), -1);
+    cr_assert_str_eq(why, "unknown message kind");
+    rlen = sizeof rid;
+    cr_assert_eq(skick_wire_recv_held(p.router, ZMQ_DONTWAIT, rid, &rlen, &m, why, sizeof why), 0);
+    json_object_put(e.body);
+    zmq_close(other);
     s_close(&p);
 }
 
