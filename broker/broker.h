@@ -52,6 +52,7 @@
 
 /*  The two ROUTER sockets; a peer lives on one of them. */
 enum { BROKER_SOCK_SHARD = 0, BROKER_SOCK_CONTROL = 1, BROKER_ROUTERS = 2 };
+enum { BROKER_SOCK_XSUB = 2, BROKER_SOCK_XPUB = 3, BROKER_SOCKS = 4 };
 
 /*  A log-line budget: at most BROKER_RL_LINES lines per BROKER_RL_WINDOW_MS. */
 #define BROKER_RL_LINES 10
@@ -137,6 +138,7 @@ typedef struct {
     int64_t next_hb_ms;              /* when the next heartbeats go out */
     int64_t last_tick_ms;            /* when the timer last ran */
     bool republish;                  /* a new subscriber appeared: send all entries */
+    bool sent_on[BROKER_SOCKS];      /* sent on since last read dry (broker_main.c) */
     broker_ratelimit_t rl_malformed; /* log budget: malformed input */
     broker_ratelimit_t rl_link;      /* log budget: gaps and duplicates */
     broker_ratelimit_t rl_dead;      /* log budget: dead letters */
@@ -158,6 +160,11 @@ void broker_net_close(broker_t *b);
     connection; EAGAIN: its queue is full). */
 int broker_net_send(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                     const skick_envelope_t *e);
+
+/*  broker_net_forward: send a received message's frames to rid on ROUTER
+    sock with seq (skick_wire_forward). Returns as broker_net_send. */
+int broker_net_forward(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                       skick_wire_held_t *m, uint64_t seq);
 
 /*  broker_net_publish: publish e on the XPUB (best effort; e borrowed). */
 void broker_net_publish(broker_t *b, const skick_envelope_t *e);
@@ -228,7 +235,9 @@ zlistx_t *broker_peers_list(broker_t *b);
 
 /*  broker_route_drain: read up to BROKER_BATCH messages from ROUTER sock and
     handle each one (join, heartbeat, route, control, refuse). Returns the
-    number of messages read; -1 on a socket error (errno from libzmq). */
+    number of messages read (fewer than BROKER_BATCH: the last receive found
+    nothing); -1 on a socket error (errno from libzmq; EINTR: interrupted,
+    drain again). The directory drains below count the same way. */
 int broker_route_drain(broker_t *b, int sock);
 
 /*  broker_route_dead_letter: send a DEAD_LETTER about e (borrowed; NULL for

@@ -77,7 +77,7 @@ int broker_dir_drain_in(broker_t *b)
         if (rc == 0)
             break;
         if (rc == -2)
-            return errno == EINTR ? n : -1;
+            return -1; /* errno EINTR: the caller looks again */
         n++;
         if (rc < 0) {
             s_refuse(b, why);
@@ -99,7 +99,7 @@ int broker_dir_drain_subs(broker_t *b)
         if (zmq_msg_recv(&m, raw, ZMQ_DONTWAIT) < 0) {
             int err = zmq_errno();
             zmq_msg_close(&m);
-            if (err == EAGAIN || err == EINTR)
+            if (err == EAGAIN)
                 return n;
             errno = err;
             return -1;

@@ -228,22 +228,26 @@ static int s_pid_file(const char *path)
 
 /*  The poll loop; returns the exit status.
 
-    Plain poll() on the sockets' ZMQ_FD descriptors instead of zmq_poll:
-    zmq_poll asks every socket for its ZMQ_EVENTS before and after each
-    wait (several system calls each), which was a third of the system calls
-    per forwarded round trip. The descriptors signal edges, and sending on a
-    socket can consume the edge of a message that arrived meanwhile, so the
-    two ROUTERs (which send) are asked for ZMQ_EVENTS before every wait; the
-    directory sockets are looked at when their descriptor fires, when a
-    drain stopped at its batch limit, and on every tick. */
+    Plain poll() on the sockets' ZMQ_FD descriptors instead of zmq_poll,
+    and no ZMQ_EVENTS checks: each costs two system calls (libzmq polls its
+    command pipe and calls getpid), and checking every socket before every
+    wait was most of the system calls per forwarded message. A descriptor
+    fires when its socket's command pipe goes from empty to not empty; a
+    receive that finds nothing has just emptied that pipe, so after a drain
+    that ran dry the descriptor will fire for whatever comes next. Sending
+    on a socket may empty its pipe too (a message arriving meanwhile leaves
+    no edge), so a socket sent on since its last dry drain is drained again
+    before the next wait. Each socket is drained when its descriptor fired,
+    when it was sent on, when its last drain stopped at the batch limit, and
+    on every tick. */
 static int s_loop(broker_t *b)
 {
-    zsock_t *socks[4] = {b->router[BROKER_SOCK_SHARD], b->router[BROKER_SOCK_CONTROL], b->xsub,
-                         b->xpub};
-    struct pollfd pfd[4];
-    for (int i = 0; i < 4; i++)
+    zsock_t *socks[BROKER_SOCKS] = {b->router[BROKER_SOCK_SHARD], b->router[BROKER_SOCK_CONTROL],
+                                    b->xsub, b->xpub};
+    struct pollfd pfd[BROKER_SOCKS];
+    for (int i = 0; i < BROKER_SOCKS; i++)
         pfd[i] = (struct pollfd){.fd = zsock_fd(socks[i]), .events = POLLIN};
-    bool look[4] = {true, true, true, true}; /* check ZMQ_EVENTS before waiting */
+    bool look[BROKER_SOCKS] = {true, true, true, true}; /* drain before waiting */
     int tick = b->cfg.heartbeat_ms < 100 ? b->cfg.heartbeat_ms : 100;
     int64_t next_tick = zclock_mono();
     while (!s_signal) {
@@ -251,42 +255,47 @@ static int s_loop(broker_t *b)
         if (now >= next_tick) {
             broker_peers_tick(b, now);
             next_tick = now + tick;
-            look[2] = look[3] = true;
+            for (int i = 0; i < BROKER_SOCKS; i++)
+                look[i] = true;
         }
-        int rc = 0;
-        bool worked = false;
-        for (int i = 0; i < 4 && rc >= 0; i++) {
-            if (!look[i] && i >= BROKER_ROUTERS)
+        for (int i = 0; i < BROKER_SOCKS; i++) {
+            if (!look[i])
                 continue;
             look[i] = false;
-            if (!(zsock_events(socks[i]) & ZMQ_POLLIN))
+            int rc = i < BROKER_ROUTERS         ? broker_route_drain(b, i)
+                     : i == BROKER_SOCK_XSUB ? broker_dir_drain_in(b)
+                                                : broker_dir_drain_subs(b);
+            if (rc < 0 && errno == EINTR) {
+                look[i] = true;
                 continue;
-            rc = i < BROKER_ROUTERS ? broker_route_drain(b, i)
-                 : i == 2           ? broker_dir_drain_in(b)
-                                    : broker_dir_drain_subs(b);
-            if (rc > 0) {
-                worked = true;
-                look[i] = true; /* there may be more: look again before waiting */
             }
-        }
-        if (rc < 0) {
-            SKICK_LOG(SKICK_LOG_ERROR, "broker", "socket error: %s", zmq_strerror(errno));
-            return 1;
+            if (rc < 0) {
+                SKICK_LOG(SKICK_LOG_ERROR, "broker", "socket error: %s", zmq_strerror(errno));
+                return 1;
+            }
+            b->sent_on[i] = false; /* the drain's last call was a receive */
+            if (rc == BROKER_BATCH)
+                look[i] = true; /* there is more */
         }
         if (b->republish) {
             b->republish = false;
             broker_dir_republish_all(b);
         }
-        if (worked)
-            continue; /* drain everything before sleeping */
+        bool again = false;
+        for (int i = 0; i < BROKER_SOCKS; i++) {
+            look[i] |= b->sent_on[i];
+            again |= look[i];
+        }
+        if (again)
+            continue;
         now = zclock_mono();
         int wait = (int) (next_tick - now > 0 ? next_tick - now : 0);
-        int n = poll(pfd, 4, wait);
+        int n = poll(pfd, BROKER_SOCKS, wait);
         if (n < 0 && errno != EINTR) {
             SKICK_LOG(SKICK_LOG_ERROR, "broker", "poll failed: %s", strerror(errno));
             return 1;
         }
-        for (int i = 0; n > 0 && i < 4; i++)
+        for (int i = 0; n > 0 && i < BROKER_SOCKS; i++)
             if (pfd[i].revents)
                 look[i] = true;
     }

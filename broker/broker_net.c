@@ -243,13 +243,23 @@ void broker_net_close(broker_t *b)
 int broker_net_send(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                     const skick_envelope_t *e)
 {
+    b->sent_on[sock] = true;
     return skick_wire_send(zsock_resolve(b->router[sock]), rid, rid_len, e, ZMQ_DONTWAIT);
+}
+
+int broker_net_forward(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                       skick_wire_held_t *m, uint64_t seq)
+{
+    b->sent_on[sock] = true;
+    return skick_wire_forward(zsock_resolve(b->router[sock]), rid, rid_len, m, seq,
+                              ZMQ_DONTWAIT);
 }
 
 void broker_net_publish(broker_t *b, const skick_envelope_t *e)
 {
     /* an XPUB drops for a subscriber at its high-water mark; each entry is a
        full state and is republished, so that loss heals itself */
+    b->sent_on[BROKER_SOCK_XPUB] = true;
     if (skick_wire_send(zsock_resolve(b->xpub), NULL, 0, e, ZMQ_DONTWAIT) != 0)
         SKICK_LOG(SKICK_LOG_DEBUG, "directory", "publish failed: %s", zmq_strerror(zmq_errno()));
 }

@@ -107,8 +107,7 @@ int broker_peer_send(broker_t *b, broker_peer_t *p, skick_envelope_t *e)
 int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m)
 {
     uint64_t seq = p->link.next_out ? p->link.next_out : 1;
-    if (skick_wire_forward(zsock_resolve(b->router[p->sock]), p->rid, p->rid_len, m, seq,
-                           ZMQ_DONTWAIT) != 0)
+    if (broker_net_forward(b, p->sock, p->rid, p->rid_len, m, seq) != 0)
         return -1;
     p->link.next_out = seq + 1;
     return 0;

@@ -331,7 +331,7 @@ int broker_route_drain(broker_t *b, int sock)
         if (rc == 0)
             break;
         if (rc == -2)
-            return errno == EINTR ? n : -1;
+            return -1; /* errno EINTR: the caller looks again */
         n++;
         if (rc < 0) {
             s_malformed(b, sock, rid, rid_len, why);

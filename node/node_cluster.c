@@ -56,6 +56,7 @@ static int s_send_raw(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
                           .flags = control ? SKICK_ENVELOPE_CONTROL : 0, .gen = gen,
                           .from_shard = from.shard, .from_id = from.id, .to_shard = to.shard,
                           .to_id = to.id, .body = body};
+    c->dealer_sent = true;
     if (skick_wire_send(zsock_resolve(c->dealer), NULL, 0, &e, ZMQ_DONTWAIT) != 0)
         return -1;
     skick_link_next(&c->link); /* consumed only once sent: a failed send leaves no gap */
@@ -400,33 +401,58 @@ static int s_drain(node_shard_t *sh, zsock_t *sock, bool directory)
     return n;
 }
 
+/*  Before every poll. No ZMQ_EVENTS checks on the way (each is two system
+    calls: libzmq polls its command pipe and calls getpid): a descriptor
+    fires when its socket's command pipe goes from empty to not empty, and a
+    receive that finds nothing has just emptied it. So the DEALER is drained
+    when its descriptor fired, when a drain stopped at its limit, and when
+    it was sent on since its last dry drain (a send may empty the command
+    pipe, taking the edge of a message that arrived meanwhile); the drain
+    runs after the backlog's flush so that its last receive comes last. */
 static bool s_poll_hook(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
     if (!c)
         return false;
     bool work = c->bl_head && s_flush(sh) > 0;
-    if (zsock_events(c->dealer) & ZMQ_POLLIN)
-        work |= s_drain(sh, c->dealer, false) > 0;
-    if (sh->cluster && c->sub_ready) {
-        c->sub_ready = false; /* the directory is not latency-critical: its descriptor
-                                 or the tick says when to look (fewer syscalls) */
-        if (zsock_events(c->sub) & ZMQ_POLLIN)
-            work |= s_drain(sh, c->sub, true) > 0;
+    if (c->dealer_ready || c->dealer_sent) {
+        c->dealer_sent = false;
+        int n = s_drain(sh, c->dealer, false);
+        if (!sh->cluster)
+            return true; /* left during the handling */
+        c->dealer_ready = n == NODE_CLUSTER_DRAIN;
+        work |= n > 0;
+        /* Room may have come with what that receive processed, and nothing
+           would say so again: ask, only while a backlog waits. */
+        if (!work && c->bl_head && (zsock_events(c->dealer) & ZMQ_POLLOUT))
+            work = true;
     }
-    if (sh->cluster && c->welcomed && c->dir_dirty)
+    if (c->sub_ready) {
+        c->sub_ready = false; /* the directory is not latency-critical: its descriptor
+                                 or the tick says when to look */
+        int n = s_drain(sh, c->sub, true);
+        if (!sh->cluster)
+            return true;
+        c->sub_ready = n == NODE_CLUSTER_DRAIN;
+        work |= n > 0;
+    }
+    if (c->welcomed && c->dir_dirty)
         s_publish(sh);
     return work;
 }
 
-/*  A descriptor fired. The DEALER is drained by the poll hook before the
-    next poll anyway; the SUB is marked so the hook looks at it. */
+/*  A descriptor fired: the poll hook drains that socket before the next
+    poll. */
 static void s_on_fd(node_shard_t *sh, int fd, void *arg)
 {
     (void) arg;
     node_cluster_t *c = s_c(sh);
-    if (c && fd == zsock_fd(c->sub))
+    if (!c)
+        return;
+    if (fd == zsock_fd(c->sub))
         c->sub_ready = true;
+    else
+        c->dealer_ready = true;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -440,11 +466,10 @@ static void s_tick(node_shard_t *sh, void *arg, uint64_t id)
     if (!c)
         return;
     int64_t now = node_now(sh);
-    c->sub_ready = true;
+    c->sub_ready = c->dealer_ready = true; /* the safety net of the edges */
     /* After a long handler the loop may not have read the link yet: look
        before calling the broker silent. */
-    if (c->welcomed && now - c->last_heard > c->lost_after_ms &&
-        (zsock_events(c->dealer) & ZMQ_POLLIN))
+    if (c->welcomed && now - c->last_heard > c->lost_after_ms)
         s_drain(sh, c->dealer, false);
     if (!sh->cluster)
         return;

@@ -51,6 +51,9 @@ struct node_cluster {
     node_backlog_t *bl_tail;
     size_t bl_count;
     bool sub_ready;            /* the SUB's descriptor fired: drain it at the next poll */
+    bool dealer_ready;         /* the DEALER's descriptor fired, or a drain stopped at
+                                  its limit: drain it at the next poll */
+    bool dealer_sent;          /* sent on since its last drain ran dry (s_poll_hook) */
     uint32_t sends;            /* envelopes sent, for periodic checks in the send path */
 };
 
