@@ -360,8 +360,10 @@ static bool s_array(s_cur_t *c, int depth, json_object **out)
     }
     for (;;) {
         json_object *v = NULL;
-        if (!s_value(c, depth, &v))
+        if (!s_value(c, depth, &v)) {
+            json_object_put(v); /* what it made before failing */
             return false;
+        }
         if (a && json_object_array_add(a, v) != 0) {
             json_object_put(v);
             return false;
@@ -398,8 +400,10 @@ static bool s_object(s_cur_t *c, int depth, json_object **out)
         if (c->p >= c->end || *c->p++ != ':')
             return false;
         json_object *v = NULL;
-        if (!s_value(c, depth, &v))
+        if (!s_value(c, depth, &v)) {
+            json_object_put(v); /* what it made before failing */
             return false;
+        }
         if (o) {
             char buf[128], *heap;
             size_t len;
