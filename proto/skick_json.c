@@ -179,8 +179,8 @@ static size_t s_put_utf8(unsigned char *out, unsigned cp)
 }
 
 /*  Unescape a scanned string into out (room for s->len bytes: unescaping
-    never grows a string, "\uXXXX" is 6 bytes for at most 3, a pair 12 for
-    4). Returns the length. */
+    never grows a string; a six-byte \u escape yields at most 3 bytes, a
+    surrogate pair of two escapes 4). Returns the length. */
 static size_t s_unescape(const s_str_t *s, unsigned char *out)
 {
     const unsigned char *p = s->start, *end = s->start + s->len;

@@ -72,28 +72,24 @@ static int s_recv_frames(void *sock, bool routed, int zflags, zmq_msg_t frames[3
         }
         got++;
     }
-    bool extra = got == want && s_more(sock);
-    if (got < want || extra)
+    bool whole = got == want && !s_more(sock);
+    if (!whole)
         s_drain(sock, &frames[got < 3 ? got : 2]);
+    /* the routing id, even of a bad message, is still useful to answer the peer */
+    bool rid_fits = false;
     if (routed && rid && rid_len) {
-        /* the routing id, even of a bad message, is still useful to answer the peer */
         size_t n = zmq_msg_size(&frames[0]);
-        if (n <= *rid_len) {
+        rid_fits = n <= *rid_len;
+        if (rid_fits)
             memcpy(rid, zmq_msg_data(&frames[0]), n);
-            *rid_len = n;
-        } else {
-            *rid_len = 0;
-            if (got == want && !extra) {
-                snprintf(why, whylen, "routing id too long");
-                goto fail;
-            }
-        }
-    } else if (routed) {
-        snprintf(why, whylen, "routing id too long");
+        *rid_len = rid_fits ? n : 0;
+    }
+    if (!whole) {
+        snprintf(why, whylen, "wrong number of frames (want %d)", want);
         goto fail;
     }
-    if (got < want || extra) {
-        snprintf(why, whylen, "wrong number of frames (want %d)", want);
+    if (routed && !rid_fits) {
+        snprintf(why, whylen, "routing id too long");
         goto fail;
     }
     return 1;
