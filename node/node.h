@@ -511,6 +511,14 @@ int node_deliver_client(node_shard_t *sh, node_ref_t from, node_ref_t to, json_o
                         uint32_t gen);
 /*  A query_reply for session a (body taken). */
 void node_session_query_reply(skick_actor_t *a, json_object **body);
+/*  A skick.* message for session a: taken (and true) when it is the
+    runtime's news from its receptionist that applies at once (client queue
+    reports, refused queries); skick.drain is left for the mailbox. */
+bool node_session_from_rcpt(skick_actor_t *a, node_ref_t from, const char *action,
+                            json_object **body);
+/*  skick.drain from the receptionist, handled in mailbox order: everything
+    the client sent before it has been handled; answer skick.drained. */
+void node_session_drain(skick_actor_t *a, node_ref_t from);
 /*  Whether a client message may be dispatched now (it was checked against
     the schemas in force); answers the client itself when not. */
 bool node_session_accepts(skick_actor_t *a, const node_msg_t *m, const node_action_t *act);

@@ -384,6 +384,8 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
             node_session_query_reply(a, body); /* straight to the waiting skick_query */
             return 0;
         }
+        if (a->x && a->x->session && node_session_from_rcpt(a, from, action, body))
+            return 0; /* the runtime's own news about the client */
         int rc;
         if (s_deliver_control(a, from, action, body, &rc))
             return rc;
@@ -499,6 +501,10 @@ static void s_dispatch(skick_actor_t *a, node_msg_t *m)
     }
     if (strcmp(action, "sentinel") == 0) {
         s_sentinel(a, m);
+        return;
+    }
+    if (a->x && a->x->session && strcmp(action, "skick.drain") == 0) {
+        node_session_drain(a, m->from); /* in order: everything before it is handled */
         return;
     }
     const node_action_t *act = node_behaviour_find(a->beh, action);

@@ -220,6 +220,12 @@ static int s_each_session(const char *key, void *val, void *arg)
     json_object_object_add(l, "rate", json_object_new_double(t->limits.rate));
     json_object_object_add(l, "burst", json_object_new_double(t->limits.burst));
     json_object_object_add(l, "idle_timeout_ms", json_object_new_int64(t->limits.idle_timeout_ms));
+    json_object_object_add(l, "send_queue", json_object_new_int64((int64_t) t->limits.send_queue));
+    if (t->limits.send_policy)
+        json_object_object_add(l, "send_policy",
+                               json_object_new_string(t->limits.send_policy == SKICK_SEND_REFUSE
+                                                          ? "refuse"
+                                                          : "close"));
     json_object_object_add(s, "limits", l);
     json_object_array_add(arg, s);
     return 0;

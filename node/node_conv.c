@@ -182,13 +182,10 @@ void node_conv_deliver(skick_actor_t *a, json_object **body)
         }
     } else {
         c->ended = true;
-        const char *code = skick_get_string(b, "code", NULL);
-        c->end_err = skick_get_string(b, "error", NULL) ? SKICK_EPARTNER : SKICK_ECLOSED;
-        if (code) {
-            for (int e = 1; e < SKICK_ERR_COUNT_; e++)
-                if (strcmp(code, skick_err_name(e)) == 0)
-                    c->end_err = e; /* keep EDEAD, ESCHEMA, EACTION... */
-        }
+        /* keep EDEAD, ESCHEMA, EACTION... */
+        c->end_err = skick_err_code(skick_get_string(b, "code", NULL),
+                                    skick_get_string(b, "error", NULL) ? SKICK_EPARTNER
+                                                                       : SKICK_ECLOSED);
         SKICK_LOG(SKICK_LOG_DEBUG, "conv", "%s: conversation %s ended by partner: %s",
                   a->addr, c->cid, skick_get_string(b, "error", "normally"));
     }

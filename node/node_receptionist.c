@@ -15,11 +15,22 @@
                  objects. query_reply answers are checked here too.
 
     It ends when the client goes away, when the session ends (its sentinel),
-    on a handshake or idle timeout, or when the shard stops; on_stop then
-    closes the socket with a code and reason that say which (SEED-SPEC §9.3
-    codes, PROTOCOL.md). Client input arrives by direct calls from node_ws.c
-    on the loop, not through the mailbox; the mailbox carries the session's
-    messages, the timer tick and sentinels.
+    on a handshake or idle timeout, when the client is too slow to take what
+    is sent to it (its send queue is full), or when the shard stops; on_stop
+    then closes the socket with a code and reason that say which (SEED-SPEC
+    §9.3 codes, PROTOCOL.md). Client input arrives by direct calls from
+    node_ws.c on the loop, not through the mailbox; the mailbox carries the
+    session's messages, the timer tick and sentinels.
+
+    A client that goes over its rate or size limit is closed after a drain:
+    what it sent before is delivered, then the session is sent skick.drain
+    behind it and answers skick.drained once it has handled everything
+    before (its answers are queued for the client by then), and only then is
+    the close frame queued; NODE_RCPT_DRAIN_MS bounds the wait.
+
+    Send queue reports: a session on another shard cannot see its client's
+    send queue, so the receptionist tells it (skick.client_queue) when the
+    queue passes half its bound, when it refuses a frame, and when it drains.
 */
 #include "node.h"
 #include "node_ws.h"
@@ -28,7 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NODE_RCPT_PENDING 64 /* client messages held until the session is ready */
+#define NODE_RCPT_PENDING 64   /* client messages held until the session is ready */
+#define NODE_RCPT_DRAIN_MS 2000 /* how long a limit close waits for the session */
 
 enum { R_HANDSHAKE, R_STARTING, R_READY };
 
@@ -57,10 +69,16 @@ typedef struct {
     uint64_t tick;                 /* pending handshake/idle timer */
     int session_end;               /* -1, or how the session ended (node_end_t) */
     bool conn_gone;                /* the client side closed */
-    bool denied;                   /* the handshake was refused */
+    bool denied;                   /* closed already (refused, timed out, too slow) */
+    int close_code;                /* a limit close waiting for the drain, or 0 */
+    char close_reason[64];         /* and its reason */
+    skick_send_policy_t policy;    /* what a full send queue means */
+    bool reported_refusal;         /* the session was told of a refusal since the
+                                      queue last drained */
     char peer[64];                 /* remote address, for logs */
     char type[64];                 /* session type name, once chosen */
     node_shard_t *sh;              /* owner, for the client count */
+    skick_actor_t *self;           /* the receptionist */
 } rcpt_t;
 
 static const char s_err_json[] = "{\"action\":\"error\",\"type\":\"invalid JSON\"}";
@@ -71,17 +89,82 @@ static const char s_err_query[] = "{\"action\":\"error\",\"type\":\"unknown quer
 static const char s_err_busy[] = "{\"action\":\"error\",\"type\":\"server busy\"}";
 static const char s_err_failed[] = "{\"action\":\"error\",\"type\":\"session failed\"}";
 
-static void s_send(rcpt_t *r, const char *text)
+enum { REPORT_HIGH, REPORT_REFUSED, REPORT_DRAINED };
+static void s_report(rcpt_t *r, int why);
+
+/*  Write or queue one frame for the client. 0, or -1 with skick_errno
+    (node_ws_send); a full queue under the close policy ends the pair. */
+static int s_write(rcpt_t *r, const char *text, size_t len)
 {
-    node_ws_send(r->ws, r->conn, text, strlen(text));
+    bool high;
+    if (node_ws_send(r->ws, r->conn, text, len, &high) == 0) {
+        if (high)
+            s_report(r, REPORT_HIGH);
+        return 0;
+    }
+    int err = skick_errno();
+    if (err == SKICK_EBACKLOG && r->policy != SKICK_SEND_REFUSE) {
+        r->denied = true; /* node_ws_send queued the close frame: 1008 send queue full */
+        node_request_stop(r->self, NODE_END_CANCELLATION);
+    } else if (err == SKICK_EBACKLOG || err == SKICK_ETOOBIG) {
+        if (err == SKICK_ETOOBIG)
+            NODE_LOG_LIMITED(SKICK_LOG_WARNING, "ws", "%s: a message of %zu bytes for the "
+                             "client is larger than its send queue: refused",
+                             r->peer, len);
+        s_report(r, REPORT_REFUSED);
+    }
+    skick_set_errno(err);
+    return -1;
 }
 
-static void s_send_json(rcpt_t *r, json_object *v)
+static int s_send(rcpt_t *r, const char *text)
+{
+    return s_write(r, text, strlen(text));
+}
+
+static int s_send_json(rcpt_t *r, json_object *v)
 {
     size_t len;
     const char *text = json_object_to_json_string_length(
         v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    node_ws_send(r->ws, r->conn, text, len);
+    return s_write(r, text, len);
+}
+
+/*  Tell a session on another shard how its client's send queue stands
+    (one that shares our shard reads it directly: skick_socket_status). */
+static void s_report(rcpt_t *r, int why)
+{
+    skick_socket_status_t st;
+    if (!r->session.id || r->session.shard == r->sh->id || r->policy != SKICK_SEND_REFUSE ||
+        node_ws_status(r->ws, r->conn, &st) != 0)
+        return;
+    if (why == REPORT_REFUSED && r->reported_refusal)
+        return; /* once per backlog: the drain report carries the total */
+    r->reported_refusal = why == REPORT_REFUSED || (why == REPORT_HIGH && r->reported_refusal);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string("skick.client_queue"));
+    json_object_object_add(m, "queued", json_object_new_int64((int64_t) st.queued));
+    json_object_object_add(m, "limit", json_object_new_int64((int64_t) st.limit));
+    json_object_object_add(m, "refused", json_object_new_int64((int64_t) (st.refused)));
+    node_deliver_ref(r->sh, node_ref_of(r->self), r->session, &m, true);
+}
+
+void node_receptionist_pressure(node_shard_t *sh, uint64_t actor)
+{
+    skick_actor_t *a = node_u64map_get(&sh->actors, actor);
+    if (!a || a->type != node_ws_rcpt_type_of(sh) || !a->state)
+        return;
+    rcpt_t *r = a->state;
+    s_report(r, REPORT_DRAINED);
+    r->reported_refusal = false;
+}
+
+int node_receptionist_status(skick_actor_t *a, skick_socket_status_t *st)
+{
+    if (a->type != node_ws_rcpt_type_of(a->shard) || !a->state)
+        return -1;
+    rcpt_t *r = a->state;
+    return node_ws_status(r->ws, r->conn, st);
 }
 
 static bool s_from_session(skick_actor_t *self, rcpt_t *r)
@@ -308,7 +391,7 @@ static void s_client(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_e
 static void s_deny(skick_actor_t *a, rcpt_t *r, const char *why)
 {
     SKICK_LOG(SKICK_LOG_INFO, "ws", "%s: session denied: %s", r->peer, why);
-    node_ws_send(r->ws, r->conn, "denied", 6);
+    s_write(r, "denied", 6);
     node_ws_close(r->ws, r->conn, 1000, "session denied");
     r->denied = true;
     node_request_stop(a, NODE_END_CANCELLATION);
@@ -348,6 +431,12 @@ static bool s_place(node_shard_t *sh, const char *name, s_placement_t *p)
     p->limits.rate = skick_get_double(l, "rate", 0);
     p->limits.burst = skick_get_double(l, "burst", 0);
     p->limits.idle_timeout_ms = skick_get_int(l, "idle_timeout_ms", 0);
+    int64_t queue = skick_get_int(l, "send_queue", 0);
+    p->limits.send_queue = queue > 0 ? (size_t) queue : 0;
+    const char *policy = skick_get_string(l, "send_policy", "");
+    p->limits.send_policy = strcmp(policy, "refuse") == 0  ? SKICK_SEND_REFUSE
+                            : strcmp(policy, "close") == 0 ? SKICK_SEND_CLOSE
+                                                           : SKICK_SEND_DEFAULT;
     return true;
 }
 
@@ -395,8 +484,9 @@ static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool jso
     SKICK_LOG(SKICK_LOG_DEBUG, "ws", "%s: session %s (%s) for connection %llu", a->addr,
               r->session_addr, name, (unsigned long long) r->conn);
     const skick_session_limits_t *l = &p.limits;
-    if (l->max_message || l->rate || l->burst)
-        node_ws_set_limits(r->ws, r->conn, l->max_message, l->rate ? l->rate : -1, l->burst);
+    node_ws_set_limits(r->ws, r->conn, l);
+    if (l->send_policy)
+        r->policy = l->send_policy;
     if (l->idle_timeout_ms)
         r->idle_ms = l->idle_timeout_ms;
     s_arm_tick(a, r->idle_ms); /* from now on the idle clock runs */
@@ -458,12 +548,33 @@ int node_receptionist_direct(skick_actor_t *a, json_object *msg)
     rcpt_t *r = a->state;
     if (a->head || a->busy || (a->flags & (NODE_A_STOPPING | NODE_A_STOPPED)) ||
         !r || r->phase != R_READY || a->beh->on_stop == NULL)
-        return -1;
-    if (msg)
-        s_send_json(r, msg);
-    else
-        s_send(r, "null");
-    return 0;
+        return 1;
+    return msg ? s_send_json(r, msg) : s_send(r, "null");
+}
+
+static void s_drain_then_close(skick_actor_t *a, rcpt_t *r);
+
+void node_receptionist_refused(node_shard_t *sh, uint64_t actor, int code, const char *why,
+                               bool drain)
+{
+    skick_actor_t *a = s_live(sh, actor);
+    if (!a)
+        return;
+    rcpt_t *r = a->state;
+    if (r->close_code || r->denied)
+        return;
+    if (!drain || r->phase == R_HANDSHAKE) { /* nothing admitted to deliver */
+        node_ws_close(r->ws, r->conn, code, why);
+        r->denied = true;
+        node_request_stop(a, NODE_END_CANCELLATION);
+        return;
+    }
+    r->close_code = code;
+    snprintf(r->close_reason, sizeof r->close_reason, "%s", why);
+    s_arm_tick(a, NODE_RCPT_DRAIN_MS); /* the drain's deadline */
+    if (r->phase == R_READY && !r->npending)
+        s_drain_then_close(a, r);
+    /* else s_flush_pending sends the marker behind the held messages */
 }
 
 void node_receptionist_closed(node_shard_t *sh, uint64_t actor)
@@ -479,6 +590,7 @@ void node_receptionist_closed(node_shard_t *sh, uint64_t actor)
 /* Messages from the session, the timer, sentinels                            */
 
 static void s_client(skick_actor_t *a, rcpt_t *r, json_object **msg, bool json_error);
+static void s_close_now(skick_actor_t *a, rcpt_t *r);
 
 static void s_flush_pending(skick_actor_t *a, rcpt_t *r)
 {
@@ -490,6 +602,34 @@ static void s_flush_pending(skick_actor_t *a, rcpt_t *r)
             s_client(a, r, &m, r->pending[i].json_error);
         json_object_put(m);
     }
+    if (r->close_code)
+        s_drain_then_close(a, r);
+}
+
+/*  Send the session the drain marker behind the client's admitted messages;
+    its answer (skick.drained, s_on_drained) or the tick closes the client. */
+static void s_drain_then_close(skick_actor_t *a, rcpt_t *r)
+{
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string("skick.drain"));
+    if (node_deliver_ref(a->shard, node_ref_of(a), r->session, &m, true) != 0)
+        s_close_now(a, r);
+}
+
+/*  Close the client with the limit it went over (the drain is done). */
+static void s_close_now(skick_actor_t *a, rcpt_t *r)
+{
+    node_ws_close(r->ws, r->conn, r->close_code, r->close_reason);
+    r->denied = true;
+    node_request_stop(a, NODE_END_CANCELLATION);
+}
+
+static void s_on_drained(skick_actor_t *self, json_object *msg)
+{
+    (void) msg;
+    rcpt_t *r = skick_state(self);
+    if (s_from_session(self, r) && r->close_code && !r->denied)
+        s_close_now(self, r);
 }
 
 static void s_on_schemas(skick_actor_t *self, json_object *msg)
@@ -551,8 +691,19 @@ static void s_on_new_query(skick_actor_t *self, json_object *msg)
     json_object_object_add(q, "query_id", json_object_new_string(qid));
     json_object_object_add(q, "message", json_object_get(json_object_object_get(msg, "message")));
     json_object_object_add(q, "schema", json_object_new_string(name));
-    s_send_json(r, q);
+    int rc = s_send_json(r, q);
     json_object_put(q);
+    if (rc != 0 && !(self->flags & NODE_A_STOPPING)) {
+        /* Refused (a full send queue under SKICK_SEND_REFUSE, or too big):
+           the question never reaches the client, so it fails now. */
+        int err = skick_errno();
+        free(node_strmap_del(&r->queries, qid));
+        json_object *no = json_object_new_object();
+        json_object_object_add(no, "action", json_object_new_string("skick.query_refused"));
+        json_object_object_add(no, "query_id", json_object_new_string(qid));
+        json_object_object_add(no, "code", json_object_new_string(skick_err_name(err)));
+        node_deliver_ref(self->shard, node_ref_of(self), r->session, &no, true);
+    }
 }
 
 static void s_on_cancel_query(skick_actor_t *self, json_object *msg)
@@ -579,6 +730,11 @@ static void s_on_tick(skick_actor_t *self, json_object *msg)
     if (!node_sent_by(self, node_ref_of(self)))
         return;
     r->tick = 0; /* fired */
+    if (r->close_code) { /* the drain took too long */
+        if (!r->denied)
+            s_close_now(self, r);
+        return;
+    }
     if (r->phase == R_HANDSHAKE) {
         SKICK_LOG(SKICK_LOG_INFO, "ws", "%s: no handshake in time", r->peer);
         node_ws_close(r->ws, r->conn, 1008, "handshake timeout");
@@ -612,7 +768,9 @@ static void s_on_stop(skick_actor_t *self)
 {
     rcpt_t *r = skick_state(self);
     node_ws_unbind(r->ws, r->conn);
-    if (!r->conn_gone && !r->denied) {
+    if (!r->conn_gone && !r->denied && r->close_code) {
+        node_ws_close(r->ws, r->conn, r->close_code, r->close_reason);
+    } else if (!r->conn_gone && !r->denied) {
         bool failed = r->session_end == NODE_END_EXCEPTION || self->end == NODE_END_EXCEPTION;
         if (failed) {
             s_send(r, s_err_failed);
@@ -648,6 +806,7 @@ static void s_factory(skick_actor_t *self, json_object *init)
     skick_action(self, "cancel_query", NULL, s_on_cancel_query);
     skick_action(self, "skick.tick", NULL, s_on_tick);
     skick_action(self, "skick.flush", NULL, s_on_flush);
+    skick_action(self, "skick.drained", NULL, s_on_drained);
     skick_default_sentinel(self, s_on_sentinel);
     skick_on_stop(self, s_on_stop);
 }
@@ -666,6 +825,8 @@ uint64_t node_receptionist_open(node_shard_t *sh, uint64_t conn, const char *pee
     r->conn = conn;
     r->ws = ws;
     r->sh = sh;
+    r->self = a;
+    r->policy = node_ws_config(ws)->send_policy;
     sh->clients++;
     snprintf(r->peer, sizeof r->peer, "%s", peer);
     r->idle_ms = node_ws_config(ws)->idle_timeout_ms;

@@ -13,8 +13,12 @@
 
     Messages between the pair (all plain actor messages, so the pair may
     span shards):
-      session -> receptionist: session_schemas, socksend, new_query, cancel_query
-      receptionist -> session: client messages (tagged), query_reply
+      session -> receptionist: session_schemas, socksend, new_query, cancel_query,
+                               skick.drained
+      receptionist -> session: client messages (tagged), query_reply,
+                               skick.drain, skick.client_queue, skick.query_refused
+    The skick.* ones are the runtime's (PROTOCOL.md "Slow clients", "Limits
+    and close codes"); they are taken only from the session's receptionist.
 */
 #include "node.h"
 #include "node_ws.h"
@@ -36,6 +40,7 @@ typedef struct node_session {
     uint32_t gen;                     /* generation last shipped */
     const node_session_type_t *type;  /* what it was created as */
     node_query_t *queries;            /* open skick_query calls */
+    skick_socket_status_t queue;      /* a remote receptionist's last report */
 } node_session_t;
 
 /* ------------------------------------------------------------------------- */
@@ -238,17 +243,34 @@ int skick_socksend(skick_actor_t *self, json_object **msg)
     }
     node_session_t *s = s_session(self);
     skick_actor_t *r = s ? node_actor_by_ref(self->shard, s->rcpt) : NULL;
-    if (r && r->type == node_ws_rcpt_type_of(self->shard) &&
-        node_receptionist_direct(r, *msg) == 0) {
-        json_object_put(*msg); /* written already: the receptionist was idle */
+    int rc = r && r->type == node_ws_rcpt_type_of(self->shard)
+                 ? node_receptionist_direct(r, *msg)
+                 : 1;
+    if (rc <= 0) { /* written or queued, or refused: the receptionist was idle */
+        json_object_put(*msg);
         *msg = NULL;
-        return 0;
+        return rc;
     }
     json_object *m = json_object_new_object();
     json_object_object_add(m, "action", json_object_new_string("socksend"));
     json_object_object_add(m, "message", *msg);
     *msg = NULL;
     return s_to_rcpt(self, &m);
+}
+
+int skick_socket_status(skick_actor_t *self, skick_socket_status_t *st)
+{
+    node_session_t *s = s_session(self);
+    if (!s || !st) {
+        skick_set_errno(s ? SKICK_EINVAL : SKICK_ECONTEXT);
+        return -1;
+    }
+    skick_actor_t *r = node_actor_by_ref(self->shard, s->rcpt);
+    if (r && node_receptionist_status(r, st) == 0)
+        return 0;
+    *st = s->queue; /* the client is on another shard: its last report */
+    st->exact = false;
+    return 0;
 }
 
 json_object *skick_query(skick_actor_t *self, json_object **payload, const char *subschema,
@@ -294,16 +316,21 @@ json_object *skick_query(skick_actor_t *self, json_object **payload, const char 
     return NULL;
 }
 
-void node_session_query_reply(skick_actor_t *a, json_object **body)
+/*  The open query qid, if it still waits. */
+static node_query_t *s_open_query(node_session_t *s, const char *qid)
 {
-    node_session_t *s = s_session(a);
-    json_object *b = *body;
-    *body = NULL;
-    const char *qid = skick_get_string(b, "query_id", "");
     node_query_t *q = s ? s->queries : NULL;
     while (q && strcmp(q->qid, qid) != 0)
         q = q->next;
-    if (!q || q->answer || q->wait->done) {
+    return q && !q->answer && !q->wait->done ? q : NULL;
+}
+
+void node_session_query_reply(skick_actor_t *a, json_object **body)
+{
+    json_object *b = *body;
+    *body = NULL;
+    node_query_t *q = s_open_query(s_session(a), skick_get_string(b, "query_id", ""));
+    if (!q) {
         a->shard->stats.stale_replies++;
         json_object_put(b);
         return;
@@ -313,6 +340,45 @@ void node_session_query_reply(skick_actor_t *a, json_object **body)
     q->answer = v ? json_object_get(v) : json_object_new_object();
     json_object_put(b);
     node_wait_complete(q->wait, SKICK_OK);
+}
+
+bool node_session_from_rcpt(skick_actor_t *a, node_ref_t from, const char *action,
+                            json_object **body)
+{
+    node_session_t *s = s_session(a);
+    if (!s || strncmp(action, "skick.", 6) != 0)
+        return false;
+    if (from.shard != s->rcpt.shard || from.id != s->rcpt.id) {
+        NODE_LOG_LIMITED(SKICK_LOG_WARNING, "session",
+                         "%s: refused '%.40s' from an actor that is not its receptionist",
+                         a->addr, action);
+    } else if (strcmp(action, "skick.client_queue") == 0) {
+        int64_t queued = skick_get_int(*body, "queued", 0), limit = skick_get_int(*body, "limit", 0);
+        int64_t refused = skick_get_int(*body, "refused", 0);
+        s->queue.queued = queued > 0 ? (size_t) queued : 0;
+        s->queue.limit = limit > 0 ? (size_t) limit : 0;
+        s->queue.refused = refused > 0 ? (uint64_t) refused : 0;
+    } else if (strcmp(action, "skick.query_refused") == 0) {
+        node_query_t *q = s_open_query(s, skick_get_string(*body, "query_id", ""));
+        if (q)
+            node_wait_complete(q->wait, skick_err_code(skick_get_string(*body, "code", NULL),
+                                                       SKICK_EBACKLOG));
+    } else {
+        return false; /* skick.drain is answered in mailbox order: node_session_drain */
+    }
+    json_object_put(*body);
+    *body = NULL;
+    return true;
+}
+
+void node_session_drain(skick_actor_t *a, node_ref_t from)
+{
+    node_session_t *s = s_session(a);
+    if (!s || from.shard != s->rcpt.shard || from.id != s->rcpt.id)
+        return;
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string("skick.drained"));
+    s_to_rcpt(a, &m);
 }
 
 int node_deliver_client(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,

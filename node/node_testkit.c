@@ -378,6 +378,23 @@ void skick_tk_ws_drop(skick_tk_t *tk, uint64_t client)
     node_shard = saved;
 }
 
+void skick_tk_ws_pause(skick_tk_t *tk, uint64_t client, bool paused)
+{
+    node_shard_t *saved = node_shard;
+    node_shard = tk->sh;
+    node_ws_fake_pause(s_ws(tk), client, paused);
+    node_shard = saved;
+}
+
+void skick_tk_ws_send_queue(skick_tk_t *tk, size_t bytes, skick_send_policy_t policy)
+{
+    node_ws_config_t *cfg = (node_ws_config_t *) node_ws_config(s_ws(tk));
+    if (bytes)
+        cfg->send_queue = bytes;
+    if (policy)
+        cfg->send_policy = policy;
+}
+
 void skick_tk_ws_timeouts(skick_tk_t *tk, int64_t handshake_ms, int64_t idle_ms)
 {
     node_ws_config_t *cfg = (node_ws_config_t *) node_ws_config(s_ws(tk));

@@ -11,26 +11,34 @@
 
     Lifetime of a connection entry: created by s_on_connect (one reference
     for civetweb), entered in the registry by s_on_ready (a second one),
-    released by s_on_close (both). A reactor write takes a third reference
-    for the duration of the write and writes under the entry's lock, so the
-    entry outlives any write and civetweb's connection is never written
-    after its close callback has run.
+    released by s_on_close (both). Anyone else (a reactor write, a timer, the
+    writability set) looks the entry up by id and holds a reference while it
+    uses it.
 
-    Writes are made on the reactor; civetweb's request_timeout_ms bounds a
-    write to a client that stopped reading (see docs/internals/websockets.md).
+    Writes never go through civetweb: at connect time we take our own
+    duplicate of the connection's socket (and civetweb's TLS session for
+    wss://), and node_ws_write.c writes to it without waiting, queueing what
+    the socket does not take. civetweb's pings are off; ours come from
+    node_ws_write.c's sweep and pongs are queued like any frame, so every
+    byte to the client has one path and frames never interleave.
 */
 #include "node_ws_int.h"
 #include "skick_envelope.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,16 +49,19 @@ static node_ws_t *s_server; /* one per process: civetweb's log callback needs it
 /* ------------------------------------------------------------------------- */
 /* Entries                                                                    */
 
-static void s_conn_unref(node_ws_conn_t *e)
+void node_ws_conn_unref(node_ws_conn_t *e)
 {
     if (atomic_fetch_sub(&e->refs, 1) != 1)
         return;
+    if (e->fd >= 0) /* never reached civetweb's close callback (refused at connect) */
+        close(e->fd);
+    node_outbox_free(&e->out);
     pthread_mutex_destroy(&e->lock);
     free(e->buf);
     free(e);
 }
 
-static node_ws_conn_t *s_conn_get(node_ws_t *ws, uint64_t id)
+node_ws_conn_t *node_ws_conn_get(node_ws_t *ws, uint64_t id)
 {
     pthread_mutex_lock(&ws->lock);
     node_ws_conn_t *e = node_u64map_get(&ws->conns, id);
@@ -60,7 +71,7 @@ static node_ws_conn_t *s_conn_get(node_ws_t *ws, uint64_t id)
     return e;
 }
 
-static void s_push(node_ws_t *ws, node_ws_event_t *ev)
+void node_ws_push(node_ws_t *ws, node_ws_event_t *ev)
 {
     ev->next = NULL;
     pthread_mutex_lock(&ws->lock);
@@ -78,15 +89,98 @@ static void s_push(node_ws_t *ws, node_ws_event_t *ev)
     }
 }
 
-/*  Write a close frame (status code + reason) on the worker or reactor. */
-static void s_close_frame(struct mg_connection *c, int code, const char *reason)
+int64_t node_ws_mono_ms(void)
 {
-    char payload[125];
-    size_t n = strnlen(reason, sizeof payload - 2);
-    payload[0] = (char) ((code >> 8) & 0xff);
-    payload[1] = (char) (code & 0xff);
-    memcpy(payload + 2, reason, n);
-    mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, n + 2);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+node_outbox_limits_t node_ws_default_limits(const node_ws_config_t *c)
+{
+    return (node_outbox_limits_t){c->send_queue, c->send_queue_frames, c->send_policy};
+}
+
+/* ------------------------------------------------------------------------- */
+/* The connection's socket                                                    */
+
+/*  The TLS session the worker thread's last handshake made (its app data is
+    civetweb's connection): how s_on_connect finds a wss:// connection's. */
+static __thread SSL *s_tls_session;
+
+static void s_tls_info(const SSL *ssl, int where, int ret)
+{
+    (void) ret;
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        s_tls_session = (SSL *) ssl;
+}
+
+/*  Whether descriptor fd is the TCP connection described by ri. */
+static bool s_is_conn_socket(int fd, const struct mg_request_info *ri)
+{
+    struct sockaddr_storage peer, self;
+    socklen_t pl = sizeof peer, sl = sizeof self;
+    if (getpeername(fd, (struct sockaddr *) &peer, &pl) != 0 ||
+        getsockname(fd, (struct sockaddr *) &self, &sl) != 0 || peer.ss_family != self.ss_family)
+        return false;
+    char addr[INET6_ADDRSTRLEN];
+    int pport, sport;
+    if (peer.ss_family == AF_INET) {
+        struct sockaddr_in *p = (struct sockaddr_in *) &peer;
+        inet_ntop(AF_INET, &p->sin_addr, addr, sizeof addr);
+        pport = ntohs(p->sin_port);
+        sport = ntohs(((struct sockaddr_in *) &self)->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *p = (struct sockaddr_in6 *) &peer;
+        inet_ntop(AF_INET6, &p->sin6_addr, addr, sizeof addr);
+        pport = ntohs(p->sin6_port);
+        sport = ntohs(((struct sockaddr_in6 *) &self)->sin6_port);
+    } else {
+        return false;
+    }
+    return pport == ri->remote_port && sport == ri->server_port &&
+           strcmp(addr, ri->remote_addr) == 0;
+}
+
+/*  Find connection c's socket and return our own duplicate of it (-1 if it
+    cannot be found), with civetweb's TLS session in *ssl for wss://.
+
+    civetweb 1.15 has no accessor for either. A TLS connection's session is
+    the one this worker thread just completed the handshake of (checked by
+    its app data, which civetweb sets to the connection); its descriptor is
+    the session's. A plain connection's socket is the one descriptor of the
+    process whose addresses are this connection's (peer address and port,
+    local port): unique while the connection is open, which it is, since we
+    are on its thread. That costs one getpeername per open descriptor, once
+    per connection, on the worker thread. */
+static int s_conn_socket(const struct mg_connection *c, SSL **ssl)
+{
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    *ssl = NULL;
+    if (!ri)
+        return -1;
+    int fd = -1;
+    if (ri->is_ssl) {
+        SSL *s = s_tls_session;
+        s_tls_session = NULL;
+        if (s && SSL_get_app_data(s) == (void *) c && s_is_conn_socket(SSL_get_fd(s), ri)) {
+            *ssl = s;
+            fd = SSL_get_fd(s);
+        }
+    } else {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        while (d && fd < 0 && (de = readdir(d)) != NULL) {
+            char *end;
+            long n = strtol(de->d_name, &end, 10);
+            if (*end == '\0' && end != de->d_name && n != dirfd(d) &&
+                s_is_conn_socket((int) n, ri))
+                fd = (int) n;
+        }
+        if (d)
+            closedir(d);
+    }
+    return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -124,14 +218,25 @@ static int s_on_connect(const struct mg_connection *c, void *cbdata)
                   "(--max-connections)", ws->cfg.max_connections);
         return 1;
     }
+    SSL *ssl;
+    int fd = s_conn_socket(c, &ssl);
+    if (fd < 0) {
+        atomic_fetch_sub(&ws->open, 1);
+        SKICK_LOG(SKICK_LOG_ERROR, "ws", "refused a websocket: cannot find its socket (%s)",
+                  strerror(errno));
+        return 1;
+    }
     node_ws_conn_t *e = node_calloc(1, sizeof *e);
     e->ws = ws;
+    e->fd = -1;
     pthread_mutex_init(&e->lock, NULL);
     atomic_init(&e->refs, 1);
+    atomic_init(&e->input_off, false);
     atomic_init(&e->max_message, ws->cfg.max_message);
     atomic_init(&e->rate, ws->cfg.rate);
     atomic_init(&e->burst, ws->cfg.burst);
     e->tokens = ws->cfg.burst;
+    node_ws_conn_attach(e, fd, ssl);
     mg_set_user_connection_data(c, e);
     return 0;
 }
@@ -142,7 +247,6 @@ static void s_on_ready(struct mg_connection *c, void *cbdata)
     node_ws_conn_t *e = mg_get_user_connection_data(c);
     if (!e)
         return;
-    e->conn = c;
     atomic_fetch_add(&e->refs, 1); /* the registry's */
     pthread_mutex_lock(&ws->lock);
     e->id = ++ws->next_id;
@@ -154,7 +258,7 @@ static void s_on_ready(struct mg_connection *c, void *cbdata)
     const struct mg_request_info *ri = mg_get_request_info(c);
     snprintf(ev->peer, sizeof ev->peer, "%s:%d", ri ? ri->remote_addr : "?",
              ri ? ri->remote_port : 0);
-    s_push(ws, ev);
+    node_ws_push(ws, ev);
 }
 
 static int64_t s_mono_ns(void)
@@ -201,29 +305,34 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
     ev->kind = EV_MESSAGE;
     ev->id = e->id;
     node_ws_parse(ev, data, len);
-    s_push(e->ws, ev);
+    node_ws_push(e->ws, ev);
 }
 
-/*  Close from the worker thread: send a close frame and keep reading (and
-    dropping) until the client answers with its own. Closing the socket at
-    once would make the kernel answer the client's unread frames with a
-    reset, and the client would never see our code and reason. */
-static int s_refuse(node_ws_conn_t *e, struct mg_connection *c, int code, const char *why)
+/*  Stop admitting the client's frames and tell the reactor, which closes
+    the connection with code and why: after delivering what was admitted
+    (drain: a limit the client went over) or at once (a protocol error).
+    Frames that arrive meanwhile are dropped; their sender learns why from
+    the close code. */
+static int s_refuse(node_ws_conn_t *e, int code, const char *why, bool drain,
+                    atomic_ulong *counter)
 {
-    pthread_mutex_lock(&e->lock);
-    bool first = !e->closing;
-    if (first)
-        s_close_frame(c, code, why);
-    e->closing = true;
-    pthread_mutex_unlock(&e->lock);
-    if (first)
-        SKICK_LOG(SKICK_LOG_INFO, "ws", "connection %llu closed: %s",
-                  (unsigned long long) e->id, why);
+    if (atomic_exchange(&e->input_off, true))
+        return 1;
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    NODE_LOG_LIMITED(SKICK_LOG_INFO, "ws", "connection %llu: %s: closing it (%d)",
+                     (unsigned long long) e->id, why, code);
+    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
+    ev->kind = EV_REFUSED;
+    ev->id = e->id;
+    ev->code = code;
+    ev->drain = drain;
+    snprintf(ev->peer, sizeof ev->peer, "%s", why);
+    node_ws_push(e->ws, ev);
     return 1;
 }
 
-/*  A frame arrived after our close frame: drop it; give up on a client that
-    keeps talking instead of closing. */
+/*  A frame arrived after input was turned off: drop it; give up on a client
+    that keeps talking instead of closing. */
 static int s_drop_after_close(node_ws_conn_t *e)
 {
     return ++e->dropped < 10000 ? 1 : 0;
@@ -237,40 +346,40 @@ static int s_on_data(struct mg_connection *c, int bits, char *data, size_t len, 
     bool fin = (bits & 0x80) != 0;
     if (!e)
         return 0;
+    node_ws_counters_t *n = &e->ws->n;
+    atomic_store_explicit(&e->last_rx, node_ws_mono_ms(), memory_order_relaxed);
     switch (op) {
     case MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE:
-        pthread_mutex_lock(&e->lock);
-        if (!e->closing) /* answer the client's close: civetweb does not */
-            mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, data, len >= 2 ? 2 : 0);
-        e->closing = true;
-        pthread_mutex_unlock(&e->lock);
+        node_ws_conn_client_close(e, data, len);
         return 0;
     case MG_WEBSOCKET_OPCODE_PING:
-        mg_websocket_write(c, MG_WEBSOCKET_OPCODE_PONG, data, len);
+        node_ws_conn_control(e, MG_WEBSOCKET_OPCODE_PONG, data, len);
         return 1;
     case MG_WEBSOCKET_OPCODE_PONG:
         return 1;
     case MG_WEBSOCKET_OPCODE_TEXT:
     case MG_WEBSOCKET_OPCODE_BINARY:
         if (e->in_message)
-            return s_refuse(e, c, 1002, "new message inside a fragmented one");
+            return s_refuse(e, 1002, "new message inside a fragmented one", false,
+                            &n->protocol_errors);
         e->len = 0;
         break;
     case MG_WEBSOCKET_OPCODE_CONTINUATION:
         if (!e->in_message)
-            return s_refuse(e, c, 1002, "continuation without a message");
+            return s_refuse(e, 1002, "continuation without a message", false,
+                            &n->protocol_errors);
         break;
     default:
-        return s_refuse(e, c, 1002, "unknown opcode");
+        return s_refuse(e, 1002, "unknown opcode", false, &n->protocol_errors);
     }
-    if (e->closing)
+    if (atomic_load_explicit(&e->input_off, memory_order_relaxed))
         return s_drop_after_close(e);
     size_t max = atomic_load_explicit(&e->max_message, memory_order_relaxed);
     if (e->len + len > max)
-        return s_refuse(e, c, 1009, "message too big");
+        return s_refuse(e, 1009, "message too big", true, &n->too_big);
     if (fin && !e->in_message) {
         if (!s_take_token(e))
-            return s_refuse(e, c, 1008, "rate limit exceeded");
+            return s_refuse(e, 1008, "rate limit exceeded", true, &n->rate_limited);
         s_queue_message(e, data, len); /* the common case: one frame, no copy */
         return 1;
     }
@@ -284,7 +393,7 @@ static int s_on_data(struct mg_connection *c, int bits, char *data, size_t len, 
     if (!fin)
         return 1;
     if (!s_take_token(e))
-        return s_refuse(e, c, 1008, "rate limit exceeded");
+        return s_refuse(e, 1008, "rate limit exceeded", true, &n->rate_limited);
     s_queue_message(e, e->buf, e->len);
     e->len = 0;
     return 1;
@@ -296,9 +405,7 @@ static void s_on_close(const struct mg_connection *c, void *cbdata)
     node_ws_conn_t *e = mg_get_user_connection_data(c);
     if (!e)
         return;
-    pthread_mutex_lock(&e->lock);
-    e->conn = NULL; /* freed by civetweb right after we return */
-    pthread_mutex_unlock(&e->lock);
+    node_ws_conn_gone(e); /* civetweb closes the socket and frees c after we return */
     atomic_fetch_sub(&ws->open, 1);
     if (e->id) {
         pthread_mutex_lock(&ws->lock);
@@ -307,10 +414,25 @@ static void s_on_close(const struct mg_connection *c, void *cbdata)
         node_ws_event_t *ev = node_calloc(1, sizeof *ev);
         ev->kind = EV_CLOSED;
         ev->id = e->id;
-        s_push(ws, ev);
-        s_conn_unref(e); /* the registry's */
+        node_ws_push(ws, ev);
+        node_ws_conn_unref(e); /* the registry's */
     }
-    s_conn_unref(e); /* civetweb's */
+    mg_set_user_connection_data(c, NULL);
+    node_ws_conn_unref(e); /* civetweb's */
+}
+
+/*  civetweb closes any connection (HTTP too): release an entry whose
+    upgrade never completed (the client went away during it), which got no
+    ready or close callback. */
+static void s_on_conn_close(const struct mg_connection *c)
+{
+    node_ws_conn_t *e = mg_get_user_connection_data(c);
+    if (!e || !s_server)
+        return;
+    node_ws_conn_gone(e);
+    atomic_fetch_sub(&s_server->open, 1);
+    mg_set_user_connection_data(c, NULL);
+    node_ws_conn_unref(e);
 }
 
 static int s_on_log(const struct mg_connection *c, const char *message)
@@ -338,8 +460,6 @@ static void s_drain(node_shard_t *sh, int fd, void *arg)
     while (ev) {
         node_ws_event_t *next = ev->next;
         uint64_t actor = (uint64_t) (uintptr_t) node_u64map_get(&ws->binds, ev->id);
-        SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: %s", (unsigned long long) ev->id,
-                  ev->kind == EV_OPEN ? "open" : ev->kind == EV_CLOSED ? "closed" : "message");
         if (ev->kind == EV_OPEN) {
             actor = node_receptionist_open(sh, ev->id, ev->peer);
             if (actor)
@@ -349,6 +469,11 @@ static void s_drain(node_shard_t *sh, int fd, void *arg)
         } else if (ev->kind == EV_CLOSED && actor) {
             node_u64map_del(&ws->binds, ev->id);
             node_receptionist_closed(sh, actor);
+        } else if (ev->kind == EV_REFUSED) {
+            if (actor)
+                node_receptionist_refused(sh, actor, ev->code, ev->peer, ev->drain);
+            else
+                node_ws_close(ws, ev->id, ev->code, ev->peer);
         }
         json_object_put(ev->msg);
         free(ev);
@@ -356,93 +481,52 @@ static void s_drain(node_shard_t *sh, int fd, void *arg)
     }
 }
 
-/*  Write one unmasked FIN text frame with a single mg_write: civetweb's
-    mg_websocket_write sends the header and the payload in two writes, which
-    costs a second system call and a second TCP segment per message. The
-    connection lock keeps civetweb's own writes (pongs, closes) apart. */
-static int s_write_frame(struct mg_connection *c, const char *text, size_t len)
+void node_ws_set_limits(node_ws_t *ws, uint64_t id, const skick_session_limits_t *l)
 {
-    static __thread char *buf;
-    static __thread size_t cap;
-    size_t h = len < 126 ? 2 : len < 65536 ? 4 : 10;
-    if (h + len > cap) {
-        cap = (h + len) * 2;
-        buf = node_realloc(buf, cap);
-    }
-    buf[0] = (char) 0x81;
-    if (h == 2) {
-        buf[1] = (char) len;
-    } else if (h == 4) {
-        buf[1] = 126;
-        buf[2] = (char) (len >> 8);
-        buf[3] = (char) len;
-    } else {
-        buf[1] = 127;
-        for (int i = 0; i < 8; i++)
-            buf[2 + i] = (char) ((uint64_t) len >> (56 - 8 * i));
-    }
-    memcpy(buf + h, text, len);
-    mg_lock_connection(c);
-    int w = mg_write(c, buf, h + len);
-    mg_unlock_connection(c);
-    return w == (int) (h + len) ? w : -1;
-}
-
-int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len)
-{
-    if (ws->fake)
-        return node_ws_fake_record(ws, id, text, len);
-    node_ws_conn_t *e = s_conn_get(ws, id);
-    if (!e) {
-        SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: gone, %zu bytes not sent",
-                  (unsigned long long) id, len);
-        return -1;
-    }
-    int rc = -1, w = 0;
-    pthread_mutex_lock(&e->lock);
-    if (e->conn && !e->closing)
-        rc = (w = s_write_frame(e->conn, text, len)) > 0 ? 0 : -1;
-    bool closing = e->closing;
-    pthread_mutex_unlock(&e->lock);
-    s_conn_unref(e);
-    if (rc != 0)
-        SKICK_LOG(SKICK_LOG_DEBUG, "ws", "connection %llu: write of %zu bytes failed (%d%s)",
-                  (unsigned long long) id, len, w, closing ? ", closing" : "");
-    return rc;
-}
-
-void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason)
-{
-    if (ws->fake) {
-        node_ws_fake_record_close(ws, id, code, reason);
+    if (ws->fake) { /* the size and rate limits live in the civetweb callbacks */
+        node_outbox_limits_t q = node_ws_default_limits(&ws->cfg);
+        if (l->send_queue)
+            q.bytes = l->send_queue;
+        if (l->send_policy)
+            q.policy = l->send_policy;
+        node_ws_fake_set_queue(ws, id, &q);
         return;
     }
-    node_ws_conn_t *e = s_conn_get(ws, id);
+    node_ws_conn_t *e = node_ws_conn_get(ws, id);
     if (!e)
         return;
+    if (l->max_message)
+        atomic_store(&e->max_message, l->max_message);
+    if (l->rate)
+        atomic_store(&e->rate, l->rate < 0 ? 0 : l->rate);
+    if (l->burst > 0)
+        atomic_store(&e->burst, l->burst);
     pthread_mutex_lock(&e->lock);
-    if (e->conn && !e->closing)
-        s_close_frame(e->conn, code, reason);
-    e->closing = true;
+    if (l->send_queue)
+        e->limits.bytes = l->send_queue;
+    if (l->send_policy)
+        e->limits.policy = l->send_policy;
     pthread_mutex_unlock(&e->lock);
-    s_conn_unref(e);
+    node_ws_conn_unref(e);
 }
 
-void node_ws_set_limits(node_ws_t *ws, uint64_t id, size_t max_message, double rate,
-                        double burst)
+json_object *node_ws_stats_json(node_ws_t *ws)
 {
-    if (ws->fake)
-        return; /* limits live in the civetweb callbacks */
-    node_ws_conn_t *e = s_conn_get(ws, id);
-    if (!e)
-        return;
-    if (max_message)
-        atomic_store(&e->max_message, max_message);
-    if (rate >= 0)
-        atomic_store(&e->rate, rate);
-    if (burst > 0)
-        atomic_store(&e->burst, burst);
-    s_conn_unref(e);
+    json_object *o = json_object_new_object();
+    node_ws_counters_t *n = &ws->n;
+#define S_COUNT(name)                                                                      \
+    json_object_object_add(o, #name, json_object_new_int64((int64_t) atomic_load(&n->name)))
+    S_COUNT(slow_closed);
+    S_COUNT(refused_frames);
+    S_COUNT(queued_frames);
+    S_COUNT(aborted);
+    S_COUNT(ping_timeouts);
+    S_COUNT(rate_limited);
+    S_COUNT(too_big);
+    S_COUNT(protocol_errors);
+#undef S_COUNT
+    json_object_object_add(o, "open", json_object_new_int64(atomic_load(&ws->open)));
+    return o;
 }
 
 void node_ws_unbind(node_ws_t *ws, uint64_t id)
@@ -560,14 +644,17 @@ static int s_password_cb(char *buf, int size, int rwflag, void *userdata)
     return n;
 }
 
-/*  Load certificate and key ourselves when the key has a password (civetweb
-    has no option for one). Returns 1: done, 0: let civetweb load them. */
+/*  civetweb's TLS context is ready: learn each connection's session when its
+    handshake completes (s_conn_socket), then load certificate and key
+    ourselves when the key has a password (civetweb has no option for one).
+    Returns 1: done, 0: let civetweb load them. */
 static int s_init_ssl(void *ssl_ctx, void *user_data)
 {
     node_ws_t *ws = user_data;
+    SSL_CTX *ctx = ssl_ctx;
+    SSL_CTX_set_info_callback(ctx, s_tls_info); /* civetweb's own does nothing */
     if (!ws->cfg.key_password)
         return 0;
-    SSL_CTX *ctx = ssl_ctx;
     SSL_CTX_set_default_passwd_cb(ctx, s_password_cb);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *) ws->cfg.key_password);
     if (SSL_CTX_use_certificate_chain_file(ctx, ws->cfg.cert) != 1 ||
@@ -604,6 +691,14 @@ void node_ws_defaults(node_ws_config_t *c)
         c->idle_timeout_ms = 300000;
     if (!c->ping_ms)
         c->ping_ms = 20000;
+    if (!c->send_queue)
+        c->send_queue = 1 << 20;
+    if (!c->send_queue_frames)
+        c->send_queue_frames = 8192;
+    if (!c->send_policy)
+        c->send_policy = SKICK_SEND_CLOSE;
+    if (!c->close_timeout_ms)
+        c->close_timeout_ms = 2000;
 }
 
 node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *err,
@@ -622,6 +717,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     node_u64map_init(&ws->binds);
     atomic_init(&ws->open, 0);
     ws->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ws->wfd = -1;
     s_server = ws;
     if (ws->cfg.cert && s_load_tls(err, errlen) != 0)
         goto fail;
@@ -635,7 +731,9 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     const char *opts[64];
     size_t n = 0;
     const char *base[] = {"listening_ports", ports, "num_threads", threads, "tcp_nodelay", "1",
-                          "enable_websocket_ping_pong", "yes", "websocket_timeout_ms", ping,
+                          /* our pings (node_ws_write.c): civetweb's would write on
+                             its own and could split our frames */
+                          "enable_websocket_ping_pong", "no", "websocket_timeout_ms", ping,
                           "request_timeout_ms", "5000", "enable_directory_listing", "no",
                           "enable_keep_alive", "no",
                           /* civetweb keeps this buffer per connection for its life: 8 KiB
@@ -661,6 +759,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     memset(&cb, 0, sizeof cb);
     cb.log_message = s_on_log;
     cb.init_ssl = s_init_ssl;
+    cb.connection_close = s_on_conn_close;
     ws->ctx = mg_start(&cb, ws, opts);
     if (!ws->ctx) {
         snprintf(err, errlen, "cannot serve websockets on %s: %s", ports,
@@ -673,6 +772,12 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     mg_set_request_handler(ws->ctx, "/skick.js$", s_on_js, ws);
     mg_set_request_handler(ws->ctx, "/$", s_on_index, ws);
     node_io_add(sh, ws->efd, s_drain, ws);
+    if (node_ws_writer_start(ws) != 0) {
+        snprintf(err, errlen, "cannot create the writability set: %s", strerror(errno));
+        node_io_remove(sh, ws->efd);
+        mg_stop(ws->ctx);
+        goto fail;
+    }
     sh->ws = ws;
     return ws;
 fail:
@@ -683,21 +788,6 @@ fail:
     pthread_mutex_destroy(&ws->lock);
     free(ws);
     return NULL;
-}
-
-static int s_close_all(node_ws_t *ws)
-{
-    pthread_mutex_lock(&ws->lock);
-    size_t n = 0;
-    uint64_t *ids = node_malloc((ws->conns.count + 1) * sizeof *ids);
-    for (size_t i = 0; i < ws->conns.cap; i++)
-        if (ws->conns.keys[i])
-            ids[n++] = ws->conns.keys[i];
-    pthread_mutex_unlock(&ws->lock);
-    for (size_t i = 0; i < n; i++)
-        node_ws_close(ws, ids[i], 1001, "server shutting down");
-    free(ids);
-    return (int) n;
 }
 
 void node_ws_stop(node_ws_t **ws_p)
@@ -712,8 +802,7 @@ void node_ws_stop(node_ws_t **ws_p)
     }
     node_io_remove(ws->sh, ws->efd);
     ws->sh->ws = NULL;
-    if (s_close_all(ws) > 0)
-        usleep(100 * 1000); /* let clients answer the close frames */
+    node_ws_writer_stop(ws, 300); /* close frames out, then every socket shut down */
     mg_stop(ws->ctx);
     s_server = NULL;
     node_ws_event_t *ev = ws->head;

@@ -5,10 +5,9 @@
     reassemble fragments, enforce the size limit and the rate limit, parse
     JSON, and queue an event. The reactor drains the queue (an eventfd wakes
     it) and hands each event to the connection's receptionist
-    (node_receptionist.c). Writes go the other way: the reactor calls
-    node_ws_send / node_ws_close, which find the connection in the registry
-    and write under its lock, so a connection is never written after
-    civetweb has freed it.
+    (node_receptionist.c). Writes go the other way, on the reactor and never
+    waiting for the client: node_ws_send writes what the socket takes and
+    queues the rest in the connection's bounded outbox (node_ws_write.c).
 */
 #ifndef NODE_WS_H_INCLUDED
 #define NODE_WS_H_INCLUDED
@@ -28,7 +27,13 @@ typedef struct node_ws_config {
     double burst;               /* token bucket size [200] */
     int64_t handshake_timeout_ms; /* [10000] */
     int64_t idle_timeout_ms;    /* no client message for this long closes [300000] */
-    int64_t ping_ms;            /* civetweb pings quiet sockets this often [20000] */
+    int64_t ping_ms;            /* ping quiet sockets this often; 3 intervals without a
+                                   frame from the client shut it down [20000] */
+    size_t send_queue;          /* bytes queued for one client at most [1 MiB] */
+    size_t send_queue_frames;   /* frames queued for one client at most [8192] */
+    skick_send_policy_t send_policy; /* when a client's queue is full [SKICK_SEND_CLOSE] */
+    int64_t close_timeout_ms;   /* a closing client has this long to take our close
+                                   frame and answer it [2000] */
     const char *const *origins; /* allowed Origin values, "*" = any, NULL = same host only */
     size_t norigins;
     const char *cert;           /* PEM with certificate and key: serve wss:// */
@@ -57,17 +62,27 @@ node_type_t *node_ws_rcpt_type(node_ws_t *ws);
 /*  The receptionist type of sh's server, or NULL: tells receptionists apart. */
 const node_type_t *node_ws_rcpt_type_of(node_shard_t *sh);
 
-/*  Write one text frame to connection id. 0, or -1 if it is gone. */
-int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len);
+/*  Write one text frame to connection id, or queue it if the socket does
+    not take it now. 0, or -1 with skick_errno: EDEAD (gone or closing),
+    ETOOBIG (larger than the send queue), EBACKLOG (the queue is full: under
+    SKICK_SEND_CLOSE the connection is now closing with 1008). *went_high
+    (may be NULL) is set when this frame made the queue pass half its bound
+    for the first time since it last drained. */
+int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len, bool *went_high);
 
-/*  Send a close frame (code, reason) and stop reading from id; civetweb
-    closes the socket when the client answers (or its pings go unanswered).
-    Idempotent. */
+/*  Queue a close frame (code, reason) behind what is queued and stop
+    admitting the client's frames; the socket is shut down when the client
+    answers, or after the close timeout. Idempotent. */
 void node_ws_close(node_ws_t *ws, uint64_t id, int code, const char *reason);
 
-/*  Change the limits of one connection (a session type's own limits). */
-void node_ws_set_limits(node_ws_t *ws, uint64_t id, size_t max_message, double rate,
-                        double burst);
+/*  Apply a session type's limits to one connection (0 fields keep). */
+void node_ws_set_limits(node_ws_t *ws, uint64_t id, const skick_session_limits_t *l);
+
+/*  The state of connection id's send queue (exact). 0, or -1 if it is gone. */
+int node_ws_status(node_ws_t *ws, uint64_t id, skick_socket_status_t *st);
+
+/*  The server's counters as a JSON object (caller owns): for stats. */
+json_object *node_ws_stats_json(node_ws_t *ws);
 
 /*  Forget the receptionist of id (it stopped). */
 void node_ws_unbind(node_ws_t *ws, uint64_t id);
@@ -86,6 +101,9 @@ char *node_ws_fake_output(node_ws_t *ws, uint64_t id);
 bool node_ws_fake_closed(node_ws_t *ws, uint64_t id, int *code, const char **reason);
 /*  The client goes away. */
 void node_ws_fake_drop(node_ws_t *ws, uint64_t id);
+/*  The client stops reading (paused) or reads again: while paused, frames
+    wait in the connection's send queue, bounded as on a real server. */
+void node_ws_fake_pause(node_ws_t *ws, uint64_t id, bool paused);
 
 /* ---- receptionist side (node_receptionist.c), called on the reactor ---- */
 
@@ -97,10 +115,20 @@ void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg
                              bool json_error);
 /*  Send msg (borrowed) to the client of receptionist a right away: the local
     fast path of skick_socksend, allowed only when a has nothing queued (so
-    order is kept). 0, or -1 when a is not ready for it. */
+    order is kept). 0 written or queued; -1 refused (skick_errno, as
+    node_ws_send); 1 when a is not ready for it (send through its mailbox). */
 int node_receptionist_direct(skick_actor_t *a, json_object *msg);
+/*  The send queue of receptionist a's client. 0, or -1 if a is not a
+    receptionist with a connection. */
+int node_receptionist_status(skick_actor_t *a, skick_socket_status_t *st);
 /*  The client side is gone (closed, or the socket failed). */
 void node_receptionist_closed(node_shard_t *sh, uint64_t actor);
+/*  The client went over a limit (drain: deliver what was admitted before
+    closing) or broke the protocol (close now), with close code and why. */
+void node_receptionist_refused(node_shard_t *sh, uint64_t actor, int code, const char *why,
+                               bool drain);
+/*  The client's send queue drained after passing half its bound. */
+void node_receptionist_pressure(node_shard_t *sh, uint64_t actor);
 /*  {"receptionist","session","type","peer"} when a is a receptionist with a
     session (caller owns), else NULL: for skickctl sessions. */
 json_object *node_receptionist_info(skick_actor_t *a);

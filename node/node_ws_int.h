@@ -1,26 +1,55 @@
-/*  node_ws_int.h - what node_ws.c and node_ws_fake.c share (private)
+/*  node_ws_int.h - what the websocket server's files share (private)
 
-    The connection entry, the event, the server struct, and the few helpers
-    the test kit's fake server reuses. Ownership and threading rules are in
-    node_ws.c's header comment.
+    node_ws.c (civetweb's callbacks on its worker threads, start and stop),
+    node_ws_write.c (the write path on the reactor: outboxes, writability,
+    close deadlines, pings) and node_ws_fake.c (the test kit's recording
+    server) share the connection entry, the event and the server struct.
+    Ownership and threading rules are in node_ws.c's header comment; the
+    write path's are in node_ws_write.c's.
 */
 #ifndef NODE_WS_INT_H_INCLUDED
 #define NODE_WS_INT_H_INCLUDED
 
 #include "node_ws.h"
+#include "node_ws_outbox.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
+struct ssl_st;
+
+/*  The life of a connection's sending side; every transition is in
+    node_ws_write.c, under the entry's lock. */
+typedef enum {
+    NODE_WS_OPEN,    /* frames are written or queued */
+    NODE_WS_CLOSING, /* our close frame is queued: nothing more is sent */
+    NODE_WS_ABORTED, /* the socket was shut down: waiting for civetweb's close */
+    NODE_WS_GONE,    /* civetweb's close callback ran: the socket is not ours */
+} node_ws_state_t;
+
 typedef struct node_ws_conn {
     uint64_t id;                 /* 0 until ready */
     node_ws_t *ws;               /* owner */
-    struct mg_connection *conn;  /* civetweb's, NULL after its close callback */
-    pthread_mutex_t lock;        /* guards conn, closing */
-    atomic_int refs;             /* civetweb + registry + writers */
-    bool closing;                /* we sent a close frame: drop input */
-    unsigned dropped;            /* frames dropped while closing */
-    /* worker thread only: */
+    atomic_int refs;             /* civetweb + registry + short-lived users */
+    pthread_mutex_t lock;        /* guards the sending side below */
+    /* sending side (under lock) */
+    node_ws_state_t state;       /* see above */
+    int fd;                      /* our duplicate of the socket; -1 once GONE */
+    struct ssl_st *ssl;          /* civetweb's TLS session (wss://), or NULL */
+    node_outbox_t out;           /* frames the socket has not taken yet */
+    node_outbox_limits_t limits; /* its bounds and policy */
+    bool armed;                  /* fd is in the server's writability set */
+    bool high;                   /* the queue passed half its bound (reported) */
+    bool client_closed;          /* the client's close frame arrived */
+    uint64_t refused;            /* frames refused (EBACKLOG, ETOOBIG) */
+    /* reactor only */
+    uint64_t close_timer;        /* deadline of a close in progress, 0 none */
+    int64_t ping_sent;           /* monotonic ms of our last ping, 0 none */
+    /* both threads */
+    atomic_bool input_off;       /* client frames are no longer admitted */
+    _Atomic int64_t last_rx;     /* monotonic ms of the last frame from the client */
+    /* worker thread only */
+    unsigned dropped;            /* frames dropped while input is off */
     char *buf;                   /* message being reassembled */
     size_t len, cap;
     bool in_message;             /* a fragmented message is in progress */
@@ -32,8 +61,7 @@ typedef struct node_ws_conn {
     _Atomic double rate, burst;
 } node_ws_conn_t;
 
-enum { EV_OPEN, EV_MESSAGE, EV_CLOSED };
-
+enum { EV_OPEN, EV_MESSAGE, EV_CLOSED, EV_REFUSED };
 
 typedef struct node_ws_event {
     struct node_ws_event *next; /* queue link */
@@ -41,21 +69,44 @@ typedef struct node_ws_event {
     uint64_t id;                /* connection */
     json_object *msg;           /* EV_MESSAGE: parsed message, owned */
     bool json_error;            /* EV_MESSAGE: it was not valid JSON */
-    char peer[64];              /* EV_OPEN: remote address */
+    int code;                   /* EV_REFUSED: close code */
+    bool drain;                 /* EV_REFUSED: deliver what was admitted first */
+    char peer[64];              /* EV_OPEN: remote address; EV_REFUSED: reason */
 } node_ws_event_t;
 
 typedef struct node_ws_frame {
     struct node_ws_frame *next; /* FIFO link */
+    size_t bytes;               /* as counted against the send queue */
     char text[];                /* NUL-terminated copy */
 } node_ws_frame_t;
 
 /*  A test kit connection: what the server sent, and whether it closed. */
 typedef struct node_ws_fake_conn {
-    node_ws_frame_t *head, *tail; /* frames not yet read */
+    node_ws_frame_t *head, *tail; /* frames sent, oldest first */
+    node_ws_frame_t *unread;      /* first frame the client has not taken in
+                                     while paused (NULL: all readable) */
+    bool paused;                  /* the client is not reading */
+    size_t queued;                /* bytes of the frames from `unread` on */
+    size_t nqueued;               /* and their number */
+    uint64_t refused;             /* frames refused */
+    node_outbox_limits_t limits;  /* the connection's send queue */
+    bool high;                    /* the queue passed half its bound */
     bool closed;                  /* the server sent a close frame */
     int code;                     /* its code */
     char reason[124];             /* and reason */
 } node_ws_fake_conn_t;
+
+/*  Counters of the websocket server (node_ws_stats_json). */
+typedef struct node_ws_counters {
+    atomic_ulong slow_closed;     /* clients closed: send queue full */
+    atomic_ulong refused_frames;  /* frames refused (REFUSE policy, too big) */
+    atomic_ulong aborted;         /* sockets shut down (close deadline, pings, errors) */
+    atomic_ulong ping_timeouts;   /* of which: no answer to pings */
+    atomic_ulong queued_frames;   /* frames that had to wait in an outbox */
+    atomic_ulong rate_limited;    /* clients closed for their rate */
+    atomic_ulong too_big;         /* clients closed for a message over the size limit */
+    atomic_ulong protocol_errors; /* clients closed for a websocket protocol error */
+} node_ws_counters_t;
 
 struct node_ws {
     bool fake;                  /* test kit: no civetweb, frames recorded */
@@ -69,11 +120,13 @@ struct node_ws {
     node_ws_event_t *head;      /* queue (under lock) */
     node_ws_event_t *tail;
     int efd;                    /* eventfd: queue became non-empty */
+    int wfd;                    /* epoll set of sockets waiting to be writable */
+    uint64_t ping_timer;        /* the ping sweep's timer */
     atomic_int open;            /* websockets accepted and not closed */
+    node_ws_counters_t n;       /* counters */
     node_u64map_t binds;        /* reactor only: connection id -> receptionist id */
     char last_error[256];       /* civetweb's last log line, for start errors */
 };
-
 
 /*  Parse one client message into ev (msg or json_error). */
 void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len);
@@ -81,10 +134,40 @@ void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len);
 void node_ws_defaults(node_ws_config_t *c);
 /*  Drop the receptionists' shared behaviour. */
 void node_ws_rcpt_type_free(node_ws_t *ws);
+/*  A connection's send queue as the server's settings make it. */
+node_outbox_limits_t node_ws_default_limits(const node_ws_config_t *c);
+/*  Take a reference to connection id (NULL if gone); node_ws_conn_unref. */
+node_ws_conn_t *node_ws_conn_get(node_ws_t *ws, uint64_t id);
+void node_ws_conn_unref(node_ws_conn_t *e);
+/*  Queue an event for the reactor and wake it (worker threads). */
+void node_ws_push(node_ws_t *ws, node_ws_event_t *ev);
+/*  Monotonic milliseconds (the clock of pings and deadlines). */
+int64_t node_ws_mono_ms(void);
+
+/* node_ws_write.c: the sending side */
+/*  Set up e's sending side on fd (ours: closed by node_ws_conn_gone) and
+    ssl (civetweb's, or NULL). */
+void node_ws_conn_attach(node_ws_conn_t *e, int fd, struct ssl_st *ssl);
+/*  A control frame from the worker thread (a pong); dropped unless OPEN. */
+void node_ws_conn_control(node_ws_conn_t *e, int opcode, const char *data, size_t len);
+/*  The client's close frame arrived (worker thread): answer it unless we
+    closed first, then wait (at most the close timeout) until our close
+    frame is written. The worker may block: it serves only this client. */
+void node_ws_conn_client_close(node_ws_conn_t *e, const char *data, size_t len);
+/*  civetweb's close callback: the socket stops being ours. */
+void node_ws_conn_gone(node_ws_conn_t *e);
+/*  Start the writer: the writability set on the loop, the ping sweep. */
+int node_ws_writer_start(node_ws_t *ws);
+/*  Write what can be written without waiting, close every connection with
+    1001 and give clients up to ms to take it, then shut the rest down. */
+void node_ws_writer_stop(node_ws_t *ws, int64_t ms);
 
 /* node_ws_fake.c: the test kit's recording server */
-int node_ws_fake_record(node_ws_t *ws, uint64_t id, const char *text, size_t len);
+int node_ws_fake_record(node_ws_t *ws, uint64_t id, const char *text, size_t len,
+                        bool *went_high);
 void node_ws_fake_record_close(node_ws_t *ws, uint64_t id, int code, const char *reason);
+void node_ws_fake_status(node_ws_t *ws, uint64_t id, skick_socket_status_t *st);
+void node_ws_fake_set_queue(node_ws_t *ws, uint64_t id, const node_outbox_limits_t *l);
 void node_ws_fake_free(node_ws_t *ws);
 
 #endif

@@ -4,6 +4,8 @@
 */
 #include "skick/err.h"
 
+#include <string.h>
+
 static __thread int s_errno;
 
 const char *skick_strerror(int err)
@@ -30,6 +32,14 @@ const char *skick_err_name(int err)
     default:
         return "EUNKNOWN";
     }
+}
+
+int skick_err_code(const char *name, int otherwise)
+{
+    for (int e = 1; name && e < SKICK_ERR_COUNT_; e++)
+        if (strcmp(name, skick_err_name(e)) == 0)
+            return e;
+    return otherwise;
 }
 
 int skick_errno(void)

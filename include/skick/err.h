@@ -32,7 +32,9 @@ extern "C" {
     XX(16, ECONTEXT, "not allowed in this context")                                 \
     XX(17, ESTART, "could not start")                                               \
     XX(18, EFORMAT, "malformed message")                                            \
-    XX(19, EUNREACH, "the actor's shard cannot be reached (no broker)")
+    XX(19, EUNREACH, "the actor's shard cannot be reached (no broker)")             \
+    XX(20, EBACKLOG, "the client is not reading: its send queue is full")          \
+    XX(21, ETOOBIG, "message larger than the limit")
 
 typedef enum {
 #define SKICK_ERR_ENUM_(n, name, msg) SKICK_##name = n,
@@ -48,6 +50,11 @@ const char *skick_strerror(int err);
 /*  Return the static symbolic name of err without the SKICK_ prefix
     ("ETIMEDOUT"), or "EUNKNOWN". Never NULL. */
 const char *skick_err_name(int err);
+
+/*  The code whose skick_err_name is name ("EDEAD" -> SKICK_EDEAD), or
+    `otherwise` for NULL or a name not in the table: for codes read from
+    the wire. */
+int skick_err_code(const char *name, int otherwise);
 
 /*  Return the error code set by the last failing skick_* call on this thread
     (the runtime is single-threaded per shard, so this is per shard). Calls that

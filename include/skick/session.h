@@ -51,12 +51,25 @@ int skick_handshake(skick_app_t *app, const char *name, skick_factory_fn *first,
     is denied. */
 int skick_session_handshake_schema(skick_app_t *app, const char *name, const char *schema);
 
+/*  What a front shard does with a message for a client whose send queue is
+    full (the client is not reading fast enough; PROTOCOL.md "Slow clients"). */
+typedef enum {
+    SKICK_SEND_DEFAULT = 0, /* the server's setting (SKICK_SEND_CLOSE unless changed) */
+    SKICK_SEND_CLOSE,       /* close the client with 1008 "send queue full"; the
+                               session ends as on any close */
+    SKICK_SEND_REFUSE,      /* refuse that message (skick_socksend fails with
+                               EBACKLOG) and keep the client: for sessions that
+                               coalesce or drop their own updates */
+} skick_send_policy_t;
+
 /*  Limits for one session type; 0 fields keep the server's settings. */
 typedef struct {
     size_t max_message;      /* bytes per client message */
     double rate;             /* messages per second (negative: unlimited) */
     double burst;            /* token bucket size */
     int64_t idle_timeout_ms; /* close after this long without a client message */
+    size_t send_queue;       /* bytes waiting for the client at most (--send-queue) */
+    skick_send_policy_t send_policy; /* when that queue is full */
 } skick_session_limits_t;
 
 /*  Set the limits of session name (applied after its handshake). 0 or -1. */
@@ -79,9 +92,30 @@ int skick_socket(skick_actor_t *self, const char *name, const char *schema,
     answer's value). Built in: default, str, int, float, bool, list. */
 int skick_query_schema(skick_actor_t *self, const char *name, const char *schema);
 
-/*  Send *msg (taken) to the client as one text frame of compact JSON.
-    0 or -1 (ECONTEXT: not a session; EDEAD: the receptionist is gone). */
+/*  Send *msg (taken) to the client as one text frame of compact JSON. It
+    is written at once if the client's socket takes it, else queued (bounded:
+    skick_session_limits_t.send_queue). 0 when written or queued; -1 with
+    EDEAD (the client is gone or closing), EBACKLOG (the send queue is full:
+    the client is being closed, or, under SKICK_SEND_REFUSE, the message is
+    dropped and the client stays), ETOOBIG (larger than the whole send
+    queue) or ECONTEXT (not a session). When the client's front shard is
+    another shard, 0 means handed to it; refusals there are reported back
+    and show in skick_socket_status. */
 int skick_socksend(skick_actor_t *self, json_object **msg);
+
+/*  The state of a session's send queue. */
+typedef struct {
+    size_t queued;     /* bytes waiting to be written to the client */
+    size_t limit;      /* the queue's bound in bytes */
+    uint64_t refused;  /* messages refused so far (EBACKLOG, ETOOBIG) */
+    bool exact;        /* queued is current (the client is on this shard); else
+                          it is the front shard's last report, sent when the
+                          queue crosses half its bound and when it drains */
+} skick_socket_status_t;
+
+/*  Fill *st for session self: lets a session coalesce or skip updates while
+    its client is slow. 0, or -1 with ECONTEXT (not a session). */
+int skick_socket_status(skick_actor_t *self, skick_socket_status_t *st);
 
 /*  Ask the client (the seed's SocketQuery): send *payload (taken) as
     {"action":"SocketQuery","query_id":..,"message":payload,"schema":name},

@@ -132,6 +132,17 @@ void skick_tk_ws_drop(skick_tk_t *tk, uint64_t client);
 /*  Set the handshake and idle timeouts of later connections (0: keep). */
 void skick_tk_ws_timeouts(skick_tk_t *tk, int64_t handshake_ms, int64_t idle_ms);
 
+/*  The client stops reading (paused = true) or reads again. While it does
+    not read, frames sent to it wait in its send queue, bounded and with the
+    send policy as on a real server: skick_tk_ws_recv returns none of them,
+    and a full queue closes the client (1008 "send queue full") or refuses
+    the frame (SKICK_SEND_REFUSE). Reading again delivers what waited. */
+void skick_tk_ws_pause(skick_tk_t *tk, uint64_t client, bool paused);
+
+/*  Set the send queue bound (bytes) and the policy of later connections
+    (0: keep), as skick-node's --send-queue does. */
+void skick_tk_ws_send_queue(skick_tk_t *tk, size_t bytes, skick_send_policy_t policy);
+
 #ifdef __cplusplus
 }
 #endif
