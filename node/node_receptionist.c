@@ -546,8 +546,11 @@ void node_receptionist_input(node_shard_t *sh, uint64_t actor, json_object **msg
 int node_receptionist_direct(skick_actor_t *a, json_object *msg)
 {
     rcpt_t *r = a->state;
-    if (a->head || a->busy || (a->flags & (NODE_A_STOPPING | NODE_A_STOPPED)) ||
-        !r || r->phase != R_READY || a->beh->on_stop == NULL)
+    if ((a->flags & (NODE_A_STOPPING | NODE_A_STOPPED)) || (r && (r->denied || r->conn_gone))) {
+        skick_set_errno(SKICK_EDEAD); /* the client is gone or being closed */
+        return -1;
+    }
+    if (a->head || a->busy || !r || r->phase != R_READY || a->beh->on_stop == NULL)
         return 1;
     return msg ? s_send_json(r, msg) : s_send(r, "null");
 }

@@ -72,7 +72,15 @@ static void s_usage(FILE *out, const char *prog)
             "      --burst N           token bucket size (default 2 x rate)\n"
             "      --handshake-timeout MS  (default 10000)\n"
             "      --idle-timeout MS   close connections quiet this long (default 300000)\n"
-            "      --ping MS           ping quiet sockets this often (default 20000)\n"
+            "      --ping MS           ping quiet sockets this often; a client silent for\n"
+            "                          3 intervals is disconnected (default 20000)\n"
+            "      --send-queue BYTES  bytes waiting for one client at most (default 1048576)\n"
+            "      --send-queue-frames N  frames waiting for one client at most (default 8192)\n"
+            "      --send-policy P     a client's queue is full: close (1008, default) or\n"
+            "                          refuse (skick_socksend fails with EBACKLOG)\n"
+            "      --close-timeout MS  a closing client has this long to answer (default 2000)\n"
+            "      --socket-buffer BYTES  kernel send buffer per client (SO_SNDBUF); default\n"
+            "                          0: the kernel tunes it, up to net.ipv4.tcp_wmem's max\n"
             "      --civetweb NAME=VALUE  any other civetweb option (repeatable)\n"
             "\n"
             "Shard:\n"
@@ -174,6 +182,33 @@ static int s_ws_option(node_options_t *o, int c, const char *arg)
             return -1;
         w->ping_ms = v;
         return 0;
+    case 1015:
+        if (s_number("--send-queue", arg, 256, 1LL << 31, &v))
+            return -1;
+        w->send_queue = (size_t) v;
+        return 0;
+    case 1016:
+        if (s_number("--send-queue-frames", arg, 1, 1 << 24, &v))
+            return -1;
+        w->send_queue_frames = (size_t) v;
+        return 0;
+    case 1017:
+        if (strcmp(arg, "close") != 0 && strcmp(arg, "refuse") != 0) {
+            fprintf(stderr, "skick: --send-policy expects close or refuse, got '%s'\n", arg);
+            return -1;
+        }
+        w->send_policy = strcmp(arg, "close") == 0 ? SKICK_SEND_CLOSE : SKICK_SEND_REFUSE;
+        return 0;
+    case 1018:
+        if (s_number("--close-timeout", arg, 10, 600000, &v))
+            return -1;
+        w->close_timeout_ms = v;
+        return 0;
+    case 1019:
+        if (s_number("--socket-buffer", arg, 0, 1LL << 30, &v))
+            return -1;
+        w->socket_buffer = (size_t) v;
+        return 0;
     default: {
         const char *eq = strchr(arg, '=');
         if (!eq || eq == arg || w->nextra == NODE_MAX_LIST || strlen(arg) >= 256) {
@@ -220,6 +255,11 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         {"idle-timeout", required_argument, NULL, 1012},
         {"ping", required_argument, NULL, 1013},
         {"civetweb", required_argument, NULL, 1014},
+        {"send-queue", required_argument, NULL, 1015},
+        {"send-queue-frames", required_argument, NULL, 1016},
+        {"send-policy", required_argument, NULL, 1017},
+        {"close-timeout", required_argument, NULL, 1018},
+        {"socket-buffer", required_argument, NULL, 1019},
         {"broker", required_argument, NULL, 1100},
         {"curve-secret", required_argument, NULL, 1101},
         {"curve-server", required_argument, NULL, 1102},
@@ -285,7 +325,7 @@ static int s_parse(int argc, char **argv, node_options_t *o)
             o->curve_server = optarg;
             break;
         default:
-            if (c >= 1000 && c <= 1014) {
+            if (c >= 1000 && c <= 1019) {
                 if (s_ws_option(o, c, optarg) != 0)
                     return -1;
                 break;

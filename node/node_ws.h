@@ -31,6 +31,8 @@ typedef struct node_ws_config {
                                    frame from the client shut it down [20000] */
     size_t send_queue;          /* bytes queued for one client at most [1 MiB] */
     size_t send_queue_frames;   /* frames queued for one client at most [8192] */
+    size_t socket_buffer;       /* SO_SNDBUF of each client's socket, 0: the kernel's
+                                   autotuning (up to net.ipv4.tcp_wmem) [0] */
     skick_send_policy_t send_policy; /* when a client's queue is full [SKICK_SEND_CLOSE] */
     int64_t close_timeout_ms;   /* a closing client has this long to take our close
                                    frame and answer it [2000] */

@@ -19,22 +19,6 @@ static node_ws_fake_conn_t *s_fake(node_ws_t *ws, uint64_t id)
     return node_u64map_get(&ws->conns, id);
 }
 
-static void s_frame_free_from(node_ws_fake_conn_t *f, node_ws_frame_t *from)
-{
-    node_ws_frame_t **pp = &f->head;
-    while (*pp && *pp != from)
-        pp = &(*pp)->next;
-    f->tail = NULL;
-    for (node_ws_frame_t *p = f->head; p && p != from; p = p->next)
-        f->tail = p;
-    *pp = NULL;
-    while (from) {
-        node_ws_frame_t *next = from->next;
-        free(from);
-        from = next;
-    }
-}
-
 int node_ws_fake_record(node_ws_t *ws, uint64_t id, const char *text, size_t len,
                         bool *went_high)
 {
@@ -51,12 +35,8 @@ int node_ws_fake_record(node_ws_t *ws, uint64_t id, const char *text, size_t len
         rc = SKICK_EBACKLOG;
     if (rc) {
         f->refused++;
-        if (rc == SKICK_EBACKLOG && f->limits.policy != SKICK_SEND_REFUSE) {
-            s_frame_free_from(f, f->unread); /* never begun: dropped */
-            f->unread = NULL;
-            f->queued = f->nqueued = 0;
-            node_ws_fake_record_close(ws, id, 1008, "send queue full");
-        }
+        if (rc == SKICK_EBACKLOG && f->limits.policy != SKICK_SEND_REFUSE)
+            node_ws_fake_record_close(ws, id, 1008, "send queue full"); /* behind the queue */
         skick_set_errno(rc);
         return -1;
     }

@@ -2,8 +2,7 @@
 
     One contiguous buffer of encoded frames, written from the front and
     appended at the back, and a ring with the stream offset at which each
-    queued frame ends (to count frames, and to know where the partly written
-    one stops when the queue is trimmed). The buffer is compacted when its
+    queued frame ends (to count the frames not yet completely written). The buffer is compacted when its
     free space is at the front, and released when it empties after holding
     more than NODE_OUTBOX_KEEP bytes, so that a client that was slow once
     does not keep a megabyte for the rest of its life.
@@ -50,7 +49,7 @@ void node_outbox_free(node_outbox_t *o)
     free(o->ends);
     uint64_t written = o->written, peak = o->peak;
     node_outbox_init(o);
-    o->written = o->front = written; /* stream offsets stay monotonic */
+    o->written = written; /* stream offsets stay monotonic */
     o->peak = peak;
 }
 
@@ -120,8 +119,6 @@ void node_outbox_push(node_outbox_t *o, const void *hdr, size_t hlen, const void
 {
     assert(skip == 0 || node_outbox_bytes(o) == 0);
     assert(skip <= hlen + plen);
-    if (!o->nframes)
-        o->front = o->written; /* the new frame starts where the stream stands */
     o->written += skip;
     size_t hskip = skip < hlen ? skip : hlen;
     size_t pskip = skip - hskip;
@@ -149,7 +146,6 @@ void node_outbox_wrote(node_outbox_t *o, size_t n)
     o->head += n;
     o->written += n;
     while (o->nframes && o->ends[o->first] <= o->written) {
-        o->front = o->ends[o->first]; /* the next frame starts where this one ended */
         o->first = (o->first + 1) & (o->capends - 1);
         o->nframes--;
     }
@@ -160,19 +156,4 @@ void node_outbox_wrote(node_outbox_t *o, size_t n)
         }
         o->head = o->tail = 0;
     }
-}
-
-size_t node_outbox_trim(node_outbox_t *o)
-{
-    size_t n = o->nframes;
-    if (!n)
-        return 0;
-    if (o->written > o->front) { /* the front frame is begun: finish it */
-        o->tail = o->head + (size_t) (o->ends[o->first] - o->written);
-        o->nframes = 1;
-        return n - 1;
-    }
-    o->tail = o->head;
-    o->nframes = 0;
-    return n;
 }

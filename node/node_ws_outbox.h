@@ -38,7 +38,6 @@ typedef struct node_outbox {
     uint32_t nframes;  /* frames queued (partly written ones included) */
     uint32_t capends;  /* ring size, a power of two */
     uint64_t written;  /* stream offset of buf[head]: bytes written so far */
-    uint64_t front;    /* stream offset where the oldest queued frame starts */
     uint64_t peak;     /* largest byte count ever queued, for stats */
 } node_outbox_t;
 
@@ -79,9 +78,5 @@ void node_outbox_peek(const node_outbox_t *o, const char **p, size_t *n);
 
 /*  n bytes of the front were written: drop them, and the frames they end. */
 void node_outbox_wrote(node_outbox_t *o, size_t n);
-
-/*  Drop every frame not yet begun, keeping the rest of one partly written
-    (so that the stream stays well framed). Returns the frames dropped. */
-size_t node_outbox_trim(node_outbox_t *o);
 
 #endif

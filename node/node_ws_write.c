@@ -9,9 +9,9 @@
     socket is full again or the backlog is gone.
 
     The outbox is bounded (--send-queue bytes, --send-queue-frames). A frame
-    that does not fit is handled by the connection's send policy: CLOSE drops
-    what is queued and not begun, queues a close frame 1008 "send queue full"
-    and gives the client the close timeout to take it before the socket is
+    that does not fit is handled by the connection's send policy: CLOSE
+    queues a close frame 1008 "send queue full" behind what is queued and
+    gives the client the close timeout to take it all before the socket is
     shut down; REFUSE refuses that frame and keeps the client. Either way the
     caller learns it (EBACKLOG), and only that client is affected.
 
@@ -66,22 +66,20 @@ static ssize_t s_write(node_ws_conn_t *e, const struct iovec *iov, int n)
         while (w < 0 && errno == EINTR);
         return w;
     }
-    /* TLS wants one buffer; the frame header is copied next to the payload.
-       A write that must be repeated is repeated with at least the same bytes
-       (the outbox only grows at the back), which SSL_MODE_ACCEPT_MOVING_
-       WRITE_BUFFER allows from another address. */
-    static __thread char *flat;
-    static __thread size_t cap;
+    /* TLS wants one buffer; the frame header is copied next to the payload
+       (on the stack for the usual sizes: both threads write here, and a
+       thread-local buffer would outlive civetweb's worker threads). A write
+       that must be repeated is repeated with at least the same bytes (the
+       outbox only grows at the back), which SSL_MODE_ACCEPT_MOVING_WRITE_
+       BUFFER allows from another address. */
+    char small[4096], *flat = NULL; /* small: this may run on a fiber stack */
     const void *p = iov[0].iov_base;
     size_t len = iov[0].iov_len;
     if (n > 1) {
         len = 0;
         for (int i = 0; i < n; i++)
             len += iov[i].iov_len;
-        if (len > cap) {
-            cap = len * 2;
-            flat = node_realloc(flat, cap);
-        }
+        flat = len <= sizeof small ? small : node_malloc(len);
         size_t o = 0;
         for (int i = 0; i < n; i++) {
             memcpy(flat + o, iov[i].iov_base, iov[i].iov_len);
@@ -89,16 +87,19 @@ static ssize_t s_write(node_ws_conn_t *e, const struct iovec *iov, int n)
         }
         p = flat;
     }
-    if (len == 0)
-        return 0;
-    ERR_clear_error();
-    int w = SSL_write(e->ssl, p, len > (size_t) 1 << 30 ? 1 << 30 : (int) len);
-    if (w > 0)
-        return w;
-    int err = SSL_get_error(e->ssl, w);
-    ERR_clear_error();
-    errno = (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) ? EAGAIN : EPIPE;
-    return -1;
+    ssize_t w = 0;
+    if (len) {
+        ERR_clear_error();
+        int rc = SSL_write(e->ssl, p, len > (size_t) 1 << 30 ? 1 << 30 : (int) len);
+        int err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(e->ssl, rc);
+        ERR_clear_error();
+        w = rc > 0 ? rc : -1;
+        if (rc <= 0)
+            errno = (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) ? EAGAIN : EPIPE;
+    }
+    if (flat != small)
+        free(flat);
+    return w;
 }
 
 /*  Put e in the writability set or take it out (under e->lock). */
@@ -239,9 +240,9 @@ int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len, bool 
     if (rc == SKICK_EBACKLOG || rc == SKICK_ETOOBIG) {
         e->refused++;
         if (rc == SKICK_EBACKLOG && e->limits.policy != SKICK_SEND_REFUSE) {
-            /* Too slow: close it. What waits and is not begun is dropped;
-               the close frame goes behind the frame being written. */
-            node_outbox_trim(&e->out);
+            /* Too slow: close it. The close frame goes behind what is queued,
+               which was accepted (skick_socksend said so) and is written if
+               the client reads within the close timeout. */
             atomic_fetch_add_explicit(&ws->n.slow_closed, 1, memory_order_relaxed);
             NODE_LOG_LIMITED(SKICK_LOG_NOTICE, "ws",
                              "connection %llu: client too slow: send queue full (%zu bytes, "
@@ -341,6 +342,9 @@ void node_ws_conn_attach(node_ws_conn_t *e, int fd, struct ssl_st *ssl)
     node_outbox_init(&e->out);
     if (ssl)
         SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    int sndbuf = (int) e->ws->cfg.socket_buffer;
+    if (sndbuf > 0) /* bounds the kernel's share of a stalled client's memory */
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     pthread_mutex_unlock(&e->lock);
     atomic_store(&e->last_rx, node_ws_mono_ms());
 }

@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import struct
 import time
 
@@ -16,13 +17,16 @@ import time
 class RawClient:
     """One websocket connection on a blocking socket we control."""
 
-    def __init__(self, port, host="127.0.0.1", rcvbuf=None, timeout=10.0):
+    def __init__(self, port, host="127.0.0.1", rcvbuf=None, timeout=10.0, tls=None):
+        """tls: an ssl.SSLContext for wss:// (None: ws://)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             # before connect: the window the client advertises follows it
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        if tls:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -64,7 +68,7 @@ class RawClient:
                 return frame
             try:
                 chunk = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 return None
             if not chunk:
                 return None

@@ -18,8 +18,14 @@
       greet     echo with a handshake schema {"name": string, "age?": integer}.
       limited   echo with limits: 100 bytes per message, 5 messages/s, burst 5.
       slow      echo whose on_start sleeps 400 ms before the ready message.
+      burst     sockets: flood {"n", "size"} -> n frames {"i": k, "pad": "x..."}
+                at once (skick_socksend's results counted); report ->
+                {"sent", "refused", "err", "queued", "limit", "queue_refused"};
+                echo. The server's send queue settings apply.
+      burst_refuse  burst with a 65536-byte send queue, SKICK_SEND_REFUSE.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "skick/skick.h"
@@ -231,6 +237,78 @@ static void s_slow_session(skick_actor_t *self, json_object *init)
     skick_on_start(self, s_slow_start);
 }
 
+/* ---- burst: more for the client than it reads ------------------------------------ */
+
+typedef struct {
+    sess_t s;          /* first: s_ready reads it */
+    int64_t sent;      /* skick_socksend returned 0 */
+    int64_t refused;   /* it returned -1 */
+    int last_err;      /* the last error */
+} burst_t;
+
+static void s_burst_free(void *p)
+{
+    s_sess_free(&((burst_t *) p)->s);
+}
+
+static void s_flood(skick_actor_t *self, json_object *msg)
+{
+    burst_t *b = skick_state(self);
+    int64_t n = skick_get_int(msg, "n", 1), size = skick_get_int(msg, "size", 10);
+    char *pad = malloc((size_t) size + 1);
+    memset(pad, 'x', (size_t) size);
+    pad[size] = '\0';
+    for (int64_t i = 0; i < n; i++) {
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "i", json_object_new_int64(i));
+        json_object_object_add(m, "pad", json_object_new_string(pad));
+        if (skick_socksend(self, &m) == 0) {
+            b->sent++;
+        } else {
+            b->refused++;
+            b->last_err = skick_errno();
+        }
+    }
+    free(pad);
+}
+
+static void s_report(skick_actor_t *self, json_object *msg)
+{
+    (void) msg;
+    burst_t *b = skick_state(self);
+    skick_socket_status_t st;
+    skick_socket_status(self, &st);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "sent", json_object_new_int64(b->sent));
+    json_object_object_add(m, "refused", json_object_new_int64(b->refused));
+    json_object_object_add(m, "err", json_object_new_string(skick_err_name(b->last_err)));
+    json_object_object_add(m, "queued", json_object_new_int64((int64_t) st.queued));
+    json_object_object_add(m, "limit", json_object_new_int64((int64_t) st.limit));
+    json_object_object_add(m, "queue_refused", json_object_new_int64((int64_t) st.refused));
+    skick_socksend(self, &m);
+}
+
+static void s_burst_like(skick_actor_t *self, json_object *init, const char *name)
+{
+    burst_t *b = skick_state_new(self, sizeof *b, s_burst_free);
+    b->s.name = name;
+    b->s.init = init ? json_object_get(init) : json_object_new_object();
+    skick_on_start(self, s_ready);
+    skick_socket(self, "flood", "{\"n\": \"integer\", \"size\": \"integer\"}", s_flood);
+    skick_socket(self, "report", NULL, s_report);
+    skick_socket(self, "echo", "{\"text\": \"string\"}", s_echo);
+}
+
+static void s_burst_session(skick_actor_t *self, json_object *init)
+{
+    s_burst_like(self, init, "burst");
+}
+
+static void s_burst_refuse_session(skick_actor_t *self, json_object *init)
+{
+    s_burst_like(self, init, "burst_refuse");
+}
+
 /* ---- other: what "become" turns an echo session into ----------------------------- */
 
 static void s_ping(skick_actor_t *self, json_object *msg)
@@ -297,6 +375,11 @@ SKICK_MODULE(ws_test_app)
     skick_session_handshake_schema(app, "greet", "{\"name\": \"string\", \"age?\": \"integer\"}");
     skick_session(app, "limited", s_limited_session);
     skick_session(app, "slow", s_slow_session);
+    skick_session(app, "burst", s_burst_session);
+    skick_session(app, "burst_refuse", s_burst_refuse_session);
+    skick_session_limits(app, "burst_refuse",
+                         &(skick_session_limits_t){.send_queue = 65536,
+                                                   .send_policy = SKICK_SEND_REFUSE});
     skick_session_limits(app, "limited",
                          &(skick_session_limits_t){.max_message = 100, .rate = 5, .burst = 5});
     skick_app_on_start(app, s_app_start);

@@ -1,5 +1,5 @@
 /*  test_outbox - a connection's bounded queue of websocket frames
-    (node/node_ws_outbox.c): framing, partial writes, bounds, trimming.
+    (node/node_ws_outbox.c): framing, partial writes, bounds, memory.
 */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -111,44 +111,6 @@ Test(outbox, admit_bounds)
     cr_assert_eq(node_outbox_admit(&o, &l, 2), SKICK_EBACKLOG, "frame bound");
     node_outbox_wrote(&o, 12);
     cr_assert_eq(node_outbox_admit(&o, &l, 16), 0, "room again once written");
-    node_outbox_free(&o);
-}
-
-Test(outbox, trim_keeps_a_begun_frame)
-{
-    node_outbox_t o;
-    node_outbox_init(&o);
-    s_push_text(&o, "first", 0);
-    s_push_text(&o, "second", 0);
-    s_push_text(&o, "third", 0);
-    node_outbox_wrote(&o, 3); /* "first" is begun */
-    cr_assert_eq(node_outbox_trim(&o), 2);
-    cr_assert_eq(node_outbox_frames(&o), 1);
-    char out[16];
-    cr_assert_eq(s_drain(&o, out, 100), 4, "the rest of the begun frame only");
-    cr_assert_eq(memcmp(out, "irst", 4), 0);
-    /* Not begun: everything goes. */
-    s_push_text(&o, "a", 0);
-    s_push_text(&o, "b", 0);
-    cr_assert_eq(node_outbox_trim(&o), 2);
-    cr_assert_eq(node_outbox_bytes(&o), 0);
-    /* After a trim the stream goes on well framed. */
-    s_push_text(&o, "next", 0);
-    cr_assert_eq(s_drain(&o, out, 100), 6);
-    cr_assert_eq(memcmp(out, "\x81\x04next", 6), 0);
-    node_outbox_free(&o);
-}
-
-Test(outbox, trim_after_direct_partial_write)
-{
-    node_outbox_t o;
-    node_outbox_init(&o);
-    s_push_text(&o, "partly", 2); /* header went out directly */
-    s_push_text(&o, "queued", 0);
-    cr_assert_eq(node_outbox_trim(&o), 1);
-    char out[16];
-    cr_assert_eq(s_drain(&o, out, 100), 6);
-    cr_assert_eq(memcmp(out, "partly", 6), 0);
     node_outbox_free(&o);
 }
 
