@@ -10,7 +10,10 @@
                                         {"action": "log", "x": 8.0}
       {"session_type": "chat", "name": "ada"}
                                      -> {"action": "say", "text": "hi"} reaches every
-                                        chat session
+                                        chat session of the same room: each shard
+                                        that loads this module runs its own room, so
+                                        in a cluster with several back shards a chat
+                                        session talks to those on its own shard
 
     Ownership as everywhere: json_object ** arguments are taken, returned
     objects are ours, handler messages are borrowed.

@@ -266,10 +266,15 @@ json_object *skick_tk_call(skick_tk_t *tk, const char *to, const char *json,
                 break;
             tk->sh->vnow += next;
         }
-        if (frame)
+        if (frame) {
             answer = s_answer(frame);
-        else
+        } else {
+            /* No answer: the wait lasts its whole timeout in virtual time too,
+               as it would for an actor (and timers due by then fire). */
+            if (deadline > tk->sh->vnow)
+                skick_tk_advance(tk, deadline - tk->sh->vnow);
             skick_set_errno(SKICK_ETIMEDOUT);
+        }
     }
     int err = skick_errno();
     skick_tk_stop(tk, probe.str);

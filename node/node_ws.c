@@ -512,6 +512,8 @@ void node_ws_set_limits(node_ws_t *ws, uint64_t id, const skick_session_limits_t
 
 json_object *node_ws_stats_json(node_ws_t *ws)
 {
+    if (ws->fake)
+        return NULL;
     json_object *o = json_object_new_object();
     node_ws_counters_t *n = &ws->n;
 #define S_COUNT(name)                                                                      \

@@ -83,7 +83,8 @@ void node_ws_set_limits(node_ws_t *ws, uint64_t id, const skick_session_limits_t
 /*  The state of connection id's send queue (exact). 0, or -1 if it is gone. */
 int node_ws_status(node_ws_t *ws, uint64_t id, skick_socket_status_t *st);
 
-/*  The server's counters as a JSON object (caller owns): for stats. */
+/*  The server's counters as a JSON object (caller owns): for stats; NULL
+    for the test kit's fake server. */
 json_object *node_ws_stats_json(node_ws_t *ws);
 
 /*  Forget the receptionist of id (it stopped). */

@@ -76,6 +76,22 @@ Test(actor, usage_example)
     skick_tk_destroy(&tk);
 }
 
+Test(actor, unanswered_call_times_out_in_virtual_time)
+{
+    /* "add" answers nobody: the call ends with ETIMEDOUT once its timeout has
+       passed on the virtual clock, which has moved on by exactly that much. */
+    skick_tk_t *tk = skick_tk_new(app);
+    skick_addr_t acc = skick_tk_spawn(tk, "accumulator", NULL, NULL);
+    skick_tk_run(tk);
+    int64_t t0 = skick_tk_now(tk);
+    json_object *r = skick_tk_call(tk, acc.str, "{\"action\":\"add\",\"number\":1}", 700);
+    cr_assert_null(r);
+    cr_assert_eq(skick_errno(), SKICK_ETIMEDOUT);
+    cr_assert_eq(skick_tk_now(tk) - t0, 700, "virtual time moved %lld ms",
+                 (long long) (skick_tk_now(tk) - t0));
+    skick_tk_destroy(&tk);
+}
+
 Test(actor, schema_failure_is_counted_and_not_delivered)
 {
     skick_tk_t *tk = skick_tk_new(app);
