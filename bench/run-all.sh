@@ -15,6 +15,11 @@ echo "# bench_actors (one shard, $(nproc) cores${cpu:+, pinned to CPU $cpu})"
 if [ "${SKICK_BENCH_COMPARE:-0}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/compare/run.sh" "$@"; fi
 # Websocket front: skick-node next to a bare civetweb echo server (bench/ws_bench.sh).
 if [ "${SKICK_BENCH_WS:-1}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/ws_bench.sh" "$build"; fi
+# Slow clients: a bystander's round trips next to clients that never read,
+# and the memory a stalled client costs (bench/slow_clients.py).
+if [ "${SKICK_BENCH_SLOW:-1}" = 1 ]; then
+    /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/slow_clients.py" "$build"
+fi
 # Cluster: cross-shard one-way and round trips through skick-broker next to raw
 # ZeroMQ, websockets split over a front and a back shard (bench/cluster_bench.sh).
 if [ "${SKICK_BENCH_CLUSTER:-1}" = 1 ]; then

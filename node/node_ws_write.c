@@ -116,13 +116,17 @@ static void s_arm(node_ws_conn_t *e, bool want)
 }
 
 /*  Shut the socket down (under e->lock): civetweb's thread sees the end of
-    the stream at once and runs the close callback; the client sees the
-    connection end. What was queued is dropped. */
+    the stream at once and runs the close callback. What was queued is
+    dropped, and so is what the kernel still holds for the client: with
+    SO_LINGER 0 the last close resets the connection instead of keeping an
+    orphaned socket (and its buffers) waiting on a client that does not read. */
 static void s_abort(node_ws_conn_t *e, const char *why)
 {
     if (e->state >= NODE_WS_ABORTED)
         return;
     s_arm(e, false);
+    struct linger reset = {1, 0};
+    setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     shutdown(e->fd, SHUT_RDWR);
     node_outbox_free(&e->out);
     e->state = NODE_WS_ABORTED;
