@@ -467,6 +467,8 @@ int main(int argc, char **argv)
     static ctl_t ctl;
     s_ctl = &ctl;
     ctl.prog = "skickctl";
+    ctl.argv_area = argv[0];
+    ctl.argv_len = (size_t) (argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
     skick_log_set_ident("skickctl");
     if (!getenv("SKICK_LOG_LEVEL"))
         skick_log_set_level(SKICK_LOG_WARNING);

@@ -82,6 +82,10 @@ SHARD_A = 0x1111222233334444  # a fake back shard
 SHARD_B = 0x5555666677778888  # a fake front shard
 ACC = 0x00000000000000AC      # the fake accumulator on shard A
 ACC_ADDR = "%016x:%016x" % (SHARD_A, ACC)
+# The fake shards' pids: live processes (this test and its parent), as
+# skickctl checks that the processes of its record still run.
+FRONT_PID = os.getpid()
+BACK_PID = os.getppid()
 BROKER_ID = "b0b0b0b0b0b0b0b0"
 
 
@@ -116,6 +120,7 @@ class MockBroker(threading.Thread):
         self.dup_reply = False  # precede the next REPLY by a stale duplicate
         self.gap = 0  # skip this many seq numbers before the next REPLY
         self.tally = 0
+        self.extra_ps = []  # more ps entries
         self.stopped = set()
         self.running = True
         self.ready = threading.Event()
@@ -242,16 +247,18 @@ class MockBroker(threading.Thread):
 
         if ts == 0:
             if op == "ps":
-                ok([{"shard": hexid(SHARD_A), "roles": ["back"], "pid": 4002, "host": "h",
+                ok([{"shard": hexid(SHARD_A), "roles": ["back"], "pid": BACK_PID, "host": "h",
                      "ws": None, "apps": ["accumulator.so"], "joined_ms": 5,
                      "heartbeat_age_ms": 100,
-                     "load": {"actors": 4, "sessions": 0, "delivered": 10},
+                     "load": {"actors": 4, "sessions": 2, "clients": 0, "client_sessions": 0,
+                              "delivered": 10},
                      "msgs_per_s": 2.5},
-                    {"shard": hexid(SHARD_B), "roles": ["front"], "pid": 4001, "host": "h",
+                    {"shard": hexid(SHARD_B), "roles": ["front"], "pid": FRONT_PID, "host": "h",
                      "ws": "ws://127.0.0.1:8000", "apps": [], "joined_ms": 5,
                      "heartbeat_age_ms": 100,
-                     "load": {"actors": 1, "sessions": 1, "delivered": 3},
-                     "msgs_per_s": 0.0}])
+                     "load": {"actors": 3, "sessions": 0, "clients": 3, "client_sessions": 2,
+                              "delivered": 3},
+                     "msgs_per_s": 0.0}] + self.extra_ps)
             elif op == "services":
                 svc = [{"name": "adder", "address": ACC_ADDR, "shard": hexid(SHARD_A)}]
                 if body.get("name") not in (None, "adder"):
@@ -586,8 +593,8 @@ class Mock(unittest.TestCase):
         # processes as `up` would record them: names by pid
         with open(os.path.join(self.dir, "cluster.json"), "w") as f:
             json.dump({"version": 1, "control": "ipc://%s/control" % self.dir,
-                       "processes": [{"name": "front-1", "role": "front", "pid": 4001},
-                                     {"name": "back-1", "role": "back", "pid": 4002}]}, f)
+                       "processes": [{"name": "front-1", "role": "front", "pid": FRONT_PID},
+                                     {"name": "back-1", "role": "back", "pid": BACK_PID}]}, f)
 
     def tearDown(self):
         self.broker.stop()
@@ -619,17 +626,82 @@ class Mock(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.splitlines()
         self.assertEqual(lines[0].split(), ["NAME", "SHARD", "ROLE", "PID", "ACTORS",
-                                            "SESSIONS", "MSGS/S", "WS"])
-        self.assertEqual(lines[1].split(), ["front-1", hexid(SHARD_B), "front", "4001", "1",
-                                            "1", "0.0", "ws://127.0.0.1:8000"])
-        self.assertEqual(lines[2].split(), ["back-1", hexid(SHARD_A), "back", "4002", "4", "0",
-                                            "2.5", "-"])
+                                            "CLIENTS", "SESSIONS", "MSGS/S", "WS"])
+        # a front shard: its clients and its client sessions; a back shard: its
+        # session actors
+        self.assertEqual(lines[1].split(), ["front-1", hexid(SHARD_B), "front", str(FRONT_PID),
+                                            "3", "3", "2", "0.0", "ws://127.0.0.1:8000"])
+        self.assertEqual(lines[2].split(), ["back-1", hexid(SHARD_A), "back", str(BACK_PID),
+                                            "4", "-", "2", "2.5", "-"])
+        self.assertEqual(len(lines), 3)
         p = self.ctl("ps", "--json")
         self.assertEqual(p.returncode, 0)
         j = json.loads(p.stdout)
         self.assertEqual([e["name"] for e in j], ["front-1", "back-1"])
+        self.assertEqual([e["state"] for e in j], ["running", "running"])
         self.assertEqual(j[1]["load"]["actors"], 4)
         self.assertEqual(j[1]["msgs_per_s"], 2.5)
+
+    def dead_pid(self):
+        p = subprocess.Popen(["/bin/true"])
+        p.wait()
+        return p.pid
+
+    def record(self, *extra):
+        path = os.path.join(self.dir, "cluster.json")
+        with open(path) as f:
+            c = json.load(f)
+        c["processes"].extend(extra)
+        with open(path, "w") as f:
+            json.dump(c, f)
+
+    def test_ps_dead_shards(self):
+        # back-2 died (its watcher wrote how) and the broker still lists it;
+        # back-3 died and the broker no longer knows it; front-2 was never seen
+        # ended (no watcher record)
+        b2, b3, f2 = self.dead_pid(), self.dead_pid(), self.dead_pid()
+        self.record({"name": "back-2", "role": "back", "pid": b2},
+                    {"name": "back-3", "role": "back", "pid": b3},
+                    {"name": "front-2", "role": "front", "pid": f2})
+        for name, pid, status in (("back-2", b2, 9), ("back-3", b3, 3 << 8)):
+            with open(os.path.join(self.dir, name + ".exit"), "w") as f:
+                f.write("%d %d\n" % (pid, status))
+        with open(os.path.join(self.dir, "front-2.exit"), "w") as f:
+            f.write("%d 0\n" % (f2 + 1))  # another process of that name
+        self.broker.extra_ps = [{"shard": "00000000000000b2", "roles": ["back"], "pid": b2,
+                                 "load": {"actors": 9, "sessions": 0}, "msgs_per_s": 0.0}]
+        p = self.ctl("ps")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual([l.split()[0] for l in lines[1:3]], ["front-1", "back-1"])
+        self.assertIn("back-2 (pid %d): dead, killed by signal 9 (SIGKILL) (the broker lists it "
+                      "until it declares the shard lost)" % b2, lines)
+        self.assertIn("back-3 (pid %d): dead, exited with status 3" % b3, lines)
+        self.assertIn("front-2 (pid %d): dead, ended, how is not known" % f2, lines)
+        self.assertNotIn("00000000000000b2", p.stdout)  # not a row of the table
+        j = json.loads(self.ctl("--json", "ps").stdout)
+        by = {e["name"]: e for e in j}
+        self.assertEqual(by["back-2"]["state"], "dead")
+        self.assertEqual(by["back-2"]["shard"], "00000000000000b2")
+        self.assertEqual(by["back-2"]["ended"], "killed by signal 9 (SIGKILL)")
+        self.assertEqual({k: by["back-3"][k] for k in ("state", "shard", "pid", "exit_status")},
+                         {"state": "dead", "shard": None, "pid": b3, "exit_status": 3})
+        self.assertEqual(by["front-2"]["ended"], "ended, how is not known")
+        self.assertNotIn("exit_status", by["front-2"])
+
+    def test_ps_dead_broker(self):
+        # the record's broker has died: ps says so at once, with how and what still runs
+        bp = self.dead_pid()
+        self.record({"name": "broker", "role": "broker", "pid": bp})
+        with open(os.path.join(self.dir, "broker.exit"), "w") as f:
+            f.write("%d 9\n" % bp)
+        p = self.ctl("--timeout", "60000", "ps", timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("skickctl: EUNREACH: the broker of the cluster in %s is not running: pid %d "
+                      "killed by signal 9 (SIGKILL); shards still running, cut off: front-1, "
+                      "back-1. Restart the cluster: `skickctl down`, then `skickctl up`"
+                      % (self.dir, bp), p.stderr)
+        self.assertEqual(self.broker.kinds(HELLO), [])  # it did not try
 
     def test_ps_names_without_cluster(self):
         os.unlink(os.path.join(self.dir, "cluster.json"))
@@ -930,7 +1002,8 @@ class Cluster(unittest.TestCase):
         self.ensure_up()
         out = Cluster.up.stdout
         self.assertIn("Cluster up in %s" % os.path.realpath(self.run_dir), out)
-        self.assertRegex(out, r"\nNAME\s+SHARD\s+ROLE\s+PID\s+ACTORS\s+SESSIONS\s+MSGS/S\s+WS\n")
+        self.assertRegex(out, r"\nNAME\s+SHARD\s+ROLE\s+PID\s+ACTORS\s+CLIENTS\s+SESSIONS\s+MSGS/S"
+                         r"\s+WS\n")
         self.assertRegex(out, r"\nfront-1\s+[0-9a-f]{16}\s+front\s+\d+")
         self.assertRegex(out, r"\nback-1\s+[0-9a-f]{16}\s+back\s+\d+")
         self.assertIn("Connect: ws://127.0.0.1:%d/" % self.wport, out)
@@ -960,8 +1033,10 @@ class Cluster(unittest.TestCase):
         self.ensure_up()
         p = self.ctl("ps")
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertRegex(p.stdout, r"front-1\s+[0-9a-f]{16}\s+front\s+%d\s+\d+\s+\d+\s+[\d.]+\s+"
-                         r"ws://127.0.0.1:%d" % (self.procs()["front-1"]["pid"], self.wport))
+        self.assertRegex(p.stdout, r"front-1\s+[0-9a-f]{16}\s+front\s+%d\s+\d+\s+\d+\s+\d+\s+"
+                         r"[\d.]+\s+ws://127.0.0.1:%d" % (self.procs()["front-1"]["pid"], self.wport))
+        self.assertRegex(p.stdout, r"back-1\s+[0-9a-f]{16}\s+back\s+%d\s+\d+\s+-\s+\d+\s+"
+                         r"[\d.]+\s+-" % self.procs()["back-1"]["pid"])
         j = json.loads(self.ctl("--json", "ps").stdout)
         self.assertEqual(sorted(e["name"] for e in j), ["back-1", "front-1"])
         for e in j:
@@ -1089,6 +1164,48 @@ class Cluster(unittest.TestCase):
         self.assertTrue(sess[0]["session"].startswith(back + ":"), sess)  # on the back shard
         self.assertRegex(table, r"front-1\s+[0-9a-f]{16}:[0-9a-f]{16}\s+%s:[0-9a-f]{16}\s+hello"
                          % back)
+
+    def test_5c_ps_session_counts(self):
+        # one client with a session, one still in the handshake: the front
+        # shard shows 2 clients and 1 (client) session, the back shard 1
+        # session (actor)
+        import asyncio
+        import websockets
+
+        def load(j, name):
+            return [e for e in j if e["name"] == name][0]["load"]
+
+        async def scenario():
+            url = "ws://127.0.0.1:%d/" % self.wport
+            async with websockets.connect(url, open_timeout=10) as ws, \
+                    websockets.connect(url, open_timeout=10):
+                await ws.send(compact({"session_type": "hello"}))
+                await asyncio.wait_for(ws.recv(), 10)  # the session's greeting
+                deadline = time.monotonic() + 15  # heartbeats carry the load
+                while True:
+                    proc = await asyncio.create_subprocess_exec(
+                        SKICKCTL, "--run-dir", self.run_dir, "--json", "ps",
+                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                    out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
+                    j = json.loads(out)
+                    counts = (load(j, "front-1").get("clients"),
+                              load(j, "front-1").get("client_sessions"),
+                              load(j, "back-1").get("sessions"))
+                    if counts == (2, 1, 1) or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.2)
+                proc = await asyncio.create_subprocess_exec(
+                    SKICKCTL, "--run-dir", self.run_dir, "ps",
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                table, _ = await asyncio.wait_for(proc.communicate(), WAIT)
+                return counts, table.decode()
+
+        self.ensure_up()
+        counts, table = asyncio.run(scenario())
+        self.assertEqual(counts, (2, 1, 1))
+        rows = {l.split()[0]: l.split() for l in table.splitlines()[1:]}
+        self.assertEqual(rows["front-1"][5:7], ["2", "1"], table)  # CLIENTS, SESSIONS
+        self.assertEqual(rows["back-1"][5:7], ["-", "1"], table)
 
     def test_6_stop(self):
         self.ensure_up()
