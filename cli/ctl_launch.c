@@ -555,14 +555,14 @@ int ctl_cmd_down(ctl_t *ctl, ctl_args_t *a)
     int nshards = 0;
     while (nshards < n && strcmp(s[nshards].p.role, "broker") != 0)
         nshards++;
+    for (int i = 0; i < n; i++) { /* before ctl_stop forgets the exit records */
+        ended[i][0] = '\0';
+        if (!ctl_proc_alive(&s[i].p))
+            ctl_proc_ended(ctl, &s[i].p, 0, ended[i], sizeof ended[i]);
+    }
     /* Shards first (they leave cleanly through the broker), then the broker. */
     ctl_stop(ctl, cluster, s, nshards, grace);
     ctl_stop(ctl, cluster, s + nshards, n - nshards, grace);
-    for (int i = 0; i < n; i++) {
-        ended[i][0] = '\0';
-        if (strcmp(s[i].result, "not running") == 0)
-            ctl_proc_ended(ctl, &s[i].p, 0, ended[i], sizeof ended[i]);
-    }
     json_object_object_add(cluster, "stopped_ms", json_object_new_int64(ctl_wall_ms()));
     ctl_cluster_save(ctl, cluster);
     ctl_unlock(&lock);

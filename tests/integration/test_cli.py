@@ -933,6 +933,27 @@ class Mock(unittest.TestCase):
 # The real cluster
 
 
+async def actl(run_dir, *args):
+    """skickctl inside an asyncio scenario (a websocket client stays open); its stdout."""
+    import asyncio
+    proc = await asyncio.create_subprocess_exec(
+        SKICKCTL, "--run-dir", run_dir, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
+    return out.decode()
+
+
+async def poll_json(run_dir, args, done, within):
+    """`skickctl --json ARGS` every 0.2 s until done(result) or `within` seconds; the last result."""
+    import asyncio
+    deadline = time.monotonic() + within
+    while True:
+        j = json.loads(await actl(run_dir, "--json", *args))
+        if done(j) or time.monotonic() > deadline:
+            return j
+        await asyncio.sleep(0.2)
+
+
 def cluster_prerequisites():
     broker = os.path.join(BUILD, "broker", "skick-broker")
     node = os.path.join(BUILD, "node", "skick-node")
@@ -1138,21 +1159,9 @@ class Cluster(unittest.TestCase):
             async with websockets.connect(url, open_timeout=10) as ws:
                 await ws.send(compact({"session_type": "hello"}))
                 await asyncio.wait_for(ws.recv(), 10)  # the session's greeting
-                deadline = time.monotonic() + 10
-                while True:
-                    proc = await asyncio.create_subprocess_exec(
-                        SKICKCTL, "--run-dir", self.run_dir, "--json", "sessions",
-                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
-                    j = json.loads(out)
-                    if j[0].get("sessions") or time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.2)
-                proc = await asyncio.create_subprocess_exec(
-                    SKICKCTL, "--run-dir", self.run_dir, "sessions",
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                table, _ = await asyncio.wait_for(proc.communicate(), WAIT)
-                return j, table.decode()
+                j = await poll_json(self.run_dir, ["sessions"], lambda j: j[0].get("sessions"),
+                                    10)
+                return j, await actl(self.run_dir, "sessions")
 
         j, table = asyncio.run(scenario())
         self.assertEqual(j[0]["name"], "front-1")
@@ -1175,34 +1184,23 @@ class Cluster(unittest.TestCase):
         def load(j, name):
             return [e for e in j if e["name"] == name][0]["load"]
 
+        def counts(j):
+            return (load(j, "front-1").get("clients"), load(j, "front-1").get("client_sessions"),
+                    load(j, "back-1").get("sessions"))
+
         async def scenario():
             url = "ws://127.0.0.1:%d/" % self.wport
             async with websockets.connect(url, open_timeout=10) as ws, \
                     websockets.connect(url, open_timeout=10):
                 await ws.send(compact({"session_type": "hello"}))
                 await asyncio.wait_for(ws.recv(), 10)  # the session's greeting
-                deadline = time.monotonic() + 15  # heartbeats carry the load
-                while True:
-                    proc = await asyncio.create_subprocess_exec(
-                        SKICKCTL, "--run-dir", self.run_dir, "--json", "ps",
-                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                    out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
-                    j = json.loads(out)
-                    counts = (load(j, "front-1").get("clients"),
-                              load(j, "front-1").get("client_sessions"),
-                              load(j, "back-1").get("sessions"))
-                    if counts == (2, 1, 1) or time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.2)
-                proc = await asyncio.create_subprocess_exec(
-                    SKICKCTL, "--run-dir", self.run_dir, "ps",
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                table, _ = await asyncio.wait_for(proc.communicate(), WAIT)
-                return counts, table.decode()
+                # heartbeats carry the load
+                j = await poll_json(self.run_dir, ["ps"], lambda j: counts(j) == (2, 1, 1), 15)
+                return counts(j), await actl(self.run_dir, "ps")
 
         self.ensure_up()
-        counts, table = asyncio.run(scenario())
-        self.assertEqual(counts, (2, 1, 1))
+        got, table = asyncio.run(scenario())
+        self.assertEqual(got, (2, 1, 1))
         rows = {l.split()[0]: l.split() for l in table.splitlines()[1:]}
         self.assertEqual(rows["front-1"][5:7], ["2", "1"], table)  # CLIENTS, SESSIONS
         self.assertEqual(rows["back-1"][5:7], ["-", "1"], table)
@@ -1352,6 +1350,186 @@ class ClusterCurveAndFailures(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("ESTART", p.stderr)
         self.assertIn("SKICK_BROKER_BIN", p.stderr)
+
+
+class ClusterCrash(unittest.TestCase):
+    """kill -9 of shards and of the broker, and what ps, scale, up and down
+    make of it. A fresh cluster per test; the front shards run with few
+    civetweb threads."""
+
+    def setUp(self):
+        if MISSING:
+            self.skipTest("MISSING: " + "; ".join(MISSING))
+        self.dir = tempfile.mkdtemp(prefix="skick-ck-")
+        self.run_dir = os.path.join(self.dir, "run")
+        self.bport = free_ports(3)
+        self.wport = free_ports(5)
+
+    def tearDown(self):
+        run(["down", "--wait", "3000"], run_dir=self.run_dir, check_sanitizer=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def ctl(self, *args, **kw):
+        kw.setdefault("timeout", 60)
+        return run(list(args), run_dir=self.run_dir, **kw)
+
+    def up(self, front, back, *more):
+        p = self.ctl(*(more + ("up", "--front", str(front), "--back", str(back),
+                               "--app", os.path.join(BUILD, "examples", "accumulator.so"),
+                               "--broker", "tcp://127.0.0.1:%d" % self.bport,
+                               "--port", str(self.wport), "--node-arg", "--ws-threads=4",
+                               "--wait", "20000")))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return p
+
+    def record(self):
+        """cluster.json's processes by name; fails on a duplicate name."""
+        with open(os.path.join(self.run_dir, "cluster.json")) as f:
+            procs = json.load(f)["processes"]
+        names = [p["name"] for p in procs]
+        self.assertEqual(len(names), len(set(names)), names)
+        return {p["name"]: p for p in procs}
+
+    def pids(self):
+        return {n: p["pid"] for n, p in self.record().items()}
+
+    def kill(self, *names):
+        pids = self.pids()
+        for n in names:
+            os.kill(pids[n], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(alive(pids[n]) for n in names) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {n: pids[n] for n in names}
+
+    def scale(self, *args):
+        p = self.ctl("--json", "scale", *args)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        j = json.loads(p.stdout)
+        return j, sorted(f["name"] for f in j["forgotten"])
+
+    def test_kill_front_and_back(self):
+        self.up(2, 2)
+        before = self.pids()
+        dead = self.kill("back-2", "front-1")  # the newest back, the older front
+        p = self.ctl("ps")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        for name in ("front-1", "back-2"):
+            self.assertTrue(any(l.startswith("%s (pid %d): dead, killed by signal 9 (SIGKILL)"
+                                             % (name, dead[name])) for l in lines), p.stdout)
+        rows = [l.split()[0] for l in lines[1:] if re.match(r"\S+\s+[0-9a-f]{16}\s", l)]
+        self.assertEqual(rows, ["front-2", "back-1"], p.stdout)
+        j = json.loads(self.ctl("--json", "ps").stdout)
+        self.assertEqual({e["name"]: e["state"] for e in j},
+                         {"front-1": "dead", "front-2": "running", "back-1": "running",
+                          "back-2": "dead"})
+        p = self.ctl("logs", "back-2", "-n", "1")
+        self.assertEqual(p.stdout, "==== skickctl: back-2 (pid %d) ended: killed by signal 9 "
+                         "(SIGKILL)\n" % dead["back-2"])
+        # scale forgets every dead shard and replaces those of the role it is given
+        j, forgot = self.scale("back=2")
+        self.assertEqual((forgot, j["started"], j["stopped"]), (["back-2", "front-1"],
+                                                                ["back-2"], []))
+        now = self.pids()
+        self.assertEqual(sorted(now), ["back-1", "back-2", "broker", "front-2"])
+        self.assertNotEqual(now["back-2"], before["back-2"])
+        for n in ("broker", "front-2", "back-1"):
+            self.assertEqual(now[n], before[n], n)
+        j, forgot = self.scale("front=2")
+        self.assertEqual((forgot, j["started"]), ([], ["front-1"]))
+        self.assertIn(str(self.wport), self.record()["front-1"]["argv"])  # its old port
+        self.assertIn("ws://127.0.0.1:%d/" % self.wport, j["connect"])
+        j = json.loads(self.ctl("--json", "ps").stdout)
+        self.assertEqual(sorted((e["name"], e["state"]) for e in j),
+                         [("back-1", "running"), ("back-2", "running"), ("front-1", "running"),
+                          ("front-2", "running")])
+        # nothing to do: nothing changes, the record is not even rewritten
+        path = os.path.join(self.run_dir, "cluster.json")
+        text, mtime = read_text(path), os.stat(path).st_mtime_ns
+        p = self.ctl("scale", "front=2", "back=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("nothing to do\n"), p.stdout)
+        self.assertEqual((read_text(path), os.stat(path).st_mtime_ns), (text, mtime))
+        self.assertTrue(all(alive(pid) for pid in self.pids().values()))
+
+    def test_scale_down_after_crash(self):
+        self.up(1, 3)
+        before = self.pids()
+        self.kill("back-1")  # the oldest
+        j, forgot = self.scale("back=1")
+        # the newest live shard is stopped, the live one left keeps its record
+        self.assertEqual((forgot, j["stopped"], j["started"]), (["back-1"], ["back-3"], []))
+        self.assertEqual(self.pids(), {n: before[n] for n in ("broker", "front-1", "back-2")})
+        self.assertFalse(alive(before["back-3"]))
+        log = read_text(os.path.join(self.run_dir, "logs", "back-3.log"))
+        self.assertTrue(log.endswith("ended: exited with status 0\n"), log[-300:])
+        self.kill("back-2")  # now the newest, and the last
+        j, forgot = self.scale("back=0")
+        self.assertEqual((forgot, j["stopped"], j["started"]), (["back-2"], [], []))
+        self.assertEqual(sorted(self.pids()), ["broker", "front-1"])
+        j, forgot = self.scale("back=2")
+        self.assertEqual(j["started"], ["back-1", "back-2"])
+        self.assertEqual(sorted(self.pids()), ["back-1", "back-2", "broker", "front-1"])
+
+    def test_broker_dead(self):
+        self.up(1, 1)
+        dead = self.kill("broker")
+        text = read_text(os.path.join(self.run_dir, "cluster.json"))
+        why = ("the broker of the cluster in %s is not running: pid %d killed by signal 9 "
+               "(SIGKILL); shards still running, cut off: front-1, back-1. Restart the cluster: "
+               "`skickctl down`, then `skickctl up`" % (os.path.realpath(self.run_dir),
+                                                         dead["broker"]))
+        for args in (["ps"], ["scale", "back=2"]):
+            p = self.ctl(*args)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn("skickctl: EUNREACH: ", p.stderr)
+            self.assertIn(why.split(" in ")[1], p.stderr)
+        self.assertEqual(read_text(os.path.join(self.run_dir, "cluster.json")), text)
+        p = self.ctl("up")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("already running", p.stderr)
+        p = self.ctl("down", "--wait", "5000")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"broker\s+%d\s+not running: killed by signal 9 \(SIGKILL\)"
+                         % dead["broker"])
+        self.assertRegex(p.stdout, r"front-1\s+\d+\s+stopped")
+
+    def test_up_over_an_ended_cluster(self):
+        self.up(1, 1)
+        old = self.kill("front-1", "back-1", "broker")
+        p = self.up(1, 1)
+        self.assertIn("skickctl: the cluster recorded in %s had ended: broker (pid %d) killed by "
+                      "signal 9 (SIGKILL)" % (os.path.realpath(self.run_dir), old["broker"]),
+                      p.stderr)
+        now = self.pids()
+        self.assertEqual(sorted(now), ["back-1", "broker", "front-1"])
+        for n, pid in now.items():
+            self.assertNotEqual(pid, old[n])
+            self.assertEqual(int(read_text(os.path.join(self.run_dir, n + ".pid"))), pid)
+
+    def test_concurrent_scale(self):
+        # two scale runs at once take turns on the record's lock
+        self.up(0, 1)
+        e = dict(os.environ, SKICK_RUN_DIR=self.run_dir, SKICK_LOG_LEVEL="warning")
+        ps = [subprocess.Popen([SKICKCTL, "--json", "scale", "back=3"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=e) for _ in range(2)]
+        outs = [p.communicate(timeout=60) for p in ps]
+        for p, (out, err) in zip(ps, outs):
+            self.assertEqual(p.returncode, 0, out + err)
+        started = [json.loads(out)["started"] for out, _ in outs]
+        self.assertEqual(sorted(started), [[], ["back-2", "back-3"]])
+        self.assertEqual(sorted(self.pids()), ["back-1", "back-2", "back-3", "broker"])
+
+    def test_connect_order(self):
+        # the broker lists shards in hash order; Connect follows the names
+        p = self.up(5, 0)
+        urls = ["ws://127.0.0.1:%d/" % (self.wport + i) for i in range(5)]
+        tail = p.stdout[p.stdout.index("\nConnect:"):p.stdout.index("\nStop:")]
+        connect = [l.split()[-1] for l in tail.strip().splitlines()]
+        self.assertEqual(connect, urls, p.stdout)
+        j = json.loads(self.ctl("--json", "scale", "front=5").stdout)
+        self.assertEqual(j["connect"], urls)
 
 
 class Result(unittest.TextTestResult):
