@@ -407,11 +407,14 @@ static json_object *s_new_record(ctl_t *ctl, up_opts_t *o, const char *broker_bi
     return cluster;
 }
 
-/*  Refuse when a process of the old record in RUN_DIR still runs; forget
-    an ended one. 0, or -1 after ctl_fail. */
+/*  Refuse when a process of the old record in RUN_DIR still runs, or when
+    the record cannot be read; forget an ended one. 0, or -1 after
+    ctl_fail. */
 static int s_check_old(ctl_t *ctl)
 {
     json_object *old = ctl_cluster_load(ctl);
+    if (!old && errno == EINVAL && !(old = ctl_cluster_need(ctl)))
+        return -1; /* damaged: processes it names may still run */
     const char *alive = old ? s_any_alive(old) : NULL;
     if (alive) {
         ctl_fail(ctl, SKICK_ESTART,

@@ -1345,6 +1345,19 @@ class ClusterCurveAndFailures(unittest.TestCase):
         with open(os.path.join(self.run_dir, "cluster.json")) as f:
             self.assertEqual(json.load(f)["processes"], [])
 
+    def test_damaged_record(self):
+        # a cluster.json that is not JSON: nothing overwrites it or guesses
+        os.makedirs(self.run_dir)
+        path = os.path.join(self.run_dir, "cluster.json")
+        with open(path, "w") as f:
+            f.write('{"version": 1, "processes": [{"name": "bro')
+        for args in (["up", "--front", "0", "--back", "0"], ["scale", "back=1"], ["down"]):
+            p = self.ctl(*args, timeout=60)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertRegex(p.stderr, r"skickctl: EINVAL: \S+/run/cluster.json is damaged")
+        self.assertEqual(read_text(path), '{"version": 1, "processes": [{"name": "bro')
+        os.unlink(path)
+
     def test_missing_binary(self):
         p = self.ctl("up", env={"SKICK_BROKER_BIN": "/nonexistent/skick-broker"})
         self.assertEqual(p.returncode, 1)
