@@ -1,10 +1,9 @@
-/*  ctl_cluster - the run directory, cluster.json, processes and binaries
+/*  ctl_cluster - the run directory, binaries, logs and shard names
 
-    RUN_DIR/cluster.json describes what `skickctl up` started: the
-    configuration (so that `scale` starts shards alike) and one entry per
-    process (name, role, pid, argv, log). It is rewritten atomically
-    (write a temporary file, rename) after every change, so that a failed
-    or interrupted `up` can still be stopped with `down`.
+    Small helpers of every command: JSON field access, clocks, mkdir -p,
+    finding skick-broker and skick-node, the tail of a log, and the names
+    (front-1, back-2) that cluster.json gives to the pids the broker lists.
+    The record itself (cluster.json) is ctl_record.c.
 */
 #include <ctype.h>
 #include <errno.h>
@@ -59,127 +58,29 @@ int ctl_mkdirs(const char *path, mode_t mode)
     return 0;
 }
 
-json_object *ctl_cluster_load(ctl_t *ctl)
-{
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/cluster.json", ctl->run_dir);
-    if (access(path, R_OK) != 0)
-        return NULL;
-    json_object *c = json_object_from_file(path);
-    if (c && !json_object_is_type(c, json_type_object)) {
-        json_object_put(c);
-        errno = EINVAL;
-        return NULL;
-    }
-    return c;
-}
-
-int ctl_cluster_save(ctl_t *ctl, json_object *cluster)
-{
-    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/cluster.json", ctl->run_dir);
-    snprintf(tmp, sizeof tmp, "%s/.cluster.json.%d", ctl->run_dir, (int) getpid());
-    if (json_object_to_file_ext(tmp, cluster,
-                                JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) != 0)
-        return -1;
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static const char *s_get_str(json_object *o, const char *key)
+const char *ctl_str(json_object *o, const char *key)
 {
     json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v) ||
+        !json_object_is_type(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
 
-static long long s_get_int(json_object *o, const char *key)
+json_object *ctl_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (o && json_object_is_type(o, json_type_object))
+        json_object_object_get_ex(o, key, &v);
+    return v;
+}
+
+long long ctl_int(json_object *o, const char *key)
 {
     json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v))
+    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
         return 0;
     return json_object_get_int64(v);
-}
-
-int ctl_cluster_procs(json_object *cluster, ctl_proc_t *procs, int max)
-{
-    json_object *arr;
-    if (!cluster || !json_object_object_get_ex(cluster, "processes", &arr) ||
-        !json_object_is_type(arr, json_type_array))
-        return 0;
-    int n = 0;
-    for (size_t i = 0; i < json_object_array_length(arr) && n < max; i++) {
-        json_object *p = json_object_array_get_idx(arr, i);
-        const char *name = s_get_str(p, "name"), *role = s_get_str(p, "role");
-        if (!name || !role)
-            continue;
-        ctl_proc_t *q = &procs[n++];
-        memset(q, 0, sizeof *q);
-        snprintf(q->name, sizeof q->name, "%s", name);
-        snprintf(q->role, sizeof q->role, "%s", role);
-        q->pid = (pid_t) s_get_int(p, "pid");
-        q->index = (int) s_get_int(p, "index");
-        q->port = (int) s_get_int(p, "port");
-        q->started_ms = s_get_int(p, "started_ms");
-    }
-    return n;
-}
-
-/*  The process entry of cluster with this name, or NULL (borrowed). */
-static json_object *s_entry(json_object *cluster, const char *name)
-{
-    json_object *arr;
-    if (!json_object_object_get_ex(cluster, "processes", &arr))
-        return NULL;
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        json_object *p = json_object_array_get_idx(arr, i);
-        const char *n = s_get_str(p, "name");
-        if (n && strcmp(n, name) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-bool ctl_proc_alive(json_object *cluster, const ctl_proc_t *p)
-{
-    if (p->pid <= 1)
-        return false;
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int) p->pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
-        return false; /* a zombie has ended */
-    /* Guard against a recycled pid: the program must be the one we ran. */
-    json_object *e = s_entry(cluster, p->name), *argv;
-    if (!e || !json_object_object_get_ex(e, "argv", &argv) || json_object_array_length(argv) == 0)
-        return true;
-    const char *prog = json_object_get_string(json_object_array_get_idx(argv, 0));
-    const char *base = strrchr(prog, '/');
-    base = base ? base + 1 : prog;
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int) p->pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *cb = strrchr(buf, '/');
-    cb = cb ? cb + 1 : buf;
-    return strcmp(cb, base) == 0;
 }
 
 const char *ctl_name_for_pid(json_object *cluster, long long pid)
@@ -189,15 +90,15 @@ const char *ctl_name_for_pid(json_object *cluster, long long pid)
         return NULL;
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *p = json_object_array_get_idx(arr, i);
-        if (s_get_int(p, "pid") == pid)
-            return s_get_str(p, "name");
+        if (ctl_int(p, "pid") == pid)
+            return ctl_str(p, "name");
     }
     return NULL;
 }
 
 const char *ctl_shard_name(json_object *cluster, json_object *entry)
 {
-    const char *n = ctl_name_for_pid(cluster, s_get_int(entry, "pid"));
+    const char *n = ctl_name_for_pid(cluster, ctl_int(entry, "pid"));
     return n ? n : "-";
 }
 
@@ -208,7 +109,7 @@ int ctl_resolve_shard(json_object *cluster, json_object *ps, const char *arg, ch
         hex = isdigit((unsigned char) arg[i]) || (arg[i] >= 'a' && arg[i] <= 'f');
     for (size_t i = 0; ps && i < json_object_array_length(ps); i++) {
         json_object *e = json_object_array_get_idx(ps, i);
-        const char *id = s_get_str(e, "shard");
+        const char *id = ctl_str(e, "shard");
         if (!id)
             continue;
         if ((hex && strcmp(id, arg) == 0) || strcmp(ctl_shard_name(cluster, e), arg) == 0) {

@@ -1,4 +1,4 @@
-/*  ctl_query - skickctl ps, actors, services, sessions, stats, send, ask, stop
+/*  ctl_query - skickctl actors, services, sessions, stats, send, ask, stop
 
     Each command connects to the broker's control endpoint (skick/client.h),
     makes its requests and prints a table, or with --json the results as
@@ -10,181 +10,6 @@
 
 #include "ctl.h"
 #include "skick_envelope.h"
-
-static const char *s_str(json_object *o, const char *key)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static json_object *s_get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (o && json_object_is_type(o, json_type_object))
-        json_object_object_get_ex(o, key, &v);
-    return v;
-}
-
-static bool s_has_role(json_object *entry, const char *role)
-{
-    json_object *roles = s_get(entry, "roles");
-    for (size_t i = 0; roles && json_object_is_type(roles, json_type_array) &&
-                       i < json_object_array_length(roles);
-         i++)
-        if (strcmp(json_object_get_string(json_object_array_get_idx(roles, i)), role) == 0)
-            return true;
-    return false;
-}
-
-/* ---- ps -------------------------------------------------------------------------- */
-
-static json_object *s_sort_cluster; /* for the comparator */
-
-/*  front-N first, then back-N, then other names, then unnamed shards. */
-static int s_rank(const char *name)
-{
-    if (strncmp(name, "front-", 6) == 0)
-        return 0;
-    if (strncmp(name, "back-", 5) == 0)
-        return 1;
-    return strcmp(name, "-") == 0 ? 3 : 2;
-}
-
-static int s_by_name(const void *x, const void *y)
-{
-    json_object *a = *(json_object *const *) x, *b = *(json_object *const *) y;
-    const char *na = ctl_shard_name(s_sort_cluster, a), *nb = ctl_shard_name(s_sort_cluster, b);
-    if (s_rank(na) != s_rank(nb))
-        return s_rank(na) - s_rank(nb);
-    int c = strverscmp(na, nb);
-    if (c)
-        return c;
-    const char *sa = s_str(a, "shard"), *sb = s_str(b, "shard");
-    return strcmp(sa ? sa : "", sb ? sb : "");
-}
-
-/*  The entries of ps sorted by name (borrowed pointers; caller frees the array). */
-static json_object **s_sorted(json_object *cluster, json_object *ps, size_t *n)
-{
-    *n = ps && json_object_is_type(ps, json_type_array) ? json_object_array_length(ps) : 0;
-    json_object **v = calloc(*n + 1, sizeof *v);
-    if (!v) {
-        *n = 0;
-        return NULL;
-    }
-    for (size_t i = 0; i < *n; i++)
-        v[i] = json_object_array_get_idx(ps, i);
-    s_sort_cluster = cluster;
-    qsort(v, *n, sizeof *v, s_by_name);
-    return v;
-}
-
-void ctl_print_ps(ctl_t *ctl, json_object *cluster, json_object *ps)
-{
-    (void) ctl;
-    static const char *const head[] = {"NAME",    "SHARD",     "ROLE",    ">PID",
-                                       ">ACTORS", ">SESSIONS", ">MSGS/S", "WS"};
-    ctl_table_t *t = ctl_table_new(8, head);
-    size_t n;
-    json_object **v = s_sorted(cluster, ps, &n);
-    for (size_t i = 0; i < n; i++) {
-        json_object *e = v[i], *load = s_get(e, "load");
-        char b[5][128];
-        const char *row[] = {ctl_shard_name(cluster, e),
-                             ctl_cell(s_get(e, "shard"), b[0], sizeof b[0]),
-                             ctl_cell(s_get(e, "roles"), b[1], sizeof b[1]),
-                             ctl_cell(s_get(e, "pid"), b[2], sizeof b[2]),
-                             ctl_cell(s_get(load, "actors"), b[3], sizeof b[3]),
-                             ctl_cell(s_get(load, "sessions"), b[4], sizeof b[4]),
-                             NULL,
-                             s_str(e, "ws")};
-        char rate[32];
-        json_object *r = s_get(e, "msgs_per_s");
-        snprintf(rate, sizeof rate, "%.1f", r ? json_object_get_double(r) : 0.0);
-        row[6] = r ? rate : NULL;
-        ctl_table_add(t, row);
-    }
-    free(v);
-    ctl_table_print(t, stdout);
-    ctl_table_destroy(&t);
-}
-
-/*  ps as an array of entries with "name" added (new reference). */
-static json_object *s_named(json_object *cluster, json_object *ps)
-{
-    json_object *out = json_object_new_array();
-    size_t n;
-    json_object **v = s_sorted(cluster, ps, &n);
-    for (size_t i = 0; i < n; i++) {
-        json_object *e = NULL;
-        json_object_deep_copy(v[i], &e, NULL);
-        if (!e)
-            continue;
-        if (json_object_is_type(e, json_type_object))
-            json_object_object_add(e, "name",
-                                   json_object_new_string(ctl_shard_name(cluster, v[i])));
-        json_object_array_add(out, e);
-    }
-    free(v);
-    return out;
-}
-
-/*  Connect and fetch ps; 0, or CTL_FAIL after printing. */
-static int s_ps(ctl_t *ctl, skick_client_t **c, json_object **ps)
-{
-    *ps = NULL;
-    *c = ctl_connect(ctl);
-    if (!*c)
-        return CTL_FAIL;
-    if (skick_client_ps(*c, ctl->timeout_ms, ps) != 0) {
-        skick_client_destroy(c);
-        return ctl_fail_client(ctl, "ps");
-    }
-    if (!json_object_is_type(*ps, json_type_array)) {
-        json_object_put(*ps);
-        *ps = NULL;
-        skick_client_destroy(c);
-        return ctl_fail(ctl, SKICK_EPROTO, "ps: the broker's answer is not an array");
-    }
-    return 0;
-}
-
-int ctl_cmd_ps(ctl_t *ctl, ctl_args_t *a)
-{
-    (void) a;
-    skick_client_t *c;
-    json_object *ps;
-    if (s_ps(ctl, &c, &ps) != 0)
-        return CTL_FAIL;
-    skick_client_destroy(&c);
-    json_object *cluster = ctl_cluster_load(ctl);
-    if (ctl->json) {
-        json_object *named = s_named(cluster, ps);
-        ctl_print_json(named);
-        json_object_put(named);
-    } else {
-        ctl_print_ps(ctl, cluster, ps);
-        /* processes skickctl started that the broker does not list */
-        static ctl_proc_t procs[256];
-        int n = ctl_cluster_procs(cluster, procs, 256);
-        for (int i = 0; i < n; i++) {
-            if (strcmp(procs[i].role, "broker") == 0)
-                continue;
-            bool listed = false;
-            for (size_t k = 0; k < json_object_array_length(ps); k++)
-                listed |= json_object_get_int64(s_get(json_object_array_get_idx(ps, k), "pid")) ==
-                          procs[i].pid;
-            if (!listed)
-                printf("%s (pid %d): %s\n", procs[i].name, (int) procs[i].pid,
-                       ctl_proc_alive(cluster, &procs[i]) ? "running, not joined" : "not running");
-        }
-    }
-    json_object_put(cluster);
-    json_object_put(ps);
-    return CTL_OK;
-}
 
 /* ---- per-shard listings ------------------------------------------------------------- */
 
@@ -220,11 +45,11 @@ static json_object *s_each_shard(ctl_t *ctl, skick_client_t *c, json_object *clu
 {
     json_object *out = json_object_new_array();
     size_t n;
-    json_object **v = s_sorted(cluster, ps, &n);
+    json_object **v = ctl_ps_sorted(cluster, ps, &n);
     *failures = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *id = s_str(v[i], "shard");
-        if (!id || (only && strcmp(only, id) != 0) || (!only && role && !s_has_role(v[i], role)))
+        const char *id = ctl_str(v[i], "shard");
+        if (!id || (only && strcmp(only, id) != 0) || (!only && role && !ctl_has_role(v[i], role)))
             continue;
         json_object *res = NULL, *e = json_object_new_object();
         json_object_object_add(e, "shard", json_object_new_string(id));
@@ -271,7 +96,7 @@ int ctl_cmd_actors(ctl_t *ctl, ctl_args_t *a)
             return CTL_USAGE;
     skick_client_t *c;
     json_object *ps;
-    if (s_ps(ctl, &c, &ps) != 0)
+    if (ctl_ps_fetch(ctl, &c, &ps) != 0)
         return CTL_FAIL;
     json_object *cluster = ctl_cluster_load(ctl);
     char only[17];
@@ -290,16 +115,17 @@ int ctl_cmd_actors(ctl_t *ctl, ctl_args_t *a)
         static const char *const head[] = {"SHARD", "ADDRESS", "TYPE", ">DEPTH", "STATE"};
         ctl_table_t *t = ctl_table_new(5, head);
         for (size_t i = 0; i < json_object_array_length(res); i++) {
-            json_object *e = json_object_array_get_idx(res, i), *list = s_get(e, "actors");
+            json_object *e = json_object_array_get_idx(res, i), *list = ctl_get(e, "actors");
             for (size_t k = 0; list && k < json_object_array_length(list); k++) {
                 json_object *ac = json_object_array_get_idx(list, k);
                 char b[3][128], type[160];
-                json_object *sess = s_get(ac, "session");
-                snprintf(type, sizeof type, "%s%s", ctl_cell(s_get(ac, "type"), b[0], sizeof b[0]),
+                json_object *sess = ctl_get(ac, "session");
+                snprintf(type, sizeof type, "%s%s",
+                         ctl_cell(ctl_get(ac, "type"), b[0], sizeof b[0]),
                          sess && json_object_get_boolean(sess) ? " (session)" : "");
-                const char *row[] = {s_str(e, "name"), s_str(ac, "address"), type,
-                                     ctl_cell(s_get(ac, "depth"), b[1], sizeof b[1]),
-                                     ctl_cell(s_get(ac, "state"), b[2], sizeof b[2])};
+                const char *row[] = {ctl_str(e, "name"), ctl_str(ac, "address"), type,
+                                     ctl_cell(ctl_get(ac, "depth"), b[1], sizeof b[1]),
+                                     ctl_cell(ctl_get(ac, "state"), b[2], sizeof b[2])};
                 ctl_table_add(t, row);
             }
         }
@@ -321,7 +147,7 @@ int ctl_cmd_sessions(ctl_t *ctl, ctl_args_t *a)
     (void) a;
     skick_client_t *c;
     json_object *ps;
-    if (s_ps(ctl, &c, &ps) != 0)
+    if (ctl_ps_fetch(ctl, &c, &ps) != 0)
         return CTL_FAIL;
     json_object *cluster = ctl_cluster_load(ctl);
     int failures;
@@ -333,15 +159,15 @@ int ctl_cmd_sessions(ctl_t *ctl, ctl_args_t *a)
         static const char *const head[] = {"SHARD", "RECEPTIONIST", "SESSION", "TYPE", "PEER"};
         ctl_table_t *t = ctl_table_new(5, head);
         for (size_t i = 0; i < json_object_array_length(res); i++) {
-            json_object *e = json_object_array_get_idx(res, i), *list = s_get(e, "sessions");
+            json_object *e = json_object_array_get_idx(res, i), *list = ctl_get(e, "sessions");
             for (size_t k = 0; list && k < json_object_array_length(list); k++) {
                 json_object *s = json_object_array_get_idx(list, k);
                 char b[4][128];
-                const char *row[] = {s_str(e, "name"),
-                                     ctl_cell(s_get(s, "receptionist"), b[0], sizeof b[0]),
-                                     ctl_cell(s_get(s, "session"), b[1], sizeof b[1]),
-                                     ctl_cell(s_get(s, "type"), b[2], sizeof b[2]),
-                                     ctl_cell(s_get(s, "peer"), b[3], sizeof b[3])};
+                const char *row[] = {ctl_str(e, "name"),
+                                     ctl_cell(ctl_get(s, "receptionist"), b[0], sizeof b[0]),
+                                     ctl_cell(ctl_get(s, "session"), b[1], sizeof b[1]),
+                                     ctl_cell(ctl_get(s, "type"), b[2], sizeof b[2]),
+                                     ctl_cell(ctl_get(s, "peer"), b[3], sizeof b[3])};
                 ctl_table_add(t, row);
             }
         }
@@ -359,7 +185,7 @@ int ctl_cmd_services(ctl_t *ctl, ctl_args_t *a)
 {
     skick_client_t *c;
     json_object *ps, *res = NULL;
-    if (s_ps(ctl, &c, &ps) != 0)
+    if (ctl_ps_fetch(ctl, &c, &ps) != 0)
         return CTL_FAIL;
     int rc = CTL_OK;
     if (skick_client_services(c, a->npos ? a->pos[0] : NULL, ctl->timeout_ms, &res) != 0) {
@@ -374,18 +200,18 @@ int ctl_cmd_services(ctl_t *ctl, ctl_args_t *a)
              res && json_object_is_type(res, json_type_array) && i < json_object_array_length(res);
              i++) {
             json_object *s = json_object_array_get_idx(res, i);
-            const char *shard = s_str(s, "shard");
+            const char *shard = ctl_str(s, "shard");
             const char *name = "-";
             for (size_t k = 0; shard && k < json_object_array_length(ps); k++) {
                 json_object *e = json_object_array_get_idx(ps, k);
-                if (s_str(e, "shard") && strcmp(s_str(e, "shard"), shard) == 0)
+                if (ctl_str(e, "shard") && strcmp(ctl_str(e, "shard"), shard) == 0)
                     name = ctl_shard_name(cluster, e);
             }
             char label[64];
             snprintf(label, sizeof label, "%s%s%s%s", strcmp(name, "-") ? name : "",
                      strcmp(name, "-") ? " (" : "", shard ? shard : "-",
                      strcmp(name, "-") ? ")" : "");
-            const char *row[] = {s_str(s, "name"), s_str(s, "address"), label};
+            const char *row[] = {ctl_str(s, "name"), ctl_str(s, "address"), label};
             ctl_table_add(t, row);
         }
         ctl_table_print(t, stdout);
@@ -405,7 +231,7 @@ int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a)
     (void) a;
     skick_client_t *c;
     json_object *ps, *broker = NULL;
-    if (s_ps(ctl, &c, &ps) != 0)
+    if (ctl_ps_fetch(ctl, &c, &ps) != 0)
         return CTL_FAIL;
     if (skick_client_stats(c, ctl->timeout_ms, &broker) != 0) {
         int rc = ctl_fail_client(ctl, "stats");
@@ -448,14 +274,15 @@ int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a)
             for (size_t i = 0; i < ns; i++) {
                 json_object *e = json_object_array_get_idx(shards, i);
                 snprintf(names[i], sizeof names[i], ">%s",
-                         strcmp(s_str(e, "name"), "-") ? s_str(e, "name") : s_str(e, "shard"));
+                         strcmp(ctl_str(e, "name"), "-") ? ctl_str(e, "name")
+                                                         : ctl_str(e, "shard"));
                 head[i + 1] = names[i];
-                json_object *st = s_get(e, "stats");
+                json_object *st = ctl_get(e, "stats");
                 if (st && json_object_is_type(st, json_type_object)) {
                     json_object_object_foreach(st, key, val)
                     {
                         (void) val;
-                        if (!s_get(keys, key))
+                        if (!ctl_get(keys, key))
                             json_object_object_add(keys, key, json_object_new_boolean(1));
                     }
                 }
@@ -468,8 +295,8 @@ int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a)
                 (void) unused;
                 row[0] = key;
                 for (size_t i = 0; i < ns; i++) {
-                    json_object *st = s_get(json_object_array_get_idx(shards, i), "stats");
-                    row[i + 1] = ctl_cell(s_get(st, key), cells[i], sizeof cells[i]);
+                    json_object *st = ctl_get(json_object_array_get_idx(shards, i), "stats");
+                    row[i + 1] = ctl_cell(ctl_get(st, key), cells[i], sizeof cells[i]);
                 }
                 ctl_table_add(t, row);
             }

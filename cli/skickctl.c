@@ -115,15 +115,21 @@ static const command_t s_commands[] = {
      "  --wait MS          grace period before SIGKILL (default 10000)\n",
      s_wait_opts, "", 0, 0, ctl_cmd_down},
     {"scale", "front=N back=M", "start or stop shards to reach the counts",
-     "Starts shards (named like `up` does) or stops the newest ones\n"
-     "gracefully until the cluster has N front and M back shards. Either\n"
-     "count may be left out.\n"
+     "First forgets every dead shard of RUN_DIR/cluster.json (and says how it\n"
+     "ended). Then, counting live shards only, starts shards (ROLE-K with the\n"
+     "lowest free K: a replacement takes the dead shard's name and port) or\n"
+     "stops the newest live ones gracefully until the cluster has N front and\n"
+     "M back shards. Either count may be left out. Fails (EUNREACH) without\n"
+     "a live broker; waits for another skickctl changing the same cluster.\n"
      "\n"
      "  --wait MS          how long to wait for the shards (default 15000)\n",
      s_wait_opts, "", 1, 2, ctl_cmd_scale},
     {"ps", "", "list the shards",
-     "Columns: name, shard id, roles, pid, actors, sessions, messages per\n"
-     "second and websocket URL, from the broker's view.\n",
+     "The broker's view: name, shard id, roles, pid, actors, clients (front:\n"
+     "open websockets), sessions (back: session actors; front: client\n"
+     "sessions), messages per second and websocket URL. Below the table, the\n"
+     "shards of RUN_DIR/cluster.json that are dead (with how they ended) or\n"
+     "have not joined. A dead broker is an EUNREACH failure saying so.\n",
      NULL, "", 0, 0, ctl_cmd_ps},
     {"actors", "[SHARD]", "list the actors of one shard or of all",
      "SHARD is a shard id (16 hex digits) or a name from `ps` (back-1).\n"
@@ -467,6 +473,8 @@ int main(int argc, char **argv)
     static ctl_t ctl;
     s_ctl = &ctl;
     ctl.prog = "skickctl";
+    ctl.argv_area = argv[0];
+    ctl.argv_len = (size_t) (argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
     skick_log_set_ident("skickctl");
     if (!getenv("SKICK_LOG_LEVEL"))
         skick_log_set_level(SKICK_LOG_WARNING);

@@ -389,6 +389,7 @@ struct node_shard {
     size_t live;                 /* actors alive */
     size_t sessions;             /* session actors alive */
     size_t clients;              /* receptionists (open websockets) alive */
+    size_t client_sessions;      /* of those, the ones whose handshake opened a session */
     bool front, back;            /* roles: accepts websockets / hosts application actors */
     struct node_cluster *cluster; /* broker link, or NULL when standalone */
     /*  Called before each poll; returns true when it did work (the poll

@@ -479,6 +479,8 @@ static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool jso
         }
     }
     node_format_addr(r->session_addr, r->session.shard, r->session.id);
+    if (r->sh)
+        r->sh->client_sessions++; /* until s_rcpt_free */
     node_add_monitor(a, r->session); /* the session stops when we do */
     r->phase = R_STARTING;
     SKICK_LOG(SKICK_LOG_DEBUG, "ws", "%s: session %s (%s) for connection %llu", a->addr,
@@ -789,8 +791,11 @@ static void s_on_stop(skick_actor_t *self)
 static void s_rcpt_free(void *p)
 {
     rcpt_t *r = p;
-    if (r->sh)
+    if (r->sh) {
         r->sh->clients--;
+        if (r->session.id)
+            r->sh->client_sessions--;
+    }
     for (int i = 0; i < r->npending; i++)
         json_object_put(r->pending[i].msg);
     free(r->pending);

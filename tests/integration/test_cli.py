@@ -82,6 +82,10 @@ SHARD_A = 0x1111222233334444  # a fake back shard
 SHARD_B = 0x5555666677778888  # a fake front shard
 ACC = 0x00000000000000AC      # the fake accumulator on shard A
 ACC_ADDR = "%016x:%016x" % (SHARD_A, ACC)
+# The fake shards' pids: live processes (this test and its parent), as
+# skickctl checks that the processes of its record still run.
+FRONT_PID = os.getpid()
+BACK_PID = os.getppid()
 BROKER_ID = "b0b0b0b0b0b0b0b0"
 
 
@@ -116,6 +120,7 @@ class MockBroker(threading.Thread):
         self.dup_reply = False  # precede the next REPLY by a stale duplicate
         self.gap = 0  # skip this many seq numbers before the next REPLY
         self.tally = 0
+        self.extra_ps = []  # more ps entries
         self.stopped = set()
         self.running = True
         self.ready = threading.Event()
@@ -242,16 +247,18 @@ class MockBroker(threading.Thread):
 
         if ts == 0:
             if op == "ps":
-                ok([{"shard": hexid(SHARD_A), "roles": ["back"], "pid": 4002, "host": "h",
+                ok([{"shard": hexid(SHARD_A), "roles": ["back"], "pid": BACK_PID, "host": "h",
                      "ws": None, "apps": ["accumulator.so"], "joined_ms": 5,
                      "heartbeat_age_ms": 100,
-                     "load": {"actors": 4, "sessions": 0, "delivered": 10},
+                     "load": {"actors": 4, "sessions": 2, "clients": 0, "client_sessions": 0,
+                              "delivered": 10},
                      "msgs_per_s": 2.5},
-                    {"shard": hexid(SHARD_B), "roles": ["front"], "pid": 4001, "host": "h",
+                    {"shard": hexid(SHARD_B), "roles": ["front"], "pid": FRONT_PID, "host": "h",
                      "ws": "ws://127.0.0.1:8000", "apps": [], "joined_ms": 5,
                      "heartbeat_age_ms": 100,
-                     "load": {"actors": 1, "sessions": 1, "delivered": 3},
-                     "msgs_per_s": 0.0}])
+                     "load": {"actors": 3, "sessions": 0, "clients": 3, "client_sessions": 2,
+                              "delivered": 3},
+                     "msgs_per_s": 0.0}] + self.extra_ps)
             elif op == "services":
                 svc = [{"name": "adder", "address": ACC_ADDR, "shard": hexid(SHARD_A)}]
                 if body.get("name") not in (None, "adder"):
@@ -586,8 +593,8 @@ class Mock(unittest.TestCase):
         # processes as `up` would record them: names by pid
         with open(os.path.join(self.dir, "cluster.json"), "w") as f:
             json.dump({"version": 1, "control": "ipc://%s/control" % self.dir,
-                       "processes": [{"name": "front-1", "role": "front", "pid": 4001},
-                                     {"name": "back-1", "role": "back", "pid": 4002}]}, f)
+                       "processes": [{"name": "front-1", "role": "front", "pid": FRONT_PID},
+                                     {"name": "back-1", "role": "back", "pid": BACK_PID}]}, f)
 
     def tearDown(self):
         self.broker.stop()
@@ -619,17 +626,82 @@ class Mock(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.splitlines()
         self.assertEqual(lines[0].split(), ["NAME", "SHARD", "ROLE", "PID", "ACTORS",
-                                            "SESSIONS", "MSGS/S", "WS"])
-        self.assertEqual(lines[1].split(), ["front-1", hexid(SHARD_B), "front", "4001", "1",
-                                            "1", "0.0", "ws://127.0.0.1:8000"])
-        self.assertEqual(lines[2].split(), ["back-1", hexid(SHARD_A), "back", "4002", "4", "0",
-                                            "2.5", "-"])
+                                            "CLIENTS", "SESSIONS", "MSGS/S", "WS"])
+        # a front shard: its clients and its client sessions; a back shard: its
+        # session actors
+        self.assertEqual(lines[1].split(), ["front-1", hexid(SHARD_B), "front", str(FRONT_PID),
+                                            "3", "3", "2", "0.0", "ws://127.0.0.1:8000"])
+        self.assertEqual(lines[2].split(), ["back-1", hexid(SHARD_A), "back", str(BACK_PID),
+                                            "4", "-", "2", "2.5", "-"])
+        self.assertEqual(len(lines), 3)
         p = self.ctl("ps", "--json")
         self.assertEqual(p.returncode, 0)
         j = json.loads(p.stdout)
         self.assertEqual([e["name"] for e in j], ["front-1", "back-1"])
+        self.assertEqual([e["state"] for e in j], ["running", "running"])
         self.assertEqual(j[1]["load"]["actors"], 4)
         self.assertEqual(j[1]["msgs_per_s"], 2.5)
+
+    def dead_pid(self):
+        p = subprocess.Popen(["/bin/true"])
+        p.wait()
+        return p.pid
+
+    def record(self, *extra):
+        path = os.path.join(self.dir, "cluster.json")
+        with open(path) as f:
+            c = json.load(f)
+        c["processes"].extend(extra)
+        with open(path, "w") as f:
+            json.dump(c, f)
+
+    def test_ps_dead_shards(self):
+        # back-2 died (its watcher wrote how) and the broker still lists it;
+        # back-3 died and the broker no longer knows it; front-2 was never seen
+        # ended (no watcher record)
+        b2, b3, f2 = self.dead_pid(), self.dead_pid(), self.dead_pid()
+        self.record({"name": "back-2", "role": "back", "pid": b2},
+                    {"name": "back-3", "role": "back", "pid": b3},
+                    {"name": "front-2", "role": "front", "pid": f2})
+        for name, pid, status in (("back-2", b2, 9), ("back-3", b3, 3 << 8)):
+            with open(os.path.join(self.dir, name + ".exit"), "w") as f:
+                f.write("%d %d\n" % (pid, status))
+        with open(os.path.join(self.dir, "front-2.exit"), "w") as f:
+            f.write("%d 0\n" % (f2 + 1))  # another process of that name
+        self.broker.extra_ps = [{"shard": "00000000000000b2", "roles": ["back"], "pid": b2,
+                                 "load": {"actors": 9, "sessions": 0}, "msgs_per_s": 0.0}]
+        p = self.ctl("ps")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual([l.split()[0] for l in lines[1:3]], ["front-1", "back-1"])
+        self.assertIn("back-2 (pid %d): dead, killed by signal 9 (SIGKILL) (the broker lists it "
+                      "until it declares the shard lost)" % b2, lines)
+        self.assertIn("back-3 (pid %d): dead, exited with status 3" % b3, lines)
+        self.assertIn("front-2 (pid %d): dead, ended, how is not known" % f2, lines)
+        self.assertNotIn("00000000000000b2", p.stdout)  # not a row of the table
+        j = json.loads(self.ctl("--json", "ps").stdout)
+        by = {e["name"]: e for e in j}
+        self.assertEqual(by["back-2"]["state"], "dead")
+        self.assertEqual(by["back-2"]["shard"], "00000000000000b2")
+        self.assertEqual(by["back-2"]["ended"], "killed by signal 9 (SIGKILL)")
+        self.assertEqual({k: by["back-3"][k] for k in ("state", "shard", "pid", "exit_status")},
+                         {"state": "dead", "shard": None, "pid": b3, "exit_status": 3})
+        self.assertEqual(by["front-2"]["ended"], "ended, how is not known")
+        self.assertNotIn("exit_status", by["front-2"])
+
+    def test_ps_dead_broker(self):
+        # the record's broker has died: ps says so at once, with how and what still runs
+        bp = self.dead_pid()
+        self.record({"name": "broker", "role": "broker", "pid": bp})
+        with open(os.path.join(self.dir, "broker.exit"), "w") as f:
+            f.write("%d 9\n" % bp)
+        p = self.ctl("--timeout", "60000", "ps", timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("skickctl: EUNREACH: the broker of the cluster in %s is not running: pid %d "
+                      "killed by signal 9 (SIGKILL); shards still running, cut off: front-1, "
+                      "back-1. Restart the cluster: `skickctl down`, then `skickctl up`"
+                      % (self.dir, bp), p.stderr)
+        self.assertEqual(self.broker.kinds(HELLO), [])  # it did not try
 
     def test_ps_names_without_cluster(self):
         os.unlink(os.path.join(self.dir, "cluster.json"))
@@ -861,6 +933,27 @@ class Mock(unittest.TestCase):
 # The real cluster
 
 
+async def actl(run_dir, *args):
+    """skickctl inside an asyncio scenario (a websocket client stays open); its stdout."""
+    import asyncio
+    proc = await asyncio.create_subprocess_exec(
+        SKICKCTL, "--run-dir", run_dir, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
+    return out.decode()
+
+
+async def poll_json(run_dir, args, done, within):
+    """`skickctl --json ARGS` every 0.2 s until done(result) or `within` seconds; the last result."""
+    import asyncio
+    deadline = time.monotonic() + within
+    while True:
+        j = json.loads(await actl(run_dir, "--json", *args))
+        if done(j) or time.monotonic() > deadline:
+            return j
+        await asyncio.sleep(0.2)
+
+
 def cluster_prerequisites():
     broker = os.path.join(BUILD, "broker", "skick-broker")
     node = os.path.join(BUILD, "node", "skick-node")
@@ -930,7 +1023,8 @@ class Cluster(unittest.TestCase):
         self.ensure_up()
         out = Cluster.up.stdout
         self.assertIn("Cluster up in %s" % os.path.realpath(self.run_dir), out)
-        self.assertRegex(out, r"\nNAME\s+SHARD\s+ROLE\s+PID\s+ACTORS\s+SESSIONS\s+MSGS/S\s+WS\n")
+        self.assertRegex(out, r"\nNAME\s+SHARD\s+ROLE\s+PID\s+ACTORS\s+CLIENTS\s+SESSIONS\s+MSGS/S"
+                         r"\s+WS\n")
         self.assertRegex(out, r"\nfront-1\s+[0-9a-f]{16}\s+front\s+\d+")
         self.assertRegex(out, r"\nback-1\s+[0-9a-f]{16}\s+back\s+\d+")
         self.assertIn("Connect: ws://127.0.0.1:%d/" % self.wport, out)
@@ -960,8 +1054,10 @@ class Cluster(unittest.TestCase):
         self.ensure_up()
         p = self.ctl("ps")
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertRegex(p.stdout, r"front-1\s+[0-9a-f]{16}\s+front\s+%d\s+\d+\s+\d+\s+[\d.]+\s+"
-                         r"ws://127.0.0.1:%d" % (self.procs()["front-1"]["pid"], self.wport))
+        self.assertRegex(p.stdout, r"front-1\s+[0-9a-f]{16}\s+front\s+%d\s+\d+\s+\d+\s+\d+\s+"
+                         r"[\d.]+\s+ws://127.0.0.1:%d" % (self.procs()["front-1"]["pid"], self.wport))
+        self.assertRegex(p.stdout, r"back-1\s+[0-9a-f]{16}\s+back\s+%d\s+\d+\s+-\s+\d+\s+"
+                         r"[\d.]+\s+-" % self.procs()["back-1"]["pid"])
         j = json.loads(self.ctl("--json", "ps").stdout)
         self.assertEqual(sorted(e["name"] for e in j), ["back-1", "front-1"])
         for e in j:
@@ -1063,21 +1159,9 @@ class Cluster(unittest.TestCase):
             async with websockets.connect(url, open_timeout=10) as ws:
                 await ws.send(compact({"session_type": "hello"}))
                 await asyncio.wait_for(ws.recv(), 10)  # the session's greeting
-                deadline = time.monotonic() + 10
-                while True:
-                    proc = await asyncio.create_subprocess_exec(
-                        SKICKCTL, "--run-dir", self.run_dir, "--json", "sessions",
-                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
-                    j = json.loads(out)
-                    if j[0].get("sessions") or time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.2)
-                proc = await asyncio.create_subprocess_exec(
-                    SKICKCTL, "--run-dir", self.run_dir, "sessions",
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                table, _ = await asyncio.wait_for(proc.communicate(), WAIT)
-                return j, table.decode()
+                j = await poll_json(self.run_dir, ["sessions"], lambda j: j[0].get("sessions"),
+                                    10)
+                return j, await actl(self.run_dir, "sessions")
 
         j, table = asyncio.run(scenario())
         self.assertEqual(j[0]["name"], "front-1")
@@ -1089,6 +1173,37 @@ class Cluster(unittest.TestCase):
         self.assertTrue(sess[0]["session"].startswith(back + ":"), sess)  # on the back shard
         self.assertRegex(table, r"front-1\s+[0-9a-f]{16}:[0-9a-f]{16}\s+%s:[0-9a-f]{16}\s+hello"
                          % back)
+
+    def test_5c_ps_session_counts(self):
+        # one client with a session, one still in the handshake: the front
+        # shard shows 2 clients and 1 (client) session, the back shard 1
+        # session (actor)
+        import asyncio
+        import websockets
+
+        def load(j, name):
+            return [e for e in j if e["name"] == name][0]["load"]
+
+        def counts(j):
+            return (load(j, "front-1").get("clients"), load(j, "front-1").get("client_sessions"),
+                    load(j, "back-1").get("sessions"))
+
+        async def scenario():
+            url = "ws://127.0.0.1:%d/" % self.wport
+            async with websockets.connect(url, open_timeout=10) as ws, \
+                    websockets.connect(url, open_timeout=10):
+                await ws.send(compact({"session_type": "hello"}))
+                await asyncio.wait_for(ws.recv(), 10)  # the session's greeting
+                # heartbeats carry the load
+                j = await poll_json(self.run_dir, ["ps"], lambda j: counts(j) == (2, 1, 1), 15)
+                return counts(j), await actl(self.run_dir, "ps")
+
+        self.ensure_up()
+        got, table = asyncio.run(scenario())
+        self.assertEqual(got, (2, 1, 1))
+        rows = {l.split()[0]: l.split() for l in table.splitlines()[1:]}
+        self.assertEqual(rows["front-1"][5:7], ["2", "1"], table)  # CLIENTS, SESSIONS
+        self.assertEqual(rows["back-1"][5:7], ["-", "1"], table)
 
     def test_6_stop(self):
         self.ensure_up()
@@ -1230,11 +1345,204 @@ class ClusterCurveAndFailures(unittest.TestCase):
         with open(os.path.join(self.run_dir, "cluster.json")) as f:
             self.assertEqual(json.load(f)["processes"], [])
 
+    def test_damaged_record(self):
+        # a cluster.json that is not JSON: nothing overwrites it or guesses
+        os.makedirs(self.run_dir)
+        path = os.path.join(self.run_dir, "cluster.json")
+        with open(path, "w") as f:
+            f.write('{"version": 1, "processes": [{"name": "bro')
+        for args in (["up", "--front", "0", "--back", "0"], ["scale", "back=1"], ["down"]):
+            p = self.ctl(*args, timeout=60)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertRegex(p.stderr, r"skickctl: EINVAL: \S+/run/cluster.json is damaged")
+        self.assertEqual(read_text(path), '{"version": 1, "processes": [{"name": "bro')
+        os.unlink(path)
+
     def test_missing_binary(self):
         p = self.ctl("up", env={"SKICK_BROKER_BIN": "/nonexistent/skick-broker"})
         self.assertEqual(p.returncode, 1)
         self.assertIn("ESTART", p.stderr)
         self.assertIn("SKICK_BROKER_BIN", p.stderr)
+
+
+class ClusterCrash(unittest.TestCase):
+    """kill -9 of shards and of the broker, and what ps, scale, up and down
+    make of it. A fresh cluster per test; the front shards run with few
+    civetweb threads."""
+
+    def setUp(self):
+        if MISSING:
+            self.skipTest("MISSING: " + "; ".join(MISSING))
+        self.dir = tempfile.mkdtemp(prefix="skick-ck-")
+        self.run_dir = os.path.join(self.dir, "run")
+        self.bport = free_ports(3)
+        self.wport = free_ports(5)
+
+    def tearDown(self):
+        run(["down", "--wait", "3000"], run_dir=self.run_dir, check_sanitizer=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def ctl(self, *args, **kw):
+        kw.setdefault("timeout", 60)
+        return run(list(args), run_dir=self.run_dir, **kw)
+
+    def up(self, front, back, *more):
+        p = self.ctl(*(more + ("up", "--front", str(front), "--back", str(back),
+                               "--app", os.path.join(BUILD, "examples", "accumulator.so"),
+                               "--broker", "tcp://127.0.0.1:%d" % self.bport,
+                               "--port", str(self.wport), "--node-arg", "--ws-threads=4",
+                               "--wait", "20000")))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return p
+
+    def record(self):
+        """cluster.json's processes by name; fails on a duplicate name."""
+        with open(os.path.join(self.run_dir, "cluster.json")) as f:
+            procs = json.load(f)["processes"]
+        names = [p["name"] for p in procs]
+        self.assertEqual(len(names), len(set(names)), names)
+        return {p["name"]: p for p in procs}
+
+    def pids(self):
+        return {n: p["pid"] for n, p in self.record().items()}
+
+    def kill(self, *names):
+        pids = self.pids()
+        for n in names:
+            os.kill(pids[n], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(alive(pids[n]) for n in names) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {n: pids[n] for n in names}
+
+    def scale(self, *args):
+        p = self.ctl("--json", "scale", *args)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        j = json.loads(p.stdout)
+        return j, sorted(f["name"] for f in j["forgotten"])
+
+    def test_kill_front_and_back(self):
+        self.up(2, 2)
+        before = self.pids()
+        dead = self.kill("back-2", "front-1")  # the newest back, the older front
+        p = self.ctl("ps")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        for name in ("front-1", "back-2"):
+            self.assertTrue(any(l.startswith("%s (pid %d): dead, killed by signal 9 (SIGKILL)"
+                                             % (name, dead[name])) for l in lines), p.stdout)
+        rows = [l.split()[0] for l in lines[1:] if re.match(r"\S+\s+[0-9a-f]{16}\s", l)]
+        self.assertEqual(rows, ["front-2", "back-1"], p.stdout)
+        j = json.loads(self.ctl("--json", "ps").stdout)
+        self.assertEqual({e["name"]: e["state"] for e in j},
+                         {"front-1": "dead", "front-2": "running", "back-1": "running",
+                          "back-2": "dead"})
+        p = self.ctl("logs", "back-2", "-n", "1")
+        self.assertEqual(p.stdout, "==== skickctl: back-2 (pid %d) ended: killed by signal 9 "
+                         "(SIGKILL)\n" % dead["back-2"])
+        # scale forgets every dead shard and replaces those of the role it is given
+        j, forgot = self.scale("back=2")
+        self.assertEqual((forgot, j["started"], j["stopped"]), (["back-2", "front-1"],
+                                                                ["back-2"], []))
+        now = self.pids()
+        self.assertEqual(sorted(now), ["back-1", "back-2", "broker", "front-2"])
+        self.assertNotEqual(now["back-2"], before["back-2"])
+        for n in ("broker", "front-2", "back-1"):
+            self.assertEqual(now[n], before[n], n)
+        j, forgot = self.scale("front=2")
+        self.assertEqual((forgot, j["started"]), ([], ["front-1"]))
+        self.assertIn(str(self.wport), self.record()["front-1"]["argv"])  # its old port
+        self.assertIn("ws://127.0.0.1:%d/" % self.wport, j["connect"])
+        j = json.loads(self.ctl("--json", "ps").stdout)
+        self.assertEqual(sorted((e["name"], e["state"]) for e in j),
+                         [("back-1", "running"), ("back-2", "running"), ("front-1", "running"),
+                          ("front-2", "running")])
+        # nothing to do: nothing changes, the record is not even rewritten
+        path = os.path.join(self.run_dir, "cluster.json")
+        text, mtime = read_text(path), os.stat(path).st_mtime_ns
+        p = self.ctl("scale", "front=2", "back=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("nothing to do\n"), p.stdout)
+        self.assertEqual((read_text(path), os.stat(path).st_mtime_ns), (text, mtime))
+        self.assertTrue(all(alive(pid) for pid in self.pids().values()))
+
+    def test_scale_down_after_crash(self):
+        self.up(1, 3)
+        before = self.pids()
+        self.kill("back-1")  # the oldest
+        j, forgot = self.scale("back=1")
+        # the newest live shard is stopped, the live one left keeps its record
+        self.assertEqual((forgot, j["stopped"], j["started"]), (["back-1"], ["back-3"], []))
+        self.assertEqual(self.pids(), {n: before[n] for n in ("broker", "front-1", "back-2")})
+        self.assertFalse(alive(before["back-3"]))
+        log = read_text(os.path.join(self.run_dir, "logs", "back-3.log"))
+        self.assertTrue(log.endswith("ended: exited with status 0\n"), log[-300:])
+        self.kill("back-2")  # now the newest, and the last
+        j, forgot = self.scale("back=0")
+        self.assertEqual((forgot, j["stopped"], j["started"]), (["back-2"], [], []))
+        self.assertEqual(sorted(self.pids()), ["broker", "front-1"])
+        j, forgot = self.scale("back=2")
+        self.assertEqual(j["started"], ["back-1", "back-2"])
+        self.assertEqual(sorted(self.pids()), ["back-1", "back-2", "broker", "front-1"])
+
+    def test_broker_dead(self):
+        self.up(1, 1)
+        dead = self.kill("broker")
+        text = read_text(os.path.join(self.run_dir, "cluster.json"))
+        why = ("the broker of the cluster in %s is not running: pid %d killed by signal 9 "
+               "(SIGKILL); shards still running, cut off: front-1, back-1. Restart the cluster: "
+               "`skickctl down`, then `skickctl up`" % (os.path.realpath(self.run_dir),
+                                                         dead["broker"]))
+        for args in (["ps"], ["scale", "back=2"]):
+            p = self.ctl(*args)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn("skickctl: EUNREACH: ", p.stderr)
+            self.assertIn(why.split(" in ")[1], p.stderr)
+        self.assertEqual(read_text(os.path.join(self.run_dir, "cluster.json")), text)
+        p = self.ctl("up")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("already running", p.stderr)
+        p = self.ctl("down", "--wait", "5000")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"broker\s+%d\s+not running: killed by signal 9 \(SIGKILL\)"
+                         % dead["broker"])
+        self.assertRegex(p.stdout, r"front-1\s+\d+\s+stopped")
+
+    def test_up_over_an_ended_cluster(self):
+        self.up(1, 1)
+        old = self.kill("front-1", "back-1", "broker")
+        p = self.up(1, 1)
+        self.assertIn("skickctl: the cluster recorded in %s had ended: broker (pid %d) killed by "
+                      "signal 9 (SIGKILL)" % (os.path.realpath(self.run_dir), old["broker"]),
+                      p.stderr)
+        now = self.pids()
+        self.assertEqual(sorted(now), ["back-1", "broker", "front-1"])
+        for n, pid in now.items():
+            self.assertNotEqual(pid, old[n])
+            self.assertEqual(int(read_text(os.path.join(self.run_dir, n + ".pid"))), pid)
+
+    def test_concurrent_scale(self):
+        # two scale runs at once take turns on the record's lock
+        self.up(0, 1)
+        e = dict(os.environ, SKICK_RUN_DIR=self.run_dir, SKICK_LOG_LEVEL="warning")
+        ps = [subprocess.Popen([SKICKCTL, "--json", "scale", "back=3"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=e) for _ in range(2)]
+        outs = [p.communicate(timeout=60) for p in ps]
+        for p, (out, err) in zip(ps, outs):
+            self.assertEqual(p.returncode, 0, out + err)
+        started = [json.loads(out)["started"] for out, _ in outs]
+        self.assertEqual(sorted(started), [[], ["back-2", "back-3"]])
+        self.assertEqual(sorted(self.pids()), ["back-1", "back-2", "back-3", "broker"])
+
+    def test_connect_order(self):
+        # the broker lists shards in hash order; Connect follows the names
+        p = self.up(5, 0)
+        urls = ["ws://127.0.0.1:%d/" % (self.wport + i) for i in range(5)]
+        tail = p.stdout[p.stdout.index("\nConnect:"):p.stdout.index("\nStop:")]
+        connect = [l.split()[-1] for l in tail.strip().splitlines()]
+        self.assertEqual(connect, urls, p.stdout)
+        j = json.loads(self.ctl("--json", "scale", "front=5").stdout)
+        self.assertEqual(j["connect"], urls)
 
 
 class Result(unittest.TextTestResult):
