@@ -21,15 +21,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define FUZZ_ASSERT(cond, ...)                                                      \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            fprintf(stderr, "\nfuzz invariant broken at %s:%d: %s\n  ", __FILE__,   \
-                    __LINE__, #cond);                                               \
-            fprintf(stderr, __VA_ARGS__);                                           \
-            fprintf(stderr, "\n");                                                  \
-            abort();                                                                \
-        }                                                                           \
+#define FUZZ_ASSERT(cond, ...)                                                                     \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "\nfuzz invariant broken at %s:%d: %s\n  ", __FILE__, __LINE__,        \
+                    #cond);                                                                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /*  What the first input would otherwise do once (and LeakSanitizer would
@@ -127,9 +127,9 @@ static inline const char *fuzz_show(const void *s, size_t n)
     const unsigned char *b = s;
     size_t o = 0;
     for (size_t i = 0; i < n && i < 120; i++)
-        o += (size_t) snprintf(out + o, sizeof out - o,
-                               b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' ? "%c" : "\\x%02x",
-                               b[i]);
+        o +=
+            (size_t) snprintf(out + o, sizeof out - o,
+                              b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' ? "%c" : "\\x%02x", b[i]);
     if (n > 120)
         snprintf(out + o, sizeof out - o, "...");
     return out;

@@ -7,11 +7,13 @@
       - a refused document leaves *out NULL (and nothing leaks: LeakSanitizer);
       - an accepted one is accepted by the oracle (json-c's strict tokener
         plus the UTF-8, finiteness and depth rules: tests/proto/json_oracle.h)
-        with the same tree, the same printed text and the same type;
+        with the same tree, the same printed text and the same type (but
+        for strings with surrogate escapes, which json-c 0.16 decodes
+        wrongly: see s_high_surrogate);
       - a document the oracle accepts is accepted too, unless it is one
         json-c is known to be looser on (s_oracle_looser: raw control bytes
-        in strings, numbers outside the RFC's grammar) or holds a number longer than SKICK_JSON_NUMBER_MAX
-        characters (refused on purpose: "a number this long is not data");
+        in strings, numbers outside the RFC's grammar) or holds a number longer than
+   SKICK_JSON_NUMBER_MAX characters (refused on purpose: "a number this long is not data");
       - the printed tree reads back, in both modes, to an equal tree that
         prints the same (what a shard sends, a peer can read).
 */
@@ -34,13 +36,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool s_rfc_number(const uint8_t *t, size_t n)
 {
     size_t i = 0;
-#define S_DIGITS()                                                                  \
-    do {                                                                            \
-        size_t from_ = i;                                                           \
-        while (i < n && t[i] >= '0' && t[i] <= '9')                                 \
-            i++;                                                                    \
-        if (i == from_)                                                             \
-            return false;                                                           \
+#define S_DIGITS()                                                                                 \
+    do {                                                                                           \
+        size_t from_ = i;                                                                          \
+        while (i < n && t[i] >= '0' && t[i] <= '9')                                                \
+            i++;                                                                                   \
+        if (i == from_)                                                                            \
+            return false;                                                                          \
     } while (0)
     if (i < n && t[i] == '-')
         i++;
@@ -92,6 +94,20 @@ static bool s_oracle_looser(const uint8_t *data, size_t size)
     return false;
 }
 
+/*  True when data escapes a high surrogate (\\uD800-\\uDBFF): json-c 0.16
+    decodes such strings wrongly in more ways than json_oracle_pair_bug
+    covers ("\\ud836\\ude06\\udee0" becomes one U+91AE0), so their trees are
+    held to the round trip and to UTF-8 (checked by reading the printed
+    tree back) instead of to json-c. */
+static bool s_high_surrogate(const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i + 3 < size; i++)
+        if (data[i] == '\\' && data[i + 1] == 'u' && (data[i + 2] | 0x20) == 'd' &&
+            strchr("89abAB", data[i + 3]))
+            return true;
+    return false;
+}
+
 static void s_round_trip(json_object *ours, const char *show)
 {
     size_t n = 4;
@@ -130,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_ASSERT(rrc == 0, "accepted what json-c refuses: '%s'", show);
     const char *a = json_oracle_text(ours), *b = json_oracle_text(ref);
-    if (!json_oracle_pair_bug(a, b)) {
+    if (!s_high_surrogate(data, size) && !json_oracle_pair_bug(a, b)) {
         FUZZ_ASSERT(json_object_equal(ours, ref), "different trees for '%s'", show);
         FUZZ_ASSERT(strcmp(a, b) == 0, "printed '%s', json-c '%s'", a, b);
     }

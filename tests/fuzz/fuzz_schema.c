@@ -52,7 +52,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void s_one_line(const char *text, const char *what)
 {
     for (const unsigned char *p = (const unsigned char *) text; *p; p++)
-        FUZZ_ASSERT(*p >= 0x20, "%s holds a control byte: '%s'", what, fuzz_show(text, strlen(text)));
+        FUZZ_ASSERT(*p >= 0x20, "%s holds a control byte: '%s'", what,
+                    fuzz_show(text, strlen(text)));
 }
 
 static json_object *s_instance(const uint8_t *data, size_t len)
@@ -90,8 +91,8 @@ static skick_schema_t *s_compile(json_object *doc, int mode)
 {
     char err[200] = "";
     skick_schema_t *s = mode == 0 ? skick_schema_compile(doc, err, sizeof err)
-                                  : skick_schema_compile_shorthand(
-                                        doc, mode == 1 ? S_ACTION : NULL, err, sizeof err);
+                                  : skick_schema_compile_shorthand(doc, mode == 1 ? S_ACTION : NULL,
+                                                                   err, sizeof err);
     FUZZ_ASSERT(s || err[0], "compile failed without a reason");
     s_one_line(err, "a compile error");
     return s;

@@ -103,8 +103,9 @@ static void s_fz(skick_actor_t *self, json_object *init)
                  "\"sum\"}, \"xs\": {\"type\": \"array\", \"items\": {\"type\": \"integer\"},"
                  " \"maxItems\": 16}}}",
                  s_sum);
-    skick_socket(self, "ask", "{\"schema\": {\"enum\": [\"default\", \"str\", \"int\", "
-                              "\"float\", \"bool\", \"list\", \"small\", \"nope\"]}}",
+    skick_socket(self, "ask",
+                 "{\"schema\": {\"enum\": [\"default\", \"str\", \"int\", "
+                 "\"float\", \"bool\", \"list\", \"small\", \"nope\"]}}",
                  s_ask);
     skick_socket(self, "become", NULL, s_become);
     skick_socket(self, "quit", NULL, s_quit);
@@ -124,8 +125,9 @@ static void s_app(skick_app_t *app)
     skick_session(app, "fz", s_fz);
     skick_subsession(app, "fz:other", s_other);
     skick_session(app, "named", s_fz);
-    skick_session_handshake_schema(app, "named", "{\"name?\": {\"type\": \"string\", "
-                                                 "\"pattern\": \"^[a-z]{1,8}$\"}}");
+    skick_session_handshake_schema(app, "named",
+                                   "{\"name?\": {\"type\": \"string\", "
+                                   "\"pattern\": \"^[a-z]{1,8}$\"}}");
 }
 
 /* ---- the clients --------------------------------------------------------- */
