@@ -64,6 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void) argc;
     (void) argv;
     fuzz_warm_up();
+    fuzz_signals_elsewhere();
     skick_log_set_level(SKICK_LOG_SILENT);
     zsys_handler_set(NULL); /* libFuzzer handles the signals */
     s_net.cfg.bind = S_SHARD_EP;
@@ -96,7 +97,7 @@ static int s_read_peers(void)
                                      &e, why, sizeof why);
             if (rc == 0)
                 break;
-            FUZZ_ASSERT(rc == 1, "the broker sent peer %d a bad envelope: %s", i, why);
+            FUZZ_ASSERT(rc == 1, "the broker sent peer %d a bad envelope (%d): %s", i, rc, why);
             json_object *welcome = NULL;
             if (e->kind == SKICK_KIND_REPLY)
                 json_object_object_get_ex(e->body, "welcome", &welcome);
@@ -184,6 +185,7 @@ static void s_record(broker_t *b, uint8_t sel, const uint8_t *head, size_t hlen,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_input_begin();
     broker_t *b = s_broker_new();
     memset(s_last_seq, 0, sizeof s_last_seq);
     fuzz_cursor_t c = fuzz_cursor(data, size);
@@ -197,5 +199,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_read_peers();
     FUZZ_ASSERT(zhashx_size(b->by_id) == 0, "%zu peers outlived the timer", zhashx_size(b->by_id));
     s_broker_destroy(b);
+    fuzz_input_end();
     return 0;
 }

@@ -9,12 +9,16 @@
 #ifndef SKICK_FUZZ_COMMON_H_INCLUDED
 #define SKICK_FUZZ_COMMON_H_INCLUDED
 
+#include <pthread.h>
 #include <sanitizer/allocator_interface.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "skick_json.h"
 
@@ -40,6 +44,61 @@ static inline void fuzz_warm_up(void)
     json_object *v = NULL;
     skick_json_parse_strict("1.5", 3, &v);
     json_object_put(v);
+}
+
+/*  When the current input started (CLOCK_MONOTONIC ms), 0 between inputs. */
+static _Atomic int64_t fuzz_input_started_ms;
+
+static int64_t fuzz_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *fuzz_watchdog(void *arg)
+{
+    int64_t limit_ms = 1000 * (int64_t) (intptr_t) arg;
+    for (;;) {
+        sleep(1); /* libFuzzer's SIGALRM lands here too, and is ignored off its thread */
+        int64_t t = fuzz_input_started_ms;
+        if (t && fuzz_now_ms() - t > limit_ms) {
+            fprintf(stderr, "\nfuzz watchdog: one input ran longer than %lld s\n",
+                    (long long) (limit_ms / 1000));
+            abort(); /* libFuzzer's crash handler writes the input */
+        }
+    }
+    return NULL;
+}
+
+/*  For a target whose ZeroMQ sockets live from one input to the next:
+    libFuzzer's SIGALRM (its -timeout check, every second or so) would make a
+    receive fail with EINTR, a failure of the harness, not of the code. The
+    signal is blocked on the fuzzing thread and a watchdog thread of our own
+    times inputs instead (FUZZ_TIMEOUT seconds, default 10): wrap each input
+    in fuzz_input_begin / fuzz_input_end. Call from LLVMFuzzerInitialize
+    (libzmq's own threads block every signal). */
+static inline void fuzz_signals_elsewhere(void)
+{
+    const char *env = getenv("FUZZ_TIMEOUT");
+    intptr_t secs = env && atoi(env) > 0 ? atoi(env) : 10;
+    pthread_t t;
+    pthread_create(&t, NULL, fuzz_watchdog, (void *) secs);
+    pthread_detach(t);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static inline void fuzz_input_begin(void)
+{
+    fuzz_input_started_ms = fuzz_now_ms();
+}
+
+static inline void fuzz_input_end(void)
+{
+    fuzz_input_started_ms = 0;
 }
 
 /*  Allocations made by this thread since the last fuzz_mallocs_reset. */

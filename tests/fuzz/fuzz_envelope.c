@@ -56,6 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void) argc;
     (void) argv;
     fuzz_warm_up();
+    fuzz_signals_elsewhere();
     s_ctx = zmq_ctx_new();
     s_router = s_socket(ZMQ_ROUTER, "inproc://fuzz-envelope-router", NULL);
     s_dealer = s_socket(ZMQ_DEALER, NULL, "inproc://fuzz-envelope-router");
@@ -192,6 +193,7 @@ static void s_wire(const s_frame_t *f, int n, uint8_t flags, size_t rid_cap,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_input_begin();
     fuzz_cursor_t c = fuzz_cursor(data, size);
     uint8_t flags = fuzz_byte(&c, 0);
     size_t rid_cap = fuzz_byte(&c, 255) % (SKICK_RID_MAX + 1);
@@ -211,5 +213,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (flags & 1)
         s_wire(f, n, flags, rid_cap, e);
     skick_envelope_destroy(&e);
+    fuzz_input_end();
     return 0;
 }

@@ -40,7 +40,7 @@ for t in "${targets[@]}"; do
     if [[ -f $here/dict/$t.dict ]]; then
         dict=(-dict="$here/dict/$t.dict")
     fi
-    "$bin" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" \
+    FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-10}" "$bin" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" \
         -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -max_len=4096 -print_final_stats=1 \
         -artifact_prefix="$art/" "${dict[@]}" \
         "$work" "$here/corpus/$t" "$here/regressions/$t" >"$log" 2>&1
