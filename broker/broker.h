@@ -240,6 +240,19 @@ zlistx_t *broker_peers_list(broker_t *b);
     drain again). The directory drains below count the same way. */
 int broker_route_drain(broker_t *b, int sock);
 
+/*  broker_route_handle: handle one message m read whole from routing id rid
+    on ROUTER sock (what broker_route_drain does with each envelope it
+    reads; the seam tests/fuzz/fuzz_broker.c drives without sockets). m is
+    borrowed: its frames may have been forwarded, the caller closes it. */
+void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                         skick_wire_held_t *m);
+
+/*  broker_route_malformed: count, log and answer (DEAD_LETTER EPROTO, when
+    there is a routing id) a frame set from rid on ROUTER sock that is not
+    an envelope; why says what was wrong. */
+void broker_route_malformed(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                            const char *why);
+
 /*  broker_route_dead_letter: send a DEAD_LETTER about e (borrowed; NULL for
     a frame that could not be decoded) to the peer on (sock, rid) that sent
     it: from and to copied from e when they are full addresses (else 0/0),

@@ -137,7 +137,8 @@ static void s_refuse(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, 
         broker_route_dead_letter(b, sock, rid, rid_len, p, e, SKICK_EPROTO, why);
 }
 
-static void s_malformed(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, const char *why)
+void broker_route_malformed(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                            const char *why)
 {
     b->stats.malformed++;
     broker_peer_t *p = rid_len ? broker_peer_by_rid(b, sock, rid, rid_len) : NULL;
@@ -269,8 +270,8 @@ static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t 
     return true;
 }
 
-static void s_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
-                     skick_wire_held_t *m)
+void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                         skick_wire_held_t *m)
 {
     skick_envelope_t *e = &m->env;
     bool forwarded = e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT ||
@@ -334,10 +335,10 @@ int broker_route_drain(broker_t *b, int sock)
             return -1; /* errno EINTR: the caller looks again */
         n++;
         if (rc < 0) {
-            s_malformed(b, sock, rid, rid_len, why);
+            broker_route_malformed(b, sock, rid, rid_len, why);
             continue;
         }
-        s_handle(b, sock, rid, rid_len, &m);
+        broker_route_handle(b, sock, rid, rid_len, &m);
         skick_wire_held_close(&m);
     }
     return n;

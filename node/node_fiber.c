@@ -18,8 +18,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* gcc defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang 14 (the
+   fuzz build, docs/fuzzing.md) only answers __has_feature */
 #if defined(__SANITIZE_ADDRESS__)
 #define NODE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NODE_ASAN 1
+#endif
+#endif
+#ifdef NODE_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(__has_include)

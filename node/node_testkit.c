@@ -345,9 +345,14 @@ uint64_t skick_tk_ws_open(skick_tk_t *tk)
 
 int skick_tk_ws_send(skick_tk_t *tk, uint64_t client, const char *text)
 {
+    return skick_tk_ws_send_len(tk, client, text, strlen(text));
+}
+
+int skick_tk_ws_send_len(skick_tk_t *tk, uint64_t client, const char *data, size_t len)
+{
     node_shard_t *saved = node_shard;
     node_shard = tk->sh;
-    int rc = node_ws_fake_input(s_ws(tk), client, text, strlen(text));
+    int rc = node_ws_fake_input(s_ws(tk), client, data, len);
     node_shard = saved;
     return rc;
 }

@@ -114,6 +114,10 @@ uint64_t skick_tk_ws_open(skick_tk_t *tk);
     when the connection is closed. Does not run the shard. */
 int skick_tk_ws_send(skick_tk_t *tk, uint64_t client, const char *text);
 
+/*  The same for a frame of len bytes, which may hold NUL bytes (a frame is
+    not a C string): what a fuzzer or a test of raw frames sends. */
+int skick_tk_ws_send_len(skick_tk_t *tk, uint64_t client, const char *data, size_t len);
+
 /*  Run the shard, then pop the next frame the server sent to client (caller
     frees), or NULL when there is none. */
 char *skick_tk_ws_recv(skick_tk_t *tk, uint64_t client);

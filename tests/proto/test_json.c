@@ -4,10 +4,11 @@
     must build the trees json-c builds and never accept what json-c's strict
     mode (plus the UTF-8, finiteness and depth rules) refuses. Values nest
     at most SKICK_JSON_DEPTH deep, the top value being 1 deep: json-c's
-    depth, which also counts a scalar inside the innermost container. The reference
-    below is the old code path; fixed documents, every refusal, and random
-    damage compare the two. The check-only entry (skick_json_valid, the
-    broker's) must agree with the parser on every input.
+    depth, which also counts a scalar inside the innermost container. The
+    reference (json_oracle.h, shared with tests/fuzz/fuzz_json.c) is the old
+    code path; fixed documents, every refusal, and random damage compare
+    the two. The check-only entry (skick_json_valid, the broker's) must
+    agree with the parser on every input.
 */
 #include <criterion/criterion.h>
 #include <locale.h>
@@ -15,59 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "skick_envelope.h"
-#include "skick_json.h"
-
-/*  The reference: json-c strict, UTF-8 checked, finite, depth 64, whole
-    input. Returns 0 with *out or -1. */
-static int s_reference(const char *data, size_t len, json_object **out)
-{
-    *out = NULL;
-    if (!skick_utf8_valid((const unsigned char *) data, len))
-        return -1;
-    json_tokener *tok = json_tokener_new_ex(SKICK_JSON_DEPTH);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *v = json_tokener_parse_ex(tok, data, (int) len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    bool ok;
-    if (err == json_tokener_continue) {
-        v = json_tokener_parse_ex(tok, "", 1); /* a bare scalar needs a terminator */
-        ok = json_tokener_get_error(tok) == json_tokener_success;
-    } else {
-        ok = err == json_tokener_success && json_tokener_get_parse_end(tok) == len;
-    }
-    json_tokener_free(tok);
-    if (!ok || !skick_json_finite(v)) {
-        json_object_put(v);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static const char *s_text(json_object *v)
-{
-    return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "null";
-}
-
-/*  json-c 0.16 turns some valid surrogate pairs into U+FFFD ("\ud837\ude00",
-    U+1DE00, becomes EF BF BD): true when a and b differ only by such
-    replacements of a's 4-byte sequences. */
-static bool s_json_c_pair_bug(const char *a, const char *b)
-{
-    const unsigned char *p = (const unsigned char *) a, *q = (const unsigned char *) b;
-    bool seen = false;
-    while (*p && *q) {
-        if (*p == *q) {
-            p++, q++;
-            continue;
-        }
-        if (*p < 0xf0 || memcmp(q, "\xef\xbf\xbd", 3) != 0)
-            return false;
-        p += 4, q += 3, seen = true;
-    }
-    return seen && !*p && !*q;
-}
+#include "json_oracle.h"
 
 /*  data as C-escaped text for a failure message (static buffer). */
 static const char *s_show(const char *data, size_t len)
@@ -90,14 +39,15 @@ static bool s_compare(const char *data, size_t len)
 {
     json_object *ours = NULL, *ref = NULL;
     int rc = skick_json_parse_strict(data, len, &ours);
-    int rrc = s_reference(data, len, &ref);
+    int rrc = json_oracle_parse(data, len, &ref);
     const char *show = s_show(data, len);
     cr_assert_eq(skick_json_valid(data, len), rc == 0, "check and parse disagree on '%s'", show);
     if (rc == 0) {
         cr_assert_eq(rrc, 0, "accepted what json-c refuses: '%s'", show);
-        if (!s_json_c_pair_bug(s_text(ours), s_text(ref))) {
+        if (!json_oracle_pair_bug(json_oracle_text(ours), json_oracle_text(ref))) {
             cr_assert(json_object_equal(ours, ref), "different trees for '%s'", show);
-            cr_assert_str_eq(s_text(ours), s_text(ref), "printed differently: '%s'", show);
+            cr_assert_str_eq(json_oracle_text(ours), json_oracle_text(ref),
+                             "printed differently: '%s'", show);
         }
         /* the types too: json_object_equal compares an int and a double by value */
         cr_assert_eq(json_object_get_type(ours), json_object_get_type(ref));
