@@ -30,13 +30,25 @@ int skick_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const skick_
     return 0;
 }
 
+/*  Receive a frame that follows in the same multipart message: it is there
+    already (ZeroMQ delivers a message whole), so only a signal can get in
+    the way; retry then, or the rest would be read as the next message. */
+static int s_recv_part(zmq_msg_t *m, void *sock)
+{
+    int rc;
+    do
+        rc = zmq_msg_recv(m, sock, 0);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
 /*  Consume the rest of a multipart message. */
 static void s_drain(void *sock, zmq_msg_t *m)
 {
     int more = 1;
     size_t sz = sizeof more;
     while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
-        if (zmq_msg_recv(m, sock, 0) < 0)
+        if (s_recv_part(m, sock) < 0)
             break;
     }
 }
@@ -61,12 +73,12 @@ static int s_recv_frames(void *sock, bool routed, int zflags, zmq_msg_t frames[3
     for (int i = 0; i < 3; i++)
         zmq_msg_init(&frames[i]);
     if (zmq_msg_recv(&frames[0], sock, zflags) < 0) {
-        rc = (errno == EAGAIN) ? 0 : -2;
+        rc = (errno == EAGAIN || errno == EINTR) ? 0 : -2; /* a signal: nothing read yet */
         goto fail;
     }
     got = 1;
     while (got < want && s_more(sock)) {
-        if (zmq_msg_recv(&frames[got], sock, 0) < 0) {
+        if (s_recv_part(&frames[got], sock) < 0) {
             rc = -2;
             goto fail;
         }
