@@ -12,7 +12,7 @@ FUZZ_TARGETS      ?=
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps build build-asan build-fuzz test test-normal test-asan test-fuzz \
+.PHONY: soak all deps test-deps build build-asan build-fuzz test test-normal test-asan test-fuzz \
         fuzz demo bench clean
 
 all: build
@@ -63,6 +63,11 @@ demo: build
 
 bench: build
 	@bench/run-all.sh $(BUILD)
+
+# Minutes of mixed traffic with churn, memory and descriptors sampled (not CI).
+SOAK_MINUTES ?= 10
+soak: build
+	@/usr/bin/python3 bench/soak.py $(BUILD) --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

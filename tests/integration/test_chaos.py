@@ -87,7 +87,11 @@ class WsClient:
         sender = asyncio.ensure_future(self.send_loop(ws, stop))
         try:
             while True:
-                self.on_message(json.loads(await ws.recv()))
+                raw = await ws.recv()
+                if raw == "denied":  # no back shard offers the session type right now
+                    self.events.append((time.time(), "denied", None))
+                    continue
+                self.on_message(json.loads(raw))
         except websockets.exceptions.ConnectionClosed as e:
             code = e.rcvd.code if e.rcvd else 1006
             self.events.append((time.time(), "close", code))
@@ -136,6 +140,11 @@ class Load(threading.Thread):
         asyncio.set_event_loop(self.loop)
         self.stop = asyncio.Event()
         self.loop.run_until_complete(asyncio.gather(*(c.run(self.stop) for c in self.clients)))
+        pending = asyncio.all_tasks(self.loop)
+        for t in pending:
+            t.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
 
     def finish(self):
         self.loop.call_soon_threadsafe(self.stop.set)
