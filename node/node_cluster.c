@@ -352,7 +352,7 @@ static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
             node_shard_stop(sh);
             break;
         }
-        node_remote_shard_lost(sh, who, skick_get_string(e->body, "reason", "lost"));
+        node_watch_shard_lost(sh, who, skick_get_string(e->body, "reason", "lost"));
         break;
     }
     case SKICK_KIND_ACTOR:
@@ -551,7 +551,7 @@ static void s_destroy(node_shard_t *sh)
     json_object_put(c->hello);
     node_directory_fini(c);
     node_strmap_free(&c->handshakes, s_free_schema);
-    node_remote_fini(c);
+    node_watch_fini(c);
     node_u64map_free(&c->lost);
     node_u64map_free(&c->hash_pending);
     free(c);

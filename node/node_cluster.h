@@ -43,7 +43,8 @@ struct node_cluster {
     node_u64map_t dir;         /* shard id -> node_dir_entry_t* (node_directory.c) */
     node_strmap_t handshakes;  /* handshake schema text -> skick_schema_t* (owned) */
     node_u64map_t watches;     /* remote shard id -> node_u64map_t* of actor id ->
-                                  node_watchers_t* (node_remote.c) */
+                                  node_watchers_t* (node_watch.c) */
+    size_t nwatches;           /* (remote actor, watcher) pairs in watches */
     node_u64map_t lost;        /* shard ids declared lost (value: (void *) 1) */
     node_u64map_t hash_pending; /* request id -> node_hash_req_t* (node_cluster_hash.c) */
     uint64_t next_req;         /* last hash request id */
@@ -65,6 +66,10 @@ void node_cluster_hash_reply(node_shard_t *sh, json_object *body);
     local dead letter (opener refused, counted); body taken. */
 void node_remote_undeliverable(node_shard_t *sh, node_ref_t to, json_object **body, int err);
 /*  Free the watch tables (shard teardown). */
-void node_remote_fini(node_cluster_t *c);
+void node_watch_fini(node_cluster_t *c);
+/*  A new "exception" sentinel about shard:id with reason why (caller owns),
+    made on the ended actor's behalf: its shard was lost, or it could not be
+    spawned. */
+json_object *node_watch_sentinel(uint64_t shard, uint64_t id, const char *why);
 
 #endif

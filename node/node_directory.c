@@ -139,7 +139,7 @@ void node_directory_expire(node_shard_t *sh, int64_t grace_ms)
         if (d->unconfirmed && now - d->unconfirmed > grace_ms) {
             uint64_t id = c->dir.keys[i];
             node_directory_forget(sh, id); /* gone even if its loss was already handled */
-            node_remote_shard_lost(sh, id, "did not rejoin after a broker restart");
+            node_watch_shard_lost(sh, id, "did not rejoin after a broker restart");
             i = (size_t) -1; /* the table changed: start again */
             if (!sh->cluster)
                 return;

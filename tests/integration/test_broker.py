@@ -723,7 +723,9 @@ def test_loss(w, br, a, b, c, sub):
     lb = b.expect(LOST, lambda e: e.body.get("shard") == hexid(l.id), 3)
     check(lb is not None and lb.to[0] == b.id, "... and to B", lb)
     w.pump(0.3)
-    check(not [e for e in c.inbox if e.kind == LOST], "clients get no LOST", c.inbox)
+    lc = [e for e in c.inbox if e.kind == LOST and e.body.get("shard") == hexid(l.id)]
+    check(len(lc) == 1 and lc[0].to == (c.id, 1) and lc[0].frm == (0, 0),
+          "clients get LOST too (their asks to that shard end at once)", c.inbox)
     check(not [e for e in l.inbox if e.kind == LOST], "the lost shard itself gets no LOST")
     gone = w.wait(lambda: sub.find(lambda e: e.body == {"shard": hexid(l.id), "lost": True}), 3)
     check(gone is not None and gone.seq >= 2, "the directory publishes {shard, lost: true}", gone)
