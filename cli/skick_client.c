@@ -210,8 +210,13 @@ static int s_recv(skick_client_t *c, skick_envelope_t **out)
 {
     char why[128] = "";
     int rc = skick_wire_recv(c->sock, false, ZMQ_DONTWAIT, NULL, NULL, out, why, sizeof why);
-    if (rc == -1)
+    if (rc == -1 && skick_errno() == SKICK_EVERSION && !c->welcomed) {
+        c->fatal = SKICK_EVERSION; /* waiting longer cannot help */
+        snprintf(c->fatal_error, sizeof c->fatal_error,
+                 "the broker at %.300s speaks another protocol version (%s)", c->endpoint, why);
+    } else if (rc == -1) {
         SKICK_LOG(SKICK_LOG_WARNING, "client", "refused an envelope from the broker: %s", why);
+    }
     return rc;
 }
 

@@ -616,10 +616,8 @@ int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
                       json_object **body, bool control, uint32_t gen);
 /*  Ask for a directory publication at the next poll (services changed). */
 void node_cluster_dir_dirty(node_shard_t *sh);
-/*  The shard's own directory entry (caller owns). */
-json_object *node_cluster_own_entry(node_shard_t *sh, uint64_t version);
 
-/* node_directory.c: entries of the other shards, keyed by shard id. */
+/* node_directory.c: entries of the other shards, keyed by shard id; ours. */
 void node_directory_init(node_cluster_t *c);
 void node_directory_fini(node_cluster_t *c);
 /*  Apply a DIRECTORY body from the broker (borrowed). */
@@ -636,6 +634,8 @@ int node_directory_pick_service(node_shard_t *sh, const char *name, node_ref_t *
 /*  The compiled handshake schema advertised with a remote session type
     (cached per text), or NULL when it has none or it does not compile. */
 const skick_schema_t *node_directory_handshake(node_shard_t *sh, json_object *session);
+/*  The shard's own directory entry with that version (caller owns). */
+json_object *node_directory_own_entry(node_shard_t *sh, uint64_t version);
 /*  Mark every entry unconfirmed (a new broker); entries not re-received
     within grace_ms are then treated as lost by node_directory_expire. */
 void node_directory_unconfirm(node_shard_t *sh);

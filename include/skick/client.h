@@ -59,7 +59,8 @@ typedef struct {
     EINVAL (bad endpoint or options, unreadable certificate), EUNREACH (no
     broker: the ipc socket does not exist, or nothing answered in time), or
     the code of the broker's refusal (EINVAL: the id is taken; EPROTO: it
-    could not read our HELLO; codes this build does not know become EPROTO). */
+    could not read our HELLO; EVERSION: it speaks another protocol version;
+    codes this build does not know become EPROTO). */
 skick_client_t *skick_client_connect(const char *endpoint, const skick_client_opts_t *opts);
 
 /*  Close the connection (pending sends get up to 1 s to leave) and free the

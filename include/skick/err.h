@@ -32,7 +32,8 @@ extern "C" {
     XX(16, ECONTEXT, "not allowed in this context")                                 \
     XX(17, ESTART, "could not start")                                               \
     XX(18, EFORMAT, "malformed message")                                            \
-    XX(19, EUNREACH, "the actor's shard cannot be reached (no broker)")
+    XX(19, EUNREACH, "the actor's shard cannot be reached (no broker)")                 \
+    XX(20, EVERSION, "the other side speaks another protocol version")
 
 typedef enum {
 #define SKICK_ERR_ENUM_(n, name, msg) SKICK_##name = n,

@@ -20,11 +20,14 @@ a front shard and back shards loading tests/integration/cluster_test_app.so):
 Every wait is bounded; the bounds asserted ("within N s") have wide margins.
 """
 import os
-import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
+
+import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import skick_proto as sp  # noqa: E402
@@ -240,6 +243,147 @@ class ClientsAskingALostShard(FaultCase):
         self.assertLess(time.monotonic() - t0, 8.0)
         self.assertEqual(p.returncode, 1)
         self.assertIn("skickctl: EDEAD: ask: no such shard", p.stderr)
+
+
+class Admission(unittest.TestCase):
+    """Shards the broker does not admit: they say why, retry, and join."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="skick-admit-")
+        self.endpoint = "tcp://127.0.0.1:%d" % tc.free_port(3)
+        self.control = "ipc://%s/control" % self.tmp
+        self.procs = []
+
+    def tearDown(self):
+        codes = {p.name: p.stop() for p in reversed(self.procs)}
+        self.assertEqual([p.name for p in self.procs if tc.SANITIZER.search(p.text())], [])
+        self.assertTrue(all(rc == 0 for rc in codes.values()), codes)
+
+    def node(self, name, *args):
+        p = tc.Proc(name, [os.path.join(tc.BUILD, "node", "skick-node"), "--broker",
+                           self.endpoint, "--back", "--app", tc.Cluster.app()] + list(args),
+                    self.tmp)
+        self.procs.append(p)
+        return p
+
+    def broker(self, *args):
+        p = tc.Proc("broker", [os.path.join(tc.BUILD, "broker", "skick-broker"), "--bind",
+                               self.endpoint, "--control", self.control, "--heartbeat-ms", "200",
+                               "--lost-after-ms", "1500"] + list(args), self.tmp)
+        self.procs.append(p)
+        self.assertTrue(tc.wait_for(lambda: "serving" in p.text() or p.p.poll() is not None))
+        self.assertIsNone(p.p.poll(), p.text())
+        return p
+
+    def said(self, proc, text, within):
+        """text appears in proc's log within `within` seconds (a bound with margin)."""
+        t0 = time.monotonic()
+        self.assertTrue(tc.wait_for(lambda: text in proc.text(), within + 10),
+                        "%s never said %r:\n%s" % (proc.name, text, proc.text()[-3000:]))
+        self.assertLess(time.monotonic() - t0, within, "%s said %r late" % (proc.name, text))
+
+    def test_no_broker_yet(self):
+        n = self.node("lonely")
+        self.said(n, "not admitted by the broker at %s after " % self.endpoint, 9)
+        self.assertIn(" s: no connection (is the broker running? is the endpoint right?); still "
+                      "trying", n.text())
+        self.broker()
+        self.said(n, "joined the cluster at %s" % self.endpoint, 20)
+        self.assertRegex(n.text(), r"joined the cluster at \S+ \(broker [0-9a-f]{16}\) after "
+                                   r"\d+ s")
+        self.assertLessEqual(n.text().count("not admitted"), 3, "the warnings back off")
+        cl = sp.Client(self.control)
+        self.assertEqual(len(cl.request("ps")["result"]), 1)
+        cl.close()
+
+    def keys(self, *names):
+        d = os.path.join(self.tmp, "keys")
+        for name in names:
+            subprocess.run(skickctl("keygen", d, name), check=True, capture_output=True)
+        return d
+
+    def test_curve_failures_are_named_and_fixed_without_a_restart(self):
+        d = self.keys("broker", "good", "stranger")
+        allow = os.path.join(self.tmp, "allow")
+        os.makedirs(allow)
+        shutil.copy(os.path.join(d, "good.cert"), allow)
+        self.broker("--curve-secret", os.path.join(d, "broker.cert_secret"),
+                    "--curve-allow", allow)
+        stranger = self.node("stranger", "--curve-secret", os.path.join(d, "stranger.cert_secret"),
+                             "--curve-server", os.path.join(d, "broker.cert"))
+        wrong_key = self.node("wrong-key", "--curve-secret", os.path.join(d, "good.cert_secret"),
+                              "--curve-server", os.path.join(d, "stranger.cert"))
+        plain = self.node("plain")
+        good = self.node("good", "--curve-secret", os.path.join(d, "good.cert_secret"),
+                         "--curve-server", os.path.join(d, "broker.cert"))
+        self.said(good, "joined the cluster", 9)
+        self.said(stranger, "CURVE handshake failed: the broker does not admit this shard's "
+                  "certificate (ZAP status 400", 9)
+        self.said(wrong_key, "CURVE handshake failed: the broker closed the connection during it "
+                  "(is the broker's public key right?)", 9)
+        # libzmq reports this one either way (the broker's ERROR or its close first)
+        self.said(plain, "ZeroMQ handshake failed: ", 9)
+        self.assertRegex(plain.text(), r"the two sides use different security mechanisms \(is "
+                         r"CURVE configured on one side only\?\)|the broker closed the "
+                         r"connection during it \(does the broker use CURVE\?")
+        # admitting the stranger's certificate is enough: it connects again by itself
+        shutil.copy(os.path.join(d, "stranger.cert"), allow)
+        self.said(stranger, "joined the cluster", 25)
+        for p in (wrong_key, plain):
+            self.assertNotIn("joined", p.text())
+            # at once, then at 5, 15, 35 s (and once more for a changed reason),
+            # not once per retry (0.5 s doubling to 10 s)
+            self.assertLessEqual(p.text().count("not admitted"), 5, "the warnings back off")
+            self.assertIsNone(p.p.poll(), p.name + " keeps trying")
+
+    def fake_broker(self):
+        """A ROUTER on the endpoint playing a broker of protocol version 2."""
+        r = zmq.Context.instance().socket(zmq.ROUTER)
+        r.setsockopt(zmq.LINGER, 0)
+        r.bind(self.endpoint)
+        self.addCleanup(r.close)
+        return r
+
+    def hello_from(self, r):
+        self.assertTrue(r.poll(15000), "a HELLO arrives")
+        rid, head, body = r.recv_multipart()
+        self.assertEqual((head[2], head[3]), (1, sp.KINDS["HELLO"]))
+        return rid
+
+    def test_another_protocol_version(self):
+        r = self.fake_broker()
+        n = self.node("v1")
+        # a broker that answers in version 2 (a longer header, three frames)
+        rid = self.hello_from(r)
+        head, body = sp.pack("REPLY", 1, {"welcome": True, "broker": "ab" * 8})
+        v2 = bytearray(head) + b"\0" * 4
+        v2[2] = 2
+        r.send_multipart([rid, bytes(v2), b"", body])
+        self.said(n, "the broker speaks another protocol version (unsupported envelope version 2 "
+                  "(this side speaks 1)): upgrade one side", 9)
+        # a version 2 broker refusing us in version 1, as PROTOCOL.md asks
+        rid = self.hello_from(r)
+        refusal = {"welcome": False, "code": "EVERSION", "versions": [2],
+                   "error": "this broker speaks envelope version 2 only"}
+        r.send_multipart([rid] + sp.pack("REPLY", 1, refusal))
+        self.said(n, "the broker refused it (EVERSION: this broker speaks envelope version 2 "
+                  "only)", 9)
+        self.assertIsNone(n.p.poll(), "it keeps trying: the broker may be upgraded")
+        # a client of version 1 gives up at once, with the reason
+        t0 = time.monotonic()
+        p = subprocess.Popen(skickctl("--control", self.endpoint, "--timeout", "20000", "ps"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        peer = None
+        while peer != "client":  # the shard's HELLOs go on meanwhile
+            self.assertTrue(r.poll(15000))
+            rid, head, body = r.recv_multipart()
+            peer = (sp.unpack([head, body])["body"] or {}).get("peer")
+        r.send_multipart([rid, bytes(v2), b"", b"{}"])
+        out, err = p.communicate(timeout=30)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("skickctl: EVERSION: cannot connect: the broker at %s speaks another "
+                      "protocol version (unsupported envelope version 2" % self.endpoint, err)
 
 
 if __name__ == "__main__":
