@@ -213,7 +213,8 @@ static int s_recv(skick_client_t *c, skick_envelope_t **out)
     if (rc == -1 && skick_errno() == SKICK_EVERSION && !c->welcomed) {
         c->fatal = SKICK_EVERSION; /* waiting longer cannot help */
         snprintf(c->fatal_error, sizeof c->fatal_error,
-                 "the broker at %.300s speaks another protocol version (%s)", c->endpoint, why);
+                 "the broker at %.200s speaks another protocol version (%.120s)", c->endpoint,
+                 why);
     } else if (rc == -1) {
         SKICK_LOG(SKICK_LOG_WARNING, "client", "refused an envelope from the broker: %s", why);
     }
