@@ -223,8 +223,8 @@ void broker_peers_leave(broker_t *b, broker_peer_t *p, const skick_envelope_t *e
 void broker_peers_tick(broker_t *b, int64_t now);
 
 /*  broker_peers_lose: declare shard p lost: forget it, remember its id,
-    send LOST to every other shard and publish its directory removal. p is
-    freed. reason is the text sent in LOST. */
+    send LOST to every other peer (shards and clients) and publish its
+    directory removal. p is freed. reason is the text sent in LOST. */
 void broker_peers_lose(broker_t *b, broker_peer_t *p, const char *reason);
 
 /*  broker_peers_list: the joined peers as a new list (caller destroys the

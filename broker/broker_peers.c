@@ -10,8 +10,9 @@
     heartbeat_ms, declares a shard lost after lost_after_ms without any
     envelope from it, and forgets a client after client_timeout_ms. A lost
     shard is forgotten, its id is remembered (a later HELLO gets ELOST),
-    every other shard gets LOST after everything routed from the lost one
-    (one thread, ordered links), and the directory publishes its removal.
+    every other peer (shards and clients) gets LOST after everything routed
+    from the lost one (one thread, ordered links), and the directory
+    publishes its removal.
     Runs on the broker thread.
 */
 #include "broker.h"
@@ -322,13 +323,13 @@ void broker_peers_lose(broker_t *b, broker_peer_t *p, const char *reason)
     json_object_object_add(body, "shard", json_object_new_string(hex));
     json_object_object_add(body, "reason", json_object_new_string(reason));
     skick_envelope_t lost = {.kind = SKICK_KIND_LOST, .body = body};
+    /* Clients too: their conversations with actors of p end at once (EPARTNER)
+       instead of running out their timeouts. */
     for (broker_peer_t *q = zhashx_first(b->by_id); q; q = zhashx_next(b->by_id)) {
-        if (!q->shard)
-            continue;
         broker_peer_addr(q, &lost.to_shard, &lost.to_id);
         if (broker_peer_send(b, q, &lost) != 0)
-            SKICK_LOG(SKICK_LOG_WARNING, "peers", "cannot tell shard %s that %s is lost: %s",
-                      q->hex, hex, zmq_strerror(errno));
+            SKICK_LOG(SKICK_LOG_WARNING, "peers", "cannot tell %s %s that %s is lost: %s",
+                      q->shard ? "shard" : "client", q->hex, hex, zmq_strerror(errno));
     }
     json_object_put(body);
 }

@@ -5,7 +5,8 @@
     broker reads it (its own kinds, and to answer what it cannot deliver);
     forwarding sends the received header and body frames on (no copy). A frame set that is not
     an envelope is counted as malformed, logged (rate-limited) and answered
-    with DEAD_LETTER EPROTO to its routing id. An envelope from a connection
+    with DEAD_LETTER EPROTO to its routing id; one of another protocol
+    version gets a refused welcome, EVERSION. An envelope from a connection
     that has not joined gets DEAD_LETTER EUNREACH (actor kinds) and a REPLY
     {"welcome": false, "code": "EPROTO", "error": "say HELLO"} (ELOST for a
     shard declared lost). From a joined peer, the link's sequence number is
@@ -148,6 +149,33 @@ void broker_route_malformed(broker_t *b, int sock, const uint8_t *rid, size_t ri
                        s_who(p, rid, rid_len, who, sizeof who), why);
     if (rid_len)
         broker_route_dead_letter(b, sock, rid, rid_len, p, NULL, SKICK_EPROTO, why);
+}
+
+/*  An envelope of another protocol version: answered in ours (version 1,
+    which every version must read: PROTOCOL.md "Versions") with a refused
+    welcome naming the versions we speak, so that the peer can say why it
+    is not admitted. */
+static void s_foreign(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, const char *why)
+{
+    b->stats.malformed++;
+    char who[64];
+    broker_log_limited(&b->rl_malformed, SKICK_LOG_WARNING, "route",
+                       "%s speaks another protocol version (%s): answered EVERSION",
+                       s_who(NULL, rid, rid_len, who, sizeof who), why);
+    if (!rid_len)
+        return;
+    char text[200];
+    snprintf(text, sizeof text, "this broker speaks envelope version %d only; %s",
+             SKICK_ENVELOPE_VERSION, why);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "welcome", json_object_new_boolean(0));
+    json_object_object_add(body, "code", json_object_new_string("EVERSION"));
+    json_object_object_add(body, "error", json_object_new_string(text));
+    json_object *versions = json_object_new_array();
+    json_object_array_add(versions, json_object_new_int(SKICK_ENVELOPE_VERSION));
+    json_object_object_add(body, "versions", versions);
+    uint64_t id = skick_rid_to_id(rid, rid_len); /* a shard's routing id is its id */
+    broker_route_reply(b, sock, rid, rid_len, NULL, id, id, &body);
 }
 
 /*  An envelope from a connection that has not joined (or was forgotten). */
@@ -335,7 +363,10 @@ int broker_route_drain(broker_t *b, int sock)
             return -1; /* errno EINTR: the caller looks again */
         n++;
         if (rc < 0) {
-            broker_route_malformed(b, sock, rid, rid_len, why);
+            if (skick_errno() == SKICK_EVERSION)
+                s_foreign(b, sock, rid, rid_len, why);
+            else
+                broker_route_malformed(b, sock, rid, rid_len, why);
             continue;
         }
         broker_route_handle(b, sock, rid, rid_len, &m);

@@ -210,8 +210,14 @@ static int s_recv(skick_client_t *c, skick_envelope_t **out)
 {
     char why[128] = "";
     int rc = skick_wire_recv(c->sock, false, ZMQ_DONTWAIT, NULL, NULL, out, why, sizeof why);
-    if (rc == -1)
+    if (rc == -1 && skick_errno() == SKICK_EVERSION && !c->welcomed) {
+        c->fatal = SKICK_EVERSION; /* waiting longer cannot help */
+        snprintf(c->fatal_error, sizeof c->fatal_error,
+                 "the broker at %.200s speaks another protocol version (%.120s)", c->endpoint,
+                 why);
+    } else if (rc == -1) {
         SKICK_LOG(SKICK_LOG_WARNING, "client", "refused an envelope from the broker: %s", why);
+    }
     return rc;
 }
 
@@ -407,14 +413,20 @@ static void s_on_lost(skick_client_t *c, skick_envelope_t *e)
     uint64_t lost;
     if (!skick__client_parse_shard(skick__client_str(e->body, "shard"), &lost))
         return;
+    const char *reason = skick__client_str(e->body, "reason");
+    char text[200];
+    snprintf(text, sizeof text, "shard %016llx was lost (%.120s)", (unsigned long long) lost,
+             reason ? reason : "no reason given");
     for (skick_client_conv_t *v = c->convs; v; v = v->next)
-        if (v->to_shard == lost && !v->ended)
-            s_conv_end(v, SKICK_EPARTNER, "partner's shard lost");
+        if (v->to_shard == lost && !v->ended) {
+            char why[sizeof text + 24];
+            snprintf(why, sizeof why, "the partner's %s", text);
+            s_conv_end(v, SKICK_EPARTNER, why);
+        }
     if (c->req.id && !c->req.done && c->req.shard == lost) {
         c->req.done = true;
         c->req.code = SKICK_EUNREACH;
-        snprintf(c->req.error, sizeof c->req.error, "shard %016llx was lost",
-                 (unsigned long long) lost);
+        snprintf(c->req.error, sizeof c->req.error, "%s", text);
     }
 }
 

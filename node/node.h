@@ -450,8 +450,8 @@ void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char 
 void node_dead_letter(node_shard_t *sh, const char *to, json_object *msg, int err);
 /*  Run a factory against a, collecting registrations into a behaviour. */
 void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init);
-/*  Add a monitor reference (deduplicated). */
-void node_add_monitor(skick_actor_t *a, node_ref_t ref);
+/*  Add a monitor reference (deduplicated). Returns whether it is new. */
+bool node_add_monitor(skick_actor_t *a, node_ref_t ref);
 
 /* node_behaviour.c */
 node_behaviour_t *node_behaviour_finish(node_shard_t *sh, const node_type_t *type,
@@ -625,10 +625,8 @@ int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
                       json_object **body, bool control, uint32_t gen);
 /*  Ask for a directory publication at the next poll (services changed). */
 void node_cluster_dir_dirty(node_shard_t *sh);
-/*  The shard's own directory entry (caller owns). */
-json_object *node_cluster_own_entry(node_shard_t *sh, uint64_t version);
 
-/* node_directory.c: entries of the other shards, keyed by shard id. */
+/* node_directory.c: entries of the other shards, keyed by shard id; ours. */
 void node_directory_init(node_cluster_t *c);
 void node_directory_fini(node_cluster_t *c);
 /*  Apply a DIRECTORY body from the broker (borrowed). */
@@ -645,6 +643,8 @@ int node_directory_pick_service(node_shard_t *sh, const char *name, node_ref_t *
 /*  The compiled handshake schema advertised with a remote session type
     (cached per text), or NULL when it has none or it does not compile. */
 const skick_schema_t *node_directory_handshake(node_shard_t *sh, json_object *session);
+/*  The shard's own directory entry with that version (caller owns). */
+json_object *node_directory_own_entry(node_shard_t *sh, uint64_t version);
 /*  Mark every entry unconfirmed (a new broker); entries not re-received
     within grace_ms are then treated as lost by node_directory_expire. */
 void node_directory_unconfirm(node_shard_t *sh);
@@ -656,13 +656,8 @@ void node_directory_expire(node_shard_t *sh, int64_t grace_ms);
     letter counted. 0 or -1 with skick_errno. */
 int node_remote_deliver(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to,
                         json_object **body, bool control, uint32_t gen);
-/*  Remember that local actor watcher monitors remote actor `remote`, so
-    that it gets a sentinel if remote's shard is lost. */
-void node_remote_watch(node_shard_t *sh, node_ref_t remote, node_ref_t watcher);
 /*  An envelope from the broker for this shard (taken). */
 void node_remote_receive(node_shard_t *sh, skick_envelope_t *env);
-/*  Shard id was lost: sentinels, conversations, directory (see PROTOCOL.md). */
-void node_remote_shard_lost(node_shard_t *sh, uint64_t id, const char *reason);
 /*  Spawn type on the remote shard `where` (skick_spawn's remote branch). */
 skick_addr_t node_remote_spawn(skick_actor_t *self, uint64_t where, const char *type,
                                json_object **init, node_ref_t parent,
@@ -675,6 +670,36 @@ node_ref_t node_remote_spawn_session(node_shard_t *sh, uint64_t where, const cha
 void node_remote_on_spawn_session(skick_actor_t *self, json_object *msg);
 /*  Tell the monitors listed in a failed spawn request that `name` ended. */
 void node_remote_spawn_failed(node_shard_t *sh, json_object *msg, const char *why);
+
+/* node_watch.c: which local actors get a sentinel when another shard is lost */
+/*  node_watch_add remembers that local actor watcher monitors remote actor
+    `remote`, so that it gets a sentinel if remote's shard is lost. */
+void node_watch_add(node_shard_t *sh, node_ref_t remote, node_ref_t watcher);
+/*  node_watch_drop forgets it (remote's own sentinel arrived, or the
+    request that made it could not leave). */
+void node_watch_drop(node_shard_t *sh, node_ref_t remote, node_ref_t watcher);
+/*  node_watch_sent records the watches an ACTOR message to `to` makes for
+    our own actors, once it has left: a "monitor" naming one of them, a
+    spawn request naming its address and listing them in add_monitor.
+    body borrowed; action is its "action". */
+void node_watch_sent(node_shard_t *sh, node_ref_t to, json_object *body, const char *action);
+/*  node_watch_tell tells the shard of remote actor monitor that it now
+    monitors our actor watched (a "watch" notice; nothing when monitor is
+    ours or on a lost shard; a notice that cannot leave is counted and
+    logged). */
+void node_watch_tell(node_shard_t *sh, node_ref_t watched, node_ref_t monitor);
+/*  node_watch_announce tells the shards of a's remote monitors, except
+    those on shard recorded_by (which recorded them when it sent the
+    request; 0 for none). */
+void node_watch_announce(node_shard_t *sh, skick_actor_t *a, uint64_t recorded_by);
+/*  node_watch_notice applies a "watch" notice from remote actor `from`
+    (body borrowed); a malformed one is counted and logged. */
+void node_watch_notice(node_shard_t *sh, node_ref_t from, json_object *body);
+/*  node_watch_count: the (remote actor, local watcher) pairs held. */
+size_t node_watch_count(node_shard_t *sh);
+/*  node_watch_shard_lost: shard id was lost: sentinels for its watchers,
+    its conversations end, it leaves the directory (PROTOCOL.md). */
+void node_watch_shard_lost(node_shard_t *sh, uint64_t id, const char *reason);
 
 /* node_conv.c, for the cluster */
 /*  End conversations whose partner lived on shard id (EPARTNER). */

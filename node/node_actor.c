@@ -115,16 +115,17 @@ void *skick_state(skick_actor_t *self)
 /* ------------------------------------------------------------------------- */
 /* Spawning                                                                   */
 
-void node_add_monitor(skick_actor_t *a, node_ref_t ref)
+bool node_add_monitor(skick_actor_t *a, node_ref_t ref)
 {
     for (uint32_t i = 0; i < a->nmon; i++)
         if (a->monitors[i].id == ref.id && a->monitors[i].shard == ref.shard)
-            return;
+            return false;
     if (a->nmon == a->capmon) {
         a->capmon = a->capmon ? a->capmon * 2 : 1;
         a->monitors = node_realloc(a->monitors, a->capmon * sizeof *a->monitors);
     }
     a->monitors[a->nmon++] = ref;
+    return true;
 }
 
 void node_build(skick_actor_t *a, skick_factory_fn *factory, json_object *init)
@@ -248,6 +249,7 @@ static skick_addr_t s_spawn(skick_actor_t *self, const char *type_name, json_obj
     }
     node_ref_t parent = (flags & SKICK_NO_MONITOR) ? (node_ref_t){0, 0} : node_ref_of(self);
     skick_actor_t *child = node_spawn(sh, type, type->factory, init, parent, monitors, n, 0, 0);
+    node_watch_announce(sh, child, 0); /* monitors on other shards: tell theirs */
     if (flags & SKICK_NO_MONITOR)
         child->parent = node_ref_of(self); /* still the parent: may send done */
     memcpy(out.str, child->addr, sizeof out.str);
@@ -340,7 +342,10 @@ static int s_deliver_control(skick_actor_t *a, node_ref_t from, const char *acti
             *rc = s_fail_delivery(a->shard, a->addr, body, SKICK_EINVAL);
             return 1;
         }
-        node_add_monitor(a, ref);
+        /* A monitor on a third shard (not ours, not the sender's, which
+           recorded its own when the request left) must hear of it. */
+        if (node_add_monitor(a, ref) && ref.shard != from.shard)
+            node_watch_tell(a->shard, node_ref_of(a), ref);
     } else if (strcmp(action, "done") == 0) {
         node_shard_t *sh = a->shard;
         bool allowed = (from.shard == sh->id && (from.id == a->id || from.id == sh->id)) ||

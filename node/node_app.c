@@ -207,6 +207,9 @@ static void s_on_spawn(skick_actor_t *self, json_object *msg)
     skick_actor_t *a = node_spawn(sh, type, type->factory, &init, (node_ref_t){0, 0}, mons,
                                   nmon, 0, want);
     a->parent = node_cur->msg->from; /* the requester may send it "done" */
+    /* A requester that named the address recorded its own actors' watches
+       when the request left (node_watch_sent); everyone else hears now. */
+    node_watch_announce(sh, a, name ? a->parent.shard : 0);
     if (node_is_opener(msg)) {
         json_object *reply = json_object_new_object();
         json_object_object_add(reply, "address", json_object_new_string(a->addr));

@@ -4,7 +4,8 @@
     actor envelopes, control requests and heartbeats, a PUB for our
     directory entry and a SUB for everyone's. The link's life:
 
-      joining    HELLO sent (again every second) until a welcome arrives
+      joining    HELLO sent until a welcome arrives (retries, back-off and the
+                 warnings that say why it takes long: node_admit.c)
       welcomed   heartbeats both ways; traffic flows; our directory entry is
                  published when it changes and every 2 s
       silent     no broker envelope for lost_after_ms: remote sends fail at
@@ -24,7 +25,6 @@
 #include <unistd.h>
 
 #define NODE_CLUSTER_TICK_MS 100   /* housekeeping period */
-#define NODE_CLUSTER_HELLO_MS 1000 /* HELLO retry period */
 #define NODE_CLUSTER_REPUBLISH_MS 2000
 #define NODE_CLUSTER_DRAIN 256     /* envelopes per socket per poll */
 #define NODE_CLUSTER_LINGER_MS 250 /* at close; never 0 (see below) */
@@ -139,13 +139,17 @@ static size_t s_flush(node_shard_t *sh)
 
 static void s_fail_backlog(node_shard_t *sh);
 
-/*  The link is down: pending hash requests and queued envelopes fail. */
+/*  The link is down: pending hash requests and queued envelopes fail, and
+    we wait for a welcome again. */
 static void s_disconnect(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
+    bool was = c->welcomed;
     c->welcomed = false;
     node_cluster_hash_fail_all(sh);
     s_fail_backlog(sh);
+    if (was)
+        node_admit_wait(sh);
 }
 
 /*  The link went down: whatever waited will not leave. */
@@ -165,14 +169,12 @@ static void s_fail_backlog(node_shard_t *sh)
     c->bl_tail = NULL;
 }
 
-static void s_send_hello(node_shard_t *sh)
+int node_cluster_hello(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
     skick_link_reset(&c->link); /* HELLO carries seq 1 */
-    c->last_hello = node_now(sh);
-    if (s_send_raw(sh, SKICK_KIND_HELLO, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, c->hello,
-                   false, 0) != 0)
-        SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "HELLO not sent: broker not connected yet");
+    return s_send_raw(sh, SKICK_KIND_HELLO, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0},
+                      c->hello, false, 0);
 }
 
 static void s_send_heartbeat(node_shard_t *sh)
@@ -188,7 +190,7 @@ static void s_send_heartbeat(node_shard_t *sh)
 static void s_publish(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
-    json_object *entry = node_cluster_own_entry(sh, ++c->dir_version);
+    json_object *entry = node_directory_own_entry(sh, ++c->dir_version);
     skick_envelope_t e = {.kind = SKICK_KIND_DIRECTORY, .seq = c->dir_version,
                           .from_shard = sh->id, .from_id = sh->id, .body = entry};
     if (skick_wire_send(zsock_resolve(c->pub), NULL, 0, &e, ZMQ_DONTWAIT) != 0)
@@ -196,68 +198,6 @@ static void s_publish(node_shard_t *sh)
     json_object_put(entry);
     c->dir_dirty = false;
     c->last_pub = node_now(sh);
-}
-
-static int s_each_type(const char *key, void *val, void *arg)
-{
-    (void) val;
-    json_object_array_add(arg, json_object_new_string(key));
-    return 0;
-}
-
-static int s_each_session(const char *key, void *val, void *arg)
-{
-    const node_session_type_t *t = val;
-    if (!t->requestable)
-        return 0;
-    json_object *s = json_object_new_object();
-    json_object_object_add(s, "name", json_object_new_string(key));
-    json_object_object_add(s, "handshake", t->handshake_text
-                                               ? json_object_new_string(t->handshake_text)
-                                               : NULL);
-    json_object *l = json_object_new_object();
-    json_object_object_add(l, "max_message", json_object_new_int64((int64_t) t->limits.max_message));
-    json_object_object_add(l, "rate", json_object_new_double(t->limits.rate));
-    json_object_object_add(l, "burst", json_object_new_double(t->limits.burst));
-    json_object_object_add(l, "idle_timeout_ms", json_object_new_int64(t->limits.idle_timeout_ms));
-    json_object_object_add(l, "send_queue", json_object_new_int64((int64_t) t->limits.send_queue));
-    if (t->limits.send_policy)
-        json_object_object_add(l, "send_policy",
-                               json_object_new_string(t->limits.send_policy == SKICK_SEND_REFUSE
-                                                          ? "refuse"
-                                                          : "close"));
-    json_object_object_add(s, "limits", l);
-    json_object_array_add(arg, s);
-    return 0;
-}
-
-json_object *node_cluster_own_entry(node_shard_t *sh, uint64_t version)
-{
-    char id[17];
-    node_format_id(id, sh->id);
-    json_object *e = json_object_new_object();
-    json_object_object_add(e, "shard", json_object_new_string(id));
-    json_object_object_add(e, "version", json_object_new_int64((int64_t) version));
-    json_object *roles = json_object_new_array();
-    if (sh->front)
-        json_object_array_add(roles, json_object_new_string("front"));
-    if (sh->back)
-        json_object_array_add(roles, json_object_new_string("back"));
-    json_object_object_add(e, "roles", roles);
-    json_object *hello_ws = NULL;
-    if (sh->cluster && sh->cluster->hello)
-        json_object_object_get_ex(sh->cluster->hello, "ws", &hello_ws);
-    json_object_object_add(e, "ws", json_object_get(hello_ws));
-    json_object *types = json_object_new_array();
-    json_object *sessions = json_object_new_array();
-    if (sh->back && sh->app) {
-        node_strmap_each(&sh->app->types, s_each_type, types);
-        node_strmap_each(&sh->app->sessions, s_each_session, sessions);
-    }
-    json_object_object_add(e, "types", types);
-    json_object_object_add(e, "sessions", sessions);
-    json_object_object_add(e, "services", node_services_to_json(sh));
-    return e;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -275,9 +215,14 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
             if (c->welcomed)
                 SKICK_LOG(SKICK_LOG_WARNING, "cluster", "the broker forgot this shard (%s): "
                           "joining again", why);
+            s_disconnect(sh); /* HELLO at once (node_admit_wait) */
+            return;
+        }
+        if (strcmp(code, "EVERSION") == 0) {
+            /* another protocol version: the broker may be upgraded, so go
+               on trying (and say so) rather than exit */
             s_disconnect(sh);
-            if (node_now(sh) - c->last_hello >= 200)
-                s_send_hello(sh);
+            node_admit_refused(sh, code, why);
             return;
         }
         SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker refused this shard (%.16s: %.200s); "
@@ -302,8 +247,7 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
     c->heartbeat_ms = hb >= 10 && hb <= 60000 ? hb : 500;
     c->lost_after_ms = lost > c->heartbeat_ms && lost <= 600000 ? lost : 6 * c->heartbeat_ms;
     if (!c->welcomed)
-        SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "joined the cluster at %s (broker %.16s)",
-                  c->endpoint, bid);
+        node_admit_welcomed(sh, bid);
     c->welcomed = true;
     c->dir_dirty = true;
     s_send_heartbeat(sh);
@@ -358,7 +302,7 @@ static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
             node_shard_stop(sh);
             break;
         }
-        node_remote_shard_lost(sh, who, skick_get_string(e->body, "reason", "lost"));
+        node_watch_shard_lost(sh, who, skick_get_string(e->body, "reason", "lost"));
         break;
     }
     case SKICK_KIND_ACTOR:
@@ -388,8 +332,11 @@ static int s_drain(node_shard_t *sh, zsock_t *sock, bool directory)
             break;
         if (rc < 0) {
             sh->stats.malformed++;
-            NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "malformed envelope dropped: %s",
-                             why);
+            if (!directory && skick_errno() == SKICK_EVERSION)
+                node_admit_foreign(sh, why); /* the warning says it, bounded */
+            else
+                NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "malformed envelope dropped: %s",
+                                 why);
             continue;
         }
         if (directory) {
@@ -485,8 +432,7 @@ static void s_tick(node_shard_t *sh, void *arg, uint64_t id)
                   (long long) (now - c->last_heard));
         s_disconnect(sh);
     }
-    if (!c->welcomed && now - c->last_hello >= NODE_CLUSTER_HELLO_MS)
-        s_send_hello(sh);
+    node_admit_tick(sh); /* while not welcomed: HELLO, reconnect, warn */
     if (c->welcomed) {
         if (now - c->last_beat >= c->heartbeat_ms)
             s_send_heartbeat(sh);
@@ -509,31 +455,6 @@ static int s_curve(zsock_t *sock, zcert_t *own, const char *server_key)
     return 0;
 }
 
-static json_object *s_hello_body(node_shard_t *sh, const node_cluster_opts_t *o)
-{
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    json_object *b = json_object_new_object();
-    json_object_object_add(b, "peer", json_object_new_string("shard"));
-    json_object_object_add(b, "pid", json_object_new_int64(getpid()));
-    json_object_object_add(b, "host", json_object_new_string(host));
-    json_object_object_add(b, "version", json_object_new_string(SKICK_VERSION_STRING));
-    json_object *roles = json_object_new_array();
-    if (sh->front)
-        json_object_array_add(roles, json_object_new_string("front"));
-    if (sh->back)
-        json_object_array_add(roles, json_object_new_string("back"));
-    json_object_object_add(b, "roles", roles);
-    json_object_object_add(b, "ws", o->ws_url ? json_object_new_string(o->ws_url) : NULL);
-    json_object *apps = json_object_new_array();
-    for (int i = 0; i < o->napps; i++) {
-        const char *slash = strrchr(o->apps[i], '/');
-        json_object_array_add(apps, json_object_new_string(slash ? slash + 1 : o->apps[i]));
-    }
-    json_object_object_add(b, "apps", apps);
-    return b;
-}
-
 static void s_free_schema(void *p)
 {
     skick_schema_t *s = p;
@@ -549,6 +470,8 @@ static void s_destroy(node_shard_t *sh)
         node_timer_cancel(sh, c->tick);
     node_cluster_hash_fail_all(sh);
     s_fail_backlog(sh);
+    if (c->dealer)
+        node_admit_fini(sh);
     node_io_remove(sh, zsock_fd(c->dealer));
     node_io_remove(sh, zsock_fd(c->sub));
     zsock_destroy(&c->dealer);
@@ -557,7 +480,7 @@ static void s_destroy(node_shard_t *sh)
     json_object_put(c->hello);
     node_directory_fini(c);
     node_strmap_free(&c->handshakes, s_free_schema);
-    node_remote_fini(c);
+    node_watch_fini(c);
     node_u64map_free(&c->lost);
     node_u64map_free(&c->hash_pending);
     free(c);
@@ -605,7 +528,7 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     node_u64map_init(&c->watches);
     node_u64map_init(&c->lost);
     node_u64map_init(&c->hash_pending);
-    c->hello = s_hello_body(sh, o);
+    c->hello = node_admit_hello_body(sh, o);
     c->dealer = zsock_new(ZMQ_DEALER);
     c->pub = zsock_new(ZMQ_PUB);
     c->sub = zsock_new(ZMQ_SUB);
@@ -632,6 +555,14 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     zsock_set_linger(c->pub, NODE_CLUSTER_LINGER_MS);
     zsock_set_linger(c->sub, NODE_CLUSTER_LINGER_MS);
     zsock_set_subscribe(c->sub, "");
+    if (node_admit_init(sh, own != NULL, dir_in, dir_out) != 0) {
+        snprintf(err, errlen, "cannot monitor the broker connection: %s",
+                 zmq_strerror(zmq_errno()));
+        zcert_destroy(&own);
+        zcert_destroy(&server);
+        s_destroy(sh);
+        return -1;
+    }
     int rc = zsock_connect(c->dealer, "%s", o->broker);
     rc |= zsock_connect(c->pub, "%s", dir_in);
     rc |= zsock_connect(c->sub, "%s", dir_out);
@@ -649,7 +580,7 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     sh->hash->close(sh->hash_state);
     sh->hash = &node_hash_broker; /* the cluster-wide store */
     sh->hash_state = sh->hash->open(sh, NULL);
-    s_send_hello(sh);
+    node_admit_wait(sh);
     c->tick = node_timer_add(sh, NODE_CLUSTER_TICK_MS, s_tick, NULL);
     SKICK_LOG(SKICK_LOG_INFO, "cluster", "joining the cluster at %s", o->broker);
     return 0;

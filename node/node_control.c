@@ -105,6 +105,7 @@ json_object *node_control_stats(node_shard_t *sh)
     json_object_object_add(o, "clients", json_object_new_int64((int64_t) sh->clients));
     json_object_object_add(o, "client_sessions",
                            json_object_new_int64((int64_t) sh->client_sessions));
+    json_object_object_add(o, "watches", json_object_new_int64((int64_t) node_watch_count(sh)));
     json_object_object_add(o, "uptime_ms", json_object_new_int64(node_now(sh)));
     json_object *ws = sh->ws ? node_ws_stats_json(sh->ws) : NULL;
     if (ws) /* front shards: what their clients cost them */

@@ -10,7 +10,9 @@
     broker to say so).
 
     Entries are kept as the JSON objects they arrived as (they are small and
-    read rarely); the compiled handshake schemas are cached per text.
+    read rarely); the compiled handshake schemas are cached per text. Our
+    own entry is built here too (node_directory_own_entry); node_cluster.c
+    publishes it.
 */
 #include "node_cluster.h"
 
@@ -139,7 +141,7 @@ void node_directory_expire(node_shard_t *sh, int64_t grace_ms)
         if (d->unconfirmed && now - d->unconfirmed > grace_ms) {
             uint64_t id = c->dir.keys[i];
             node_directory_forget(sh, id); /* gone even if its loss was already handled */
-            node_remote_shard_lost(sh, id, "did not rejoin after a broker restart");
+            node_watch_shard_lost(sh, id, "did not rejoin after a broker restart");
             i = (size_t) -1; /* the table changed: start again */
             if (!sh->cluster)
                 return;
@@ -242,4 +244,67 @@ const skick_schema_t *node_directory_handshake(node_shard_t *sh, json_object *se
         node_strmap_put(&c->handshakes, text, s);
     }
     return s;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Our own entry                                                              */
+
+static int s_each_type(const char *key, void *val, void *arg)
+{
+    (void) val;
+    json_object_array_add(arg, json_object_new_string(key));
+    return 0;
+}
+
+static int s_each_session(const char *key, void *val, void *arg)
+{
+    const node_session_type_t *t = val;
+    if (!t->requestable)
+        return 0;
+    json_object *s = json_object_new_object();
+    json_object_object_add(s, "name", json_object_new_string(key));
+    json_object_object_add(s, "handshake", t->handshake_text
+                                               ? json_object_new_string(t->handshake_text)
+                                               : NULL);
+    json_object *l = json_object_new_object();
+    json_object_object_add(l, "max_message", json_object_new_int64((int64_t) t->limits.max_message));
+    json_object_object_add(l, "rate", json_object_new_double(t->limits.rate));
+    json_object_object_add(l, "burst", json_object_new_double(t->limits.burst));
+    json_object_object_add(l, "idle_timeout_ms", json_object_new_int64(t->limits.idle_timeout_ms));
+    json_object_object_add(l, "send_queue", json_object_new_int64((int64_t) t->limits.send_queue));
+    if (t->limits.send_policy)
+        json_object_object_add(l, "send_policy",
+                               json_object_new_string(t->limits.send_policy == SKICK_SEND_REFUSE
+                                                          ? "refuse"
+                                                          : "close"));
+    json_object_object_add(s, "limits", l);
+    json_object_array_add(arg, s);
+    return 0;
+}
+
+json_object *node_directory_own_entry(node_shard_t *sh, uint64_t version)
+{
+    char id[17];
+    node_format_id(id, sh->id);
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "shard", json_object_new_string(id));
+    json_object_object_add(e, "version", json_object_new_int64((int64_t) version));
+    /* roles and ws as the HELLO said them (node_admit_hello_body) */
+    json_object *roles = NULL, *hello_ws = NULL;
+    if (sh->cluster && sh->cluster->hello) {
+        json_object_object_get_ex(sh->cluster->hello, "roles", &roles);
+        json_object_object_get_ex(sh->cluster->hello, "ws", &hello_ws);
+    }
+    json_object_object_add(e, "roles", roles ? json_object_get(roles) : json_object_new_array());
+    json_object_object_add(e, "ws", json_object_get(hello_ws));
+    json_object *types = json_object_new_array();
+    json_object *sessions = json_object_new_array();
+    if (sh->back && sh->app) {
+        node_strmap_each(&sh->app->types, s_each_type, types);
+        node_strmap_each(&sh->app->sessions, s_each_session, sessions);
+    }
+    json_object_object_add(e, "types", types);
+    json_object_object_add(e, "sessions", sessions);
+    json_object_object_add(e, "services", node_services_to_json(sh));
+    return e;
 }

@@ -10,24 +10,17 @@
     messages; one that cannot be delivered goes back to the sender's shard
     as a DEAD_LETTER, which ends the sender's conversation if it named one.
 
-    Watches: a local actor that monitors an actor on another shard (it
-    spawned it there, sent it "monitor", or it is the other half of a
-    session) is remembered per remote shard, so that when the broker
-    declares that shard lost every such watcher gets an "exception"
-    sentinel. A watch is dropped when the remote actor's own sentinel
-    arrives or its shard is lost; watchers that end first leave their
-    entries until then (bounded by the remote actors they watched).
+    Watches (which local actors must get a sentinel when another shard is
+    lost) are node_watch.c's; this file tells it what leaves and arrives:
+    a "monitor" message or a named spawn request that left (the sender's
+    shard records its own actors' watches), a "watch" notice or a sentinel
+    that arrived.
 */
 #include "node_cluster.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    uint32_t n, cap;
-    uint64_t ids[]; /* local watcher actor ids */
-} node_watchers_t;
 
 static const char *s_action(json_object *body)
 {
@@ -36,110 +29,6 @@ static const char *s_action(json_object *body)
         json_object_is_type(a, json_type_string))
         return json_object_get_string(a);
     return NULL;
-}
-
-/* ------------------------------------------------------------------------- */
-/* Watches                                                                    */
-
-void node_remote_watch(node_shard_t *sh, node_ref_t remote, node_ref_t watcher)
-{
-    node_cluster_t *c = sh->cluster;
-    if (!c || remote.shard == sh->id || !remote.id || watcher.shard != sh->id || !watcher.id)
-        return;
-    node_u64map_t *m = node_u64map_get(&c->watches, remote.shard);
-    if (!m) {
-        m = node_malloc(sizeof *m);
-        node_u64map_init(m);
-        node_u64map_put(&c->watches, remote.shard, m);
-    }
-    node_watchers_t *w = node_u64map_get(m, remote.id);
-    for (uint32_t i = 0; w && i < w->n; i++)
-        if (w->ids[i] == watcher.id)
-            return;
-    if (!w || w->n == w->cap) {
-        uint32_t cap = w ? w->cap * 2 : 1;
-        w = node_realloc(w, sizeof *w + cap * sizeof w->ids[0]);
-        if (cap == 1)
-            w->n = 0;
-        w->cap = cap;
-        node_u64map_put(m, remote.id, w);
-    }
-    w->ids[w->n++] = watcher.id;
-}
-
-static void s_unwatch(node_shard_t *sh, node_ref_t remote, node_ref_t watcher)
-{
-    node_u64map_t *m = node_u64map_get(&sh->cluster->watches, remote.shard);
-    node_watchers_t *w = m ? node_u64map_get(m, remote.id) : NULL;
-    if (!w)
-        return;
-    for (uint32_t i = 0; i < w->n; i++)
-        if (w->ids[i] == watcher.id) {
-            w->ids[i] = w->ids[--w->n];
-            break;
-        }
-    if (w->n == 0)
-        free(node_u64map_del(m, remote.id));
-}
-
-static void s_free_watchmap(node_u64map_t *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i])
-            free(m->vals[i]);
-    node_u64map_free(m);
-    free(m);
-}
-
-void node_remote_fini(node_cluster_t *c)
-{
-    for (size_t i = 0; i < c->watches.cap; i++)
-        if (c->watches.keys[i])
-            s_free_watchmap(c->watches.vals[i]);
-    node_u64map_free(&c->watches);
-}
-
-/* ------------------------------------------------------------------------- */
-/* Loss of a shard                                                            */
-
-static json_object *s_sentinel(uint64_t shard, uint64_t id, const char *why)
-{
-    char addr[SKICK_ADDR_LEN + 1];
-    node_format_addr(addr, shard, id);
-    json_object *s = json_object_new_object();
-    json_object_object_add(s, "action", json_object_new_string("sentinel"));
-    json_object_object_add(s, "type", json_object_new_string("exception"));
-    json_object_object_add(s, "address", json_object_new_string(addr));
-    json_object_object_add(s, "tag", json_object_new_string("main_task"));
-    json_object_object_add(s, "exception", json_object_new_string(why));
-    return s;
-}
-
-void node_remote_shard_lost(node_shard_t *sh, uint64_t id, const char *reason)
-{
-    node_cluster_t *c = sh->cluster;
-    if (!c || id == sh->id || node_u64map_get(&c->lost, id))
-        return;
-    node_u64map_put(&c->lost, id, (void *) 1);
-    size_t nsent = 0;
-    node_u64map_t *m = node_u64map_del(&c->watches, id);
-    for (size_t i = 0; m && i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        node_watchers_t *w = m->vals[i];
-        for (uint32_t k = 0; k < w->n; k++) {
-            json_object *s = s_sentinel(id, m->keys[i], "shard lost");
-            if (node_deliver_ref(sh, (node_ref_t){id, m->keys[i]}, (node_ref_t){sh->id, w->ids[k]},
-                                 &s, true) == 0)
-                nsent++;
-        }
-    }
-    if (m)
-        s_free_watchmap(m);
-    node_conv_shard_lost(sh, id);
-    node_directory_forget(sh, id);
-    SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "shard %016llx lost (%s): %zu sentinel(s) delivered",
-              (unsigned long long) id, reason, nsent);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -154,12 +43,16 @@ int node_remote_deliver(node_shard_t *sh, int kind, node_ref_t from, node_ref_t 
     if (node_u64map_get(&c->lost, to.shard)) {
         err = SKICK_EDEAD;
     } else {
-        if (action && strcmp(action, "monitor") == 0) {
-            node_ref_t w;
-            if (node_parse_addr(skick_get_string(*body, "address", ""), &w) == 0)
-                node_remote_watch(sh, to, w);
-        }
-        if (node_cluster_send(sh, kind, from, to, body, control, gen) == 0)
+        /* A monitor or spawn request may make our actors watchers: recorded
+           once it has left, before anything about it can come back. */
+        bool watching = kind == SKICK_KIND_ACTOR && action &&
+                        (strcmp(action, "monitor") == 0 || strcmp(action, "spawn") == 0);
+        json_object *kept = watching ? json_object_get(*body) : NULL;
+        int rc = node_cluster_send(sh, kind, from, to, body, control, gen);
+        if (rc == 0 && kept)
+            node_watch_sent(sh, to, kept, action);
+        json_object_put(kept);
+        if (rc == 0)
             return 0;
         err = skick_errno();
     }
@@ -194,7 +87,6 @@ skick_addr_t node_remote_spawn(skick_actor_t *self, uint64_t where, const char *
     do
         id = node_random64();
     while (id == 0 || id == where);
-    node_ref_t child = {where, id};
     char name[SKICK_ADDR_LEN + 1];
     node_format_addr(name, where, id);
     json_object *req = json_object_new_object();
@@ -209,16 +101,14 @@ skick_addr_t node_remote_spawn(skick_actor_t *self, uint64_t where, const char *
         char p[SKICK_ADDR_LEN + 1];
         node_format_addr(p, parent.shard, parent.id);
         json_object_array_add(mons, json_object_new_string(p));
-        node_remote_watch(sh, child, parent);
     }
     for (size_t i = 0; i < n && i < 63; i++) {
         node_ref_t m;
         if (!monitors[i] || node_parse_addr(monitors[i], &m) != 0)
             continue;
         json_object_array_add(mons, json_object_new_string(monitors[i]));
-        node_remote_watch(sh, child, m);
     }
-    json_object_object_add(req, "add_monitor", mons);
+    json_object_object_add(req, "add_monitor", mons); /* the watches: node_watch_sent */
     json_object_object_add(req, "remote", json_object_new_string("local"));
     if (node_remote_deliver(sh, SKICK_KIND_ACTOR, node_ref_of(self), (node_ref_t){where, where},
                             &req, true, 0) != 0)
@@ -245,10 +135,10 @@ node_ref_t node_remote_spawn_session(node_shard_t *sh, uint64_t where, const cha
     json_object_object_add(req, "message", *init ? *init : json_object_new_object());
     *init = NULL;
     json_object_object_add(req, "receptionist", json_object_new_string(r));
-    node_remote_watch(sh, ref, rcpt);
+    node_watch_add(sh, ref, rcpt);
     if (node_remote_deliver(sh, SKICK_KIND_ACTOR, rcpt, (node_ref_t){where, where}, &req, true,
                             0) != 0) {
-        s_unwatch(sh, ref, rcpt);
+        node_watch_drop(sh, ref, rcpt);
         return (node_ref_t){0, 0};
     }
     return ref;
@@ -259,7 +149,7 @@ node_ref_t node_remote_spawn_session(node_shard_t *sh, uint64_t where, const cha
 
 static void s_sentinel_to(node_shard_t *sh, const char *to, node_ref_t about, const char *why)
 {
-    json_object *s = s_sentinel(about.shard, about.id, why);
+    json_object *s = node_watch_sentinel(about.shard, about.id, why);
     node_ref_t r;
     if (to && node_parse_addr(to, &r) == 0)
         node_deliver_ref(sh, about, r, &s, true);
@@ -313,7 +203,7 @@ void node_remote_on_spawn_session(skick_actor_t *self, json_object *msg)
     }
     json_object *init = json_object_get(json_object_object_get(msg, "message"));
     skick_actor_t *s = node_session_spawn(sh, t, &init, rcpt, want.id);
-    node_remote_watch(sh, rcpt, node_ref_of(s)); /* the session ends if the front is lost */
+    node_watch_add(sh, rcpt, node_ref_of(s)); /* the session ends if the front is lost */
 }
 
 /* ------------------------------------------------------------------------- */
@@ -387,7 +277,13 @@ void node_remote_receive(node_shard_t *sh, skick_envelope_t *e)
     const char *action = s_action(body);
     bool sentinel = action && strcmp(action, "sentinel") == 0;
     if (sentinel && from.shard != sh->id)
-        s_unwatch(sh, from, to); /* it ended on its own: no sentinel owed on loss */
+        node_watch_drop(sh, from, to); /* it ended on its own: no sentinel owed on loss */
+    if (e->kind == SKICK_KIND_ACTOR && to.id == sh->id && action && strcmp(action, "watch") == 0) {
+        node_watch_notice(sh, from, body); /* applied at once, before what follows it */
+        json_object_put(body);
+        skick_envelope_destroy(&e);
+        return;
+    }
     if (e->kind == SKICK_KIND_ACTOR && to.id == sh->id && node_shard_apply_now(sh, from, &body)) {
         skick_envelope_destroy(&e);
         return;

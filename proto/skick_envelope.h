@@ -70,11 +70,20 @@ const char *skick_envelope_body_text(const skick_envelope_t *e, size_t *len);
 
 /*  Decode a header frame and a body frame. Returns a new envelope (caller
     owns), or NULL with SKICK_EPROTO in skick_errno() and a reason in why:
-    wrong size, signature or version, unknown kind, zero sequence number,
-    a body over SKICK_ENVELOPE_MAX_BODY or not one strict JSON value. */
+    wrong size or signature, unknown kind, zero sequence number, a body over
+    SKICK_ENVELOPE_MAX_BODY or not one strict JSON value; SKICK_EVERSION for
+    a header of another version (skick_envelope_check_version). */
 skick_envelope_t *skick_envelope_decode(const void *header, size_t header_len,
                                         const void *body, size_t body_len, char *why,
                                         size_t whylen);
+
+/*  Whether header (a frame of header_len bytes) is a Skick envelope header
+    of another version: -1 with SKICK_EVERSION in skick_errno() and a reason
+    naming both versions in why, else 0 (ours, or not an envelope at all).
+    Only the signature and the version byte are read: they keep their place
+    in every version. */
+int skick_envelope_check_version(const void *header, size_t header_len, char *why,
+                                 size_t whylen);
 
 /*  The same checks into *out (the caller's storage), but the body is only
     validated (skick_json_valid) and out->raw points at it: for a process

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "skick/err.h"
+
 int skick_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const skick_envelope_t *e,
                     int zflags)
 {
@@ -96,12 +98,17 @@ static int s_recv_frames(void *sock, bool routed, int zflags, zmq_msg_t frames[3
             memcpy(rid, zmq_msg_data(&frames[0]), n);
         *rid_len = rid_fits ? n : 0;
     }
-    if (!whole) {
-        snprintf(why, whylen, "wrong number of frames (want %d)", want);
-        goto fail;
-    }
-    if (routed && !rid_fits) {
-        snprintf(why, whylen, "routing id too long");
+    int h = routed ? 1 : 0;
+    if (!whole && got > h &&
+        skick_envelope_check_version(zmq_msg_data(&frames[h]), zmq_msg_size(&frames[h]), why,
+                                     whylen) != 0)
+        goto fail; /* another version may frame its messages otherwise: EVERSION */
+    if (!whole || (routed && !rid_fits)) {
+        if (!whole)
+            snprintf(why, whylen, "wrong number of frames (want %d)", want);
+        else
+            snprintf(why, whylen, "routing id too long");
+        skick_set_errno(SKICK_EPROTO);
         goto fail;
     }
     return 1;

@@ -35,7 +35,9 @@ int skick_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const skick_
        1  *out is a new envelope (caller owns)
        0  nothing waiting (ZMQ_DONTWAIT and EAGAIN)
       -1  a message was read and refused: every frame of it was consumed and
-          why says what was wrong (wrong frame count, bad header or body)
+          why says what was wrong (wrong frame count, bad header or body);
+          skick_errno() is SKICK_EVERSION when it was an envelope of
+          another protocol version, else SKICK_EPROTO
       -2  socket error (errno from libzmq, e.g. ETERM, EINTR) */
 int skick_wire_recv(void *sock, bool routed, int zflags, uint8_t *rid, size_t *rid_len,
                     skick_envelope_t **out, char *why, size_t whylen);

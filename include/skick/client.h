@@ -59,7 +59,8 @@ typedef struct {
     EINVAL (bad endpoint or options, unreadable certificate), EUNREACH (no
     broker: the ipc socket does not exist, or nothing answered in time), or
     the code of the broker's refusal (EINVAL: the id is taken; EPROTO: it
-    could not read our HELLO; codes this build does not know become EPROTO). */
+    could not read our HELLO; EVERSION: it speaks another protocol version;
+    codes this build does not know become EPROTO). */
 skick_client_t *skick_client_connect(const char *endpoint, const skick_client_opts_t *opts);
 
 /*  Close the connection (pending sends get up to 1 s to leave) and free the
@@ -104,8 +105,10 @@ int skick_client_send_confirm(skick_client_t *self, const char *to, json_object 
     turn's "message" (caller owns; NULL for JSON null). -1 with skick_errno:
     the code of an end_conversation (EACTION, ESCHEMA, EPARTNER...), ECLOSED
     when the partner ended it without an answer, the code of a dead letter
-    (EDEAD, EFULL, EUNREACH), ETIMEDOUT. The conversation is closed before
-    returning (end_conversation, unless the answer carried "last"). */
+    (EDEAD, EFULL, EUNREACH), EPARTNER as soon as the broker declares the
+    partner's shard lost (its loss timeout, not the ask's), ETIMEDOUT. The
+    conversation is closed before returning (end_conversation, unless the
+    answer carried "last"). */
 int skick_client_ask(skick_client_t *self, const char *to, json_object *msg, int timeout_ms,
                      json_object **answer);
 
@@ -120,7 +123,8 @@ skick_client_conv_t *skick_client_converse(skick_client_t *self, const char *to,
     owns; NULL for JSON null), 0 when the conversation has ended normally
     (the previous turn carried "last", or an end_conversation without a
     code), -1 with skick_errno (the end code, a dead letter's code,
-    ETIMEDOUT: the conversation stays open after a timeout). */
+    EPARTNER when the partner's shard is declared lost, ETIMEDOUT: the
+    conversation stays open after a timeout). */
 int skick_client_conv_recv(skick_client_conv_t *self, int timeout_ms, json_object **message);
 
 /*  Send the partner a turn ({"action":"receive_reply","message":msg,...});

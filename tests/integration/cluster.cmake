@@ -6,3 +6,9 @@ target_link_libraries(skick_cluster_test_app PRIVATE skick)
 add_test(NAME integration_cluster
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster.py ${PROJECT_BINARY_DIR})
 set_tests_properties(integration_cluster PROPERTIES TIMEOUT 600)
+# Faults (test_cluster_faults.py): monitors of a killed shard, clients asking
+# it, shards the broker does not admit (no broker, CURVE, protocol version).
+add_test(NAME integration_cluster_faults
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_faults.py
+                 ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_cluster_faults PROPERTIES TIMEOUT 600)

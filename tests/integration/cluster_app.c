@@ -11,6 +11,10 @@
                   spawn_mixed {type}     spawn with SKICK_MIXED -> {"child"}
                   spawn_and_call {}      remote echo spawned and called at once
                   watch {address}        skick_monitor -> {}
+                  monitor_for {address, monitor}  sends address {"action":
+                                         "monitor", "address": monitor} -> {}
+                  spawn_monitored {type, where, monitors}  skick_spawn_monitored,
+                                         where "local" or "remote" -> {"child"}
                   call {address, n, ms?} skick_call ask/slow -> the answer, or
                                          {"error": code}
                   register {name}        skick_register_service -> {}
@@ -128,6 +132,38 @@ static void s_w_watch(skick_actor_t *self, json_object *msg)
         return;
     }
     json_object *r = json_object_new_object();
+    skick_reply(self, msg, &r);
+}
+
+/*  Make "monitor" someone else's monitor of "address" (a third party). */
+static void s_w_monitor_for(skick_actor_t *self, json_object *msg)
+{
+    json_object *req = skick_json("{\"action\": \"monitor\", \"address\": \"%s\"}",
+                                  skick_get_string(msg, "monitor", ""));
+    if (skick_send(self, skick_get_string(msg, "address", ""), &req) != 0) {
+        s_answer_error(self, msg);
+        return;
+    }
+    json_object *r = json_object_new_object();
+    skick_reply(self, msg, &r);
+}
+
+static void s_w_spawn_monitored(skick_actor_t *self, json_object *msg)
+{
+    const char *mons[8];
+    size_t n = 0;
+    json_object *list = json_object_object_get(msg, "monitors");
+    for (size_t i = 0; list && i < json_object_array_length(list) && n < 8; i++)
+        mons[n++] = json_object_get_string(json_object_array_get_idx(list, i));
+    int where = strcmp(skick_get_string(msg, "where", "local"), "remote") == 0 ? SKICK_REMOTE
+                                                                                : SKICK_LOCAL;
+    skick_addr_t a = skick_spawn_monitored(self, skick_get_string(msg, "type", ""), NULL, where,
+                                           mons, n);
+    if (!a.str[0]) {
+        s_answer_error(self, msg);
+        return;
+    }
+    json_object *r = skick_json("{\"child\": \"%s\"}", a.str);
     skick_reply(self, msg, &r);
 }
 
@@ -271,6 +307,8 @@ static void s_watcher(skick_actor_t *self, json_object *init)
     skick_conversation(self, "spawn_mixed", NULL, s_w_spawn_mixed);
     skick_conversation(self, "spawn_and_call", NULL, s_w_spawn_and_call);
     skick_conversation(self, "watch", NULL, s_w_watch);
+    skick_conversation(self, "monitor_for", NULL, s_w_monitor_for);
+    skick_conversation(self, "spawn_monitored", NULL, s_w_spawn_monitored);
     skick_conversation(self, "call", NULL, s_w_call);
     skick_conversation(self, "register", NULL, s_w_register);
     skick_conversation(self, "find", NULL, s_w_find);

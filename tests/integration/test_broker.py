@@ -648,7 +648,17 @@ def test_hello_refusals(w, br, a):
     r = z.hello(body={"peer": "toaster"})
     check(r and r.get("welcome") is False and r.get("code") == "EPROTO",
           "HELLO with a bad peer kind: EPROTO", r)
-    for p in (x, y, z):
+    # another protocol version, framed otherwise: answered in version 1
+    v = Peer(w, br.bind, kind="shard")
+    head, raw = pack(HELLO, 1, {"peer": "shard"}, v.addr)
+    v2 = bytearray(head) + b"\0\0\0\0"
+    v2[2] = 2
+    v.send_frames([bytes(v2), b"extra", raw])
+    r = v.expect(REPLY, lambda e: isinstance(e.body, dict) and "welcome" in e.body)
+    check(r and r.body.get("welcome") is False and r.body.get("code") == "EVERSION"
+          and r.body.get("versions") == [1] and "version 2" in r.body.get("error", "")
+          and r.to == v.addr, "a HELLO of protocol version 2: a refused welcome EVERSION", r)
+    for p in (x, y, z, v):
         w.remove(p)
 
 
@@ -723,7 +733,9 @@ def test_loss(w, br, a, b, c, sub):
     lb = b.expect(LOST, lambda e: e.body.get("shard") == hexid(l.id), 3)
     check(lb is not None and lb.to[0] == b.id, "... and to B", lb)
     w.pump(0.3)
-    check(not [e for e in c.inbox if e.kind == LOST], "clients get no LOST", c.inbox)
+    lc = [e for e in c.inbox if e.kind == LOST and e.body.get("shard") == hexid(l.id)]
+    check(len(lc) == 1 and lc[0].to == (c.id, 1) and lc[0].frm == (0, 0),
+          "clients get LOST too (their asks to that shard end at once)", c.inbox)
     check(not [e for e in l.inbox if e.kind == LOST], "the lost shard itself gets no LOST")
     gone = w.wait(lambda: sub.find(lambda e: e.body == {"shard": hexid(l.id), "lost": True}), 3)
     check(gone is not None and gone.seq >= 2, "the directory publishes {shard, lost: true}", gone)
@@ -796,7 +808,6 @@ def test_malformed(w, br, a, b, c):
         ("three frames", [h_ok, b"{}", b"extra"]),
         ("short header", [h_ok[:51], b"{}"]),
         ("bad signature", [header(ACTOR, 1, (a.id, 1), (b.id, 1), sig=0xAA52), b"{}"]),
-        ("bad version", [header(ACTOR, 1, (a.id, 1), (b.id, 1), version=2), b"{}"]),
         ("kind 0", [header(0, 1, (a.id, 1), (b.id, 1)), b"{}"]),
         ("kind 10", [header(10, 1, (a.id, 1), (b.id, 1)), b"{}"]),
         ("seq 0", [header(ACTOR, 0, (a.id, 1), (b.id, 1)), b"{}"]),
@@ -813,8 +824,15 @@ def test_malformed(w, br, a, b, c):
         a.send_frames(frames)
         e = a.expect(DEAD_LETTER, lambda e: is_dead(e, "EPROTO"), 10)
         check(e is not None and e.body.get("error"), "malformed (%s): DEAD_LETTER EPROTO" % name, e)
+    # another protocol version gets a refused welcome (version 1) that says so
+    saved = (a.welcome, a.expect_seq)
+    a.send_frames([header(ACTOR, 1, (a.id, 1), (b.id, 1), version=2), b"{}"])
+    e = a.expect(REPLY, lambda e: isinstance(e.body, dict) and e.body.get("code") == "EVERSION", 10)
+    check(e is not None and e.body.get("welcome") is False and e.seq == 1,
+          "malformed (another version): a refused welcome EVERSION, outside the link", e)
+    a.welcome, a.expect_seq = saved  # the link itself goes on
     st = c.request("stats")["result"]
-    check(st["malformed"] == m0 + len(bads), "every malformed message is counted",
+    check(st["malformed"] == m0 + len(bads) + 1, "every malformed message is counted",
           (m0, st["malformed"], len(bads)))
     check(not [x for x in b.inbox if x.kind == ACTOR and x.body == {}],
           "nothing malformed was routed", b.inbox)

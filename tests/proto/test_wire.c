@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "skick/err.h"
 #include "skick_wire.h"
 
 static skick_envelope_t s_env(uint64_t seq, const char *json)
@@ -150,21 +151,29 @@ Test(wire, malformed_messages_are_consumed_whole)
     zmq_send(p.dealer, "a", 1, ZMQ_SNDMORE);
     zmq_send(p.dealer, "b", 1, ZMQ_SNDMORE);
     zmq_send(p.dealer, "c", 1, 0);
-    uint8_t badhead[SKICK_ENVELOPE_HEADER] = {0xAA, 0x51, 9};
+    uint8_t badhead[SKICK_ENVELOPE_HEADER] = {0xAA, 0x51, 1, 99};
     zmq_send(p.dealer, badhead, sizeof badhead, ZMQ_SNDMORE);
+    zmq_send(p.dealer, "{}", 2, 0);
+    /* another protocol version, framed otherwise (three frames, a longer header) */
+    uint8_t v2head[SKICK_ENVELOPE_HEADER + 4] = {0xAA, 0x51, 2};
+    zmq_send(p.dealer, v2head, sizeof v2head, ZMQ_SNDMORE);
+    zmq_send(p.dealer, "x", 1, ZMQ_SNDMORE);
     zmq_send(p.dealer, "{}", 2, 0);
     skick_envelope_t e = s_env(1, "{\"action\":\"ok\"}");
     skick_wire_send(p.dealer, NULL, 0, &e, 0);
     uint8_t rid[SKICK_RID_MAX];
     char why[128];
     skick_envelope_t *got;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         size_t rlen = sizeof rid;
         cr_assert_eq(skick_wire_recv(p.router, true, 0, rid, &rlen, &got, why, sizeof why), -1,
                      "message %d accepted", i);
         cr_assert_null(got);
         cr_assert_eq(rlen, 8, "the routing id is kept to answer the peer");
+        cr_assert_eq(skick_errno(), i == 3 ? SKICK_EVERSION : SKICK_EPROTO, "message %d: %s", i,
+                     why);
     }
+    cr_assert_str_eq(why, "unsupported envelope version 2 (this side speaks 1)");
     size_t rlen = sizeof rid;
     cr_assert_eq(skick_wire_recv(p.router, true, 0, rid, &rlen, &got, why, sizeof why), 1);
     cr_assert_str_eq(json_object_get_string(json_object_object_get(got->body, "action")), "ok");
