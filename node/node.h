@@ -384,6 +384,8 @@ struct node_shard {
     node_hash_backend_t *hash;   /* hash backend */
     void *hash_state;            /* backend's state */
     bool stopping;               /* shard shutdown in progress */
+    bool declared_lost;          /* the cluster declared this shard lost: its sessions'
+                                    other halves and its actors' partners are gone */
     int exit_status;             /* process status once the loop ends */
     struct node_ws *ws;          /* websocket server (real or test kit fake), or NULL */
     size_t live;                 /* actors alive */
@@ -700,10 +702,16 @@ size_t node_watch_count(node_shard_t *sh);
 /*  node_watch_shard_lost: shard id was lost: sentinels for its watchers,
     its conversations end, it leaves the directory (PROTOCOL.md). */
 void node_watch_shard_lost(node_shard_t *sh, uint64_t id, const char *reason);
+/*  node_watch_link_lost: the link to the broker went down: what crossed it
+    may be lost, so every watch of a remote actor fires (a sentinel saying
+    why) and every conversation with a remote partner ends with EUNREACH.
+    The remote shards are not marked lost: they may be alive and rejoin. */
+void node_watch_link_lost(node_shard_t *sh, const char *why);
 
 /* node_conv.c, for the cluster */
-/*  End conversations whose partner lived on shard id (EPARTNER). */
-void node_conv_shard_lost(node_shard_t *sh, uint64_t id);
+/*  End conversations whose partner lived on shard id with err; id 0: on
+    any shard but this one. */
+void node_conv_shard_lost(node_shard_t *sh, uint64_t id, int err);
 /*  End actor a's conversation cid with err, if it is still open. */
 void node_conv_fail(skick_actor_t *a, const char *cid, int err, const char *why);
 

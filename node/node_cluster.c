@@ -9,7 +9,11 @@
       welcomed   heartbeats both ways; traffic flows; our directory entry is
                  published when it changes and every 2 s
       silent     no broker envelope for lost_after_ms: remote sends fail at
-                 once with EUNREACH, hash requests with EBACKEND; HELLO again
+                 once with EUNREACH, hash requests with EBACKEND; HELLO again.
+                 What was in flight may be lost with the broker, so every
+                 watch of a remote actor fires and conversations with remote
+                 partners end (node_watch_link_lost): sessions across shards
+                 end on both sides, and their clients are told.
 
     A welcome from a different broker instance (a restart) makes the
     directory entries we hold provisional until their shards re-advertise
@@ -148,8 +152,10 @@ static void s_disconnect(node_shard_t *sh)
     c->welcomed = false;
     node_cluster_hash_fail_all(sh);
     s_fail_backlog(sh);
-    if (was)
+    if (was) {
+        node_watch_link_lost(sh, "connection to the broker lost");
         node_admit_wait(sh);
+    }
 }
 
 /*  The link went down: whatever waited will not leave. */
@@ -225,9 +231,12 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
             node_admit_refused(sh, code, why);
             return;
         }
+        if (sh->stopping)
+            return; /* said once: the other refusals answer HELLOs already sent */
         SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker refused this shard (%.16s: %.200s); "
                   "stopping", code, why);
         s_disconnect(sh);
+        sh->declared_lost = strcmp(code, "ELOST") == 0;
         sh->exit_status = 1;
         node_shard_stop(sh);
         return;
@@ -296,8 +305,10 @@ static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
             break;
         }
         if (who == sh->id) {
-            SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker declared this shard lost (%s); "
-                      "stopping", skick_get_string(e->body, "reason", "?"));
+            if (!sh->stopping)
+                SKICK_LOG(SKICK_LOG_ERROR, "cluster", "the broker declared this shard lost "
+                          "(%s); stopping", skick_get_string(e->body, "reason", "?"));
+            sh->declared_lost = true;
             sh->exit_status = 1;
             node_shard_stop(sh);
             break;

@@ -421,15 +421,15 @@ static void s_end_with(skick_conv_t *c, int err)
         node_wait_complete(c->waiter, SKICK_OK);
 }
 
-void node_conv_shard_lost(node_shard_t *sh, uint64_t id)
+void node_conv_shard_lost(node_shard_t *sh, uint64_t id, int err)
 {
     node_u64map_t *idx = sh->convs;
     char prefix[17];
-    node_format_id(prefix, id);
+    node_format_id(prefix, id ? id : sh->id);
     for (size_t i = 0; idx && i < idx->cap; i++)
         for (skick_conv_t *c = idx->keys[i] ? idx->vals[i] : NULL; c; c = c->hnext)
-            if (!c->ended && memcmp(c->partner, prefix, 16) == 0)
-                s_end_with(c, SKICK_EPARTNER);
+            if (!c->ended && (memcmp(c->partner, prefix, 16) == 0) == (id != 0))
+                s_end_with(c, err);
 }
 
 void node_conv_fail(skick_actor_t *a, const char *cid, int err, const char *why)

@@ -776,7 +776,10 @@ static void s_on_stop(skick_actor_t *self)
     if (!r->conn_gone && !r->denied && r->close_code) {
         node_ws_close(r->ws, r->conn, r->close_code, r->close_reason);
     } else if (!r->conn_gone && !r->denied) {
-        bool failed = r->session_end == NODE_END_EXCEPTION || self->end == NODE_END_EXCEPTION;
+        /* A shard the cluster declared lost stops too: its sessions' other
+           halves were ended, so its clients' sessions have failed. */
+        bool failed = r->session_end == NODE_END_EXCEPTION || self->end == NODE_END_EXCEPTION ||
+                      self->shard->declared_lost;
         if (failed) {
             s_send(r, s_err_failed);
             node_ws_close(r->ws, r->conn, 1011, "session failed");

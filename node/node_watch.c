@@ -216,31 +216,65 @@ json_object *node_watch_sentinel(uint64_t shard, uint64_t id, const char *why)
     return s;
 }
 
+/*  Sentinels for the watchers of remote shard `shard`'s actors in m, which
+    has been taken out of c->watches (delivery may record new watches);
+    frees m. Returns how many were delivered. */
+static size_t s_fire(node_shard_t *sh, uint64_t shard, node_u64map_t *m, const char *why)
+{
+    size_t nsent = 0, nwatched = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        node_watchers_t *w = m->vals[i];
+        nwatched += w->n;
+        for (uint32_t k = 0; k < w->n; k++) {
+            json_object *s = node_watch_sentinel(shard, m->keys[i], why);
+            if (node_deliver_ref(sh, (node_ref_t){shard, m->keys[i]},
+                                 (node_ref_t){sh->id, w->ids[k]}, &s, true) == 0)
+                nsent++;
+        }
+    }
+    s_free_watchmap(m);
+    sh->cluster->nwatches -= nwatched;
+    return nsent;
+}
+
 void node_watch_shard_lost(node_shard_t *sh, uint64_t id, const char *reason)
 {
     node_cluster_t *c = sh->cluster;
     if (!c || id == sh->id || node_u64map_get(&c->lost, id))
         return;
     node_u64map_put(&c->lost, id, (void *) 1);
-    size_t nsent = 0, nwatched = 0;
     node_u64map_t *m = node_u64map_del(&c->watches, id);
-    for (size_t i = 0; m && i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        node_watchers_t *w = m->vals[i];
-        nwatched += w->n;
-        for (uint32_t k = 0; k < w->n; k++) {
-            json_object *s = node_watch_sentinel(id, m->keys[i], "shard lost");
-            if (node_deliver_ref(sh, (node_ref_t){id, m->keys[i]}, (node_ref_t){sh->id, w->ids[k]},
-                                 &s, true) == 0)
-                nsent++;
-        }
-    }
-    if (m)
-        s_free_watchmap(m);
-    c->nwatches -= nwatched;
-    node_conv_shard_lost(sh, id);
+    size_t nsent = m ? s_fire(sh, id, m, "shard lost") : 0;
+    node_conv_shard_lost(sh, id, SKICK_EPARTNER);
     node_directory_forget(sh, id);
     SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "shard %016llx lost (%s): %zu sentinel(s) delivered",
               (unsigned long long) id, reason, nsent);
+}
+
+/*  Why every watch, not only those of shards that die: the broker holds
+    what it had not yet routed, so a sentinel (or a session's last message)
+    may have been lost with it, and nothing would ever say so. Like a lost
+    connection between Erlang nodes: the remote side is gone as far as this
+    shard can tell. Sessions across shards end through these sentinels, on
+    both sides (their receptionist and session actor watch each other). */
+void node_watch_link_lost(node_shard_t *sh, const char *why)
+{
+    node_cluster_t *c = sh->cluster;
+    if (!c)
+        return;
+    size_t nsent = 0, nshards = 0;
+    node_u64map_t all = c->watches;
+    node_u64map_init(&c->watches);
+    for (size_t i = 0; i < all.cap; i++)
+        if (all.keys[i]) {
+            nshards++;
+            nsent += s_fire(sh, all.keys[i], all.vals[i], why);
+        }
+    node_u64map_free(&all);
+    node_conv_shard_lost(sh, 0, SKICK_EUNREACH);
+    if (nshards)
+        SKICK_LOG(SKICK_LOG_NOTICE, "cluster", "%s: %zu sentinel(s) delivered for actors of %zu "
+                  "other shard(s)", why, nsent, nshards);
 }

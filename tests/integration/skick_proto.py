@@ -121,6 +121,12 @@ class Client:
                     return "end", b
             if e["kind"] == "DEAD_LETTER" and b.get("cid") == cid:
                 return "dead", b
+            if e["kind"] == "LOST" and b.get("shard") == address.split(":")[0]:
+                # PROTOCOL.md "What a client does on LOST": the partner's
+                # shard is gone, the conversation ends with EPARTNER.
+                self.inbox.append(e)
+                return "end", {"action": "end_conversation", "cid": cid, "code": "EPARTNER",
+                               "error": "the partner's shard was lost (%s)" % b.get("reason")}
             self.inbox.append(e)
         raise TimeoutError("no answer from %s to %s" % (address, msg.get("action")))
 

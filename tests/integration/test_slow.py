@@ -15,6 +15,7 @@ size limit gets the answers to what it sent before. Server setup and client
 helpers come from test_ws.py. The last line is "N passed, M failed".
 """
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -168,14 +169,22 @@ class A_StoppedReaders(SlowCase):
         by = await self.bystander()
         stop = asyncio.Event()
         greets = asyncio.ensure_future(self.greet_latencies(by, stop, 0.1))
+        slow_before = self.server.log().count("client too slow")
         stalled = []
         for _ in range(20):
             c = self.raw("burst")
             c.send_json({"action": "flood", "n": 40, "size": 60000})
             stalled.append(c)
+        # Nobody reads until the shard has given up on all twenty: a client
+        # that started reading early would keep up and rightly stay open.
+        deadline = time.monotonic() + 15
+        while (self.server.log().count("client too slow") < slow_before + 20
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.1)
         loop = asyncio.get_running_loop()
-        ended = await asyncio.gather(*(loop.run_in_executor(None, c.stream_ended, 10)
-                                       for c in stalled))
+        with concurrent.futures.ThreadPoolExecutor(len(stalled)) as pool:
+            ended = await asyncio.gather(*(loop.run_in_executor(pool, c.stream_ended, 10)
+                                           for c in stalled))
         stop.set()
         lat = await greets
         self.assertEqual(ended.count(True), 20, "stalled clients left connected")
