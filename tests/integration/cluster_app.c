@@ -21,8 +21,10 @@
                   find {name, where}     skick_get_service -> {"address"} or
                                          {"error"}
                   sentinels {}           -> {"sentinels": [every sentinel so far]}
-                  call_later {address, delay}  answers {}, then calls after
-                                         delay ms; results {} -> {"results": [...]}
+                  call_later {address, delay, ms?, timeout?}  answers {},
+                                         then calls after delay ms (slow for
+                                         ms if given); results {} ->
+                                         {"results": [...]}
                   flood {address, ms}    answers {}, then sends "sink" messages
                                          for ms; its counts go to results
                   hset {key, value}, hget {key}  the cluster hash "t"
@@ -182,15 +184,19 @@ static void s_w_call(skick_actor_t *self, json_object *msg)
     skick_reply(self, msg, &answer);
 }
 
-/*  Answer at once, then after "delay" ms call "address" and keep the
-    outcome ({"n": ..} or {"error": code}) for "results". */
+/*  Answer at once, then after "delay" ms call "address" (an echo's "ask",
+    or a slow actor's "slow" for "ms" if given, with "timeout") and keep the
+    outcome ({"n": ..}, {"slept": ..} or {"error": code}) for "results". */
 static void s_w_call_later(skick_actor_t *self, json_object *msg)
 {
     json_object *ack = json_object_new_object();
     skick_reply(self, msg, &ack);
     skick_sleep(self, skick_get_int(msg, "delay", 1000));
-    json_object *q = skick_json("{\"action\": \"ask\", \"n\": 1}");
-    json_object *answer = skick_call(self, skick_get_string(msg, "address", ""), &q, 3000);
+    int64_t ms = skick_get_int(msg, "ms", -1);
+    json_object *q = ms >= 0 ? skick_json("{\"action\": \"slow\", \"ms\": %lld}", (long long) ms)
+                             : skick_json("{\"action\": \"ask\", \"n\": 1}");
+    json_object *answer = skick_call(self, skick_get_string(msg, "address", ""), &q,
+                                     skick_get_int(msg, "timeout", 3000));
     if (!answer)
         answer = skick_json("{\"error\": \"%s\"}", skick_err_name(skick_errno()));
     watcher_t *w = skick_state(self);

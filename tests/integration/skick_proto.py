@@ -54,6 +54,8 @@ class Client:
         self.seq = 0
         self.req = 0
         self.inbox = []
+        self.heard = 0.0
+        self.heartbeat_s, self.lost_after_s = 0.5, 3.0
         self.me = (self.id, 1)
         self.address = addr(self.id, 1)
         self.hello(timeout)
@@ -75,11 +77,14 @@ class Client:
             if e and e["kind"] == "REPLY" and "welcome" in (e["body"] or {}):
                 if not e["body"]["welcome"]:
                     raise RuntimeError("refused: %s" % e["body"])
+                self.heartbeat_s = e["body"].get("heartbeat_ms", 500) / 1000
+                self.lost_after_s = e["body"].get("lost_after_ms", 3000) / 1000
                 return e["body"]
         raise TimeoutError("no welcome from the broker")
 
     def recv(self, timeout):
         if self.sock.poll(max(0, int(timeout * 1000))):
+            self.heard = time.time()
             return unpack(self.sock.recv_multipart())
         return None
 
@@ -107,10 +112,17 @@ class Client:
         cid = os.urandom(16).hex()
         self.send(address, dict(msg, cid=cid, sender=self.address))
         deadline = time.time() + timeout
+        quiet_since = time.time()
         while time.time() < deadline:
-            e = self.recv(deadline - time.time())
+            # as the client library does (skick__client_wait): heartbeats
+            # while waiting, and a broker silent for lost_after ends the ask
+            if time.time() - max(self.heard, quiet_since) > self.lost_after_s + self.heartbeat_s:
+                return "end", {"action": "end_conversation", "cid": cid, "code": "EUNREACH",
+                               "error": "the broker went silent"}
+            e = self.recv(min(self.heartbeat_s, deadline - time.time()))
             if e is None:
-                break
+                self._send("HEARTBEAT", {})
+                continue
             b = e["body"] or {}
             if e["kind"] == "ACTOR" and b.get("cid") == cid:
                 if b.get("action") == "receive_reply":

@@ -489,6 +489,59 @@ class Failures(unittest.TestCase):
                 self.assertIn("joined the cluster", p.text())
                 self.assertIsNone(p.p.poll(), p.name + " still running")
 
+    def test_broker_loss_ends_what_crossed_it(self):
+        """What crossed the link may be lost with the broker (PROTOCOL.md
+        "Heartbeats and loss"): every monitor of a remote actor gets a
+        sentinel, a call in flight ends with EUNREACH, the clients of
+        sessions on back shards get "session failed" and 1011, all within
+        lost_after of the kill; the shards rejoin the restarted broker and
+        new sessions work."""
+        c = self.c
+        w = c.spawn_on(self.back1, "watcher")
+        slow = c.spawn_on(self.back2, "slow")
+        self.assertEqual(c.client.ask(w, {"action": "watch", "address": slow})[0], "reply")
+        self.assertEqual(c.client.ask(w, {"action": "call_later", "address": slow, "delay": 0,
+                                          "ms": 60000, "timeout": 120000}), ("reply", {}))
+
+        async def go():
+            socks = [await ws_session(c.ws_port, {"session_type": "cluster_echo"})
+                     for _ in range(3)]
+            for ws in socks:
+                self.assertEqual((await ws_echo(ws, "before"))["echo"], "before")
+            t0 = time.time()
+            c.broker.stop(signal.SIGKILL)
+            for ws in socks:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                self.assertEqual(msg, {"action": "error", "type": "session failed"})
+                with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                    await asyncio.wait_for(ws.recv(), WAIT)
+                self.assertEqual(cm.exception.code, 1011)
+            return time.time() - t0
+        told = run(go())
+        self.assertLess(told, c.lost_after / 1000 + 2.0, "clients told within lost_after")
+        c.client.close()
+        c.broker.start()
+        c.client = sp.Client(c.control)
+        c.wait_shards(3)
+        kind, r = c.client.ask(w, {"action": "results"})
+        self.assertEqual(r, {"results": [{"error": "EUNREACH"}]}, "the call in flight ended")
+        got = c.client.ask(w, {"action": "sentinels"})[1]["sentinels"]
+        self.assertEqual([(s["address"], s["exception"]) for s in got],
+                         [(slow, "connection to the broker lost")])
+        log = "".join(p.text() for p in c.procs if p.name != "broker")
+        self.assertRegex(log, r"connection to the broker lost: \d+ sentinel\(s\) delivered")
+        # calls across shards work again, and so do new sessions
+        echo = c.spawn_on(self.back2, "echo")
+        self.assertEqual(c.client.ask(w, {"action": "call", "address": echo, "n": 4})[1],
+                         {"from": echo, "n": 4})
+
+        async def again():
+            ws = await ws_session(c.ws_port, {"session_type": "cluster_echo"})
+            r = await ws_echo(ws, "after")
+            await ws.close()
+            return r
+        self.assertEqual(run(again())["echo"], "after")
+
     def test_sends_while_the_broker_is_down_are_reported(self):
         c = self.c
         w = c.spawn_on(self.back1, "watcher")
