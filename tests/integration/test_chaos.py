@@ -177,6 +177,9 @@ class Outside(threading.Thread):
                     outcome = "reply" if kind == "reply" else body.get("code", kind)
                 except TimeoutError:
                     outcome = "timeout"
+                if outcome in ("timeout", "EUNREACH"):
+                    # the link is gone (a restarted broker does not know us):
+                    # join again, as the client library does
                     client.close()
                     client = None
                 self.results.append((t0, shard, outcome, time.time() - t0))
@@ -367,8 +370,12 @@ class Chaos(unittest.TestCase):
         if role != "broker":
             self.check_sentinels(role, shard, victims, counts_before)
         self.heal(role)
+        t_healed = time.time()
         if role == "broker":  # asked through the new control link
             self.check_sentinels(role, shard, victims, counts_before)
+        self.assertTrue(TC.wait_for(lambda: any(
+            t >= t_healed and o == "reply" for t, s, o, d in self.outside.results[-50:]), 15),
+            "asks from outside were not answered again after the %s %s" % (role, how))
         time.sleep(1.0)
         after = self.snapshot()
         row = self.account(role + " " + how, before, after)
