@@ -36,7 +36,7 @@ import tempfile
 import time
 import unittest
 
-from test_cli import alive, free_ports, start_ticks  # same directory
+from test_cli import SANITIZER, alive, free_ports, start_ticks  # same directory
 
 BUILD = None
 SKICKCTL = None
@@ -69,8 +69,11 @@ class Base(unittest.TestCase):
 
     def ctl(self, *args, env=None, timeout=60):
         e = dict(self.env, **(env or {}))
-        return subprocess.run([SKICKCTL] + list(args), capture_output=True, text=True, env=e,
-                              timeout=timeout)
+        p = subprocess.run([SKICKCTL] + list(args), capture_output=True, text=True, env=e,
+                           timeout=timeout)
+        if SANITIZER.search(p.stderr):
+            raise AssertionError("sanitizer report from skickctl %s:\n%s" % (args, p.stderr))
+        return p
 
     def planted(self, ticks=True):
         """A record naming nobody's program and our sleep (with its real start
@@ -101,9 +104,12 @@ class Base(unittest.TestCase):
         self.assertFalse(os.path.exists(self.marker), "the planted program ran")
         self.assertIsNone(self.sleep.poll(), "our sleep was signalled")
 
-    def every_command(self, *needles, run_dir=()):
+    def every_command(self, *needles, run_dir=(), logs=True):
+        """Each command that reads the record (and logs, which reads the
+        directory) refuses."""
         for args in (["scale", "back=2", "--wait", "2000"], ["down", "--wait", "2000"], ["ps"],
-                     ["up", "--front", "0", "--back", "0", "--wait", "2000"]):
+                     ["up", "--front", "0", "--back", "0", "--wait", "2000"]) + \
+                (["logs"],) * logs:
             p = self.ctl(*(list(run_dir) + args))
             self.assert_untouched(p, *needles)
 
@@ -176,15 +182,15 @@ class Attacks(Base):
             f.write(self.planted())
         os.chown(path, 65534, 65534)
         self.every_command("%s is not safe to use: it belongs to another user (owner nobody" % path,
-                           run_dir=("--run-dir", mine))
+                           run_dir=("--run-dir", mine), logs=False)
         os.chown(path, 0, 0)
         os.chmod(path, 0o666)
         self.every_command("%s is not safe to use: it is writable by group or others" % path,
-                           run_dir=("--run-dir", mine))
+                           run_dir=("--run-dir", mine), logs=False)
         os.unlink(path)
         os.symlink(os.path.join(self.base, "elsewhere.json"), path)
         self.every_command("%s is not safe to use: it is a symbolic link" % path,
-                           run_dir=("--run-dir", mine))
+                           run_dir=("--run-dir", mine), logs=False)
 
     def test_pids_not_ours(self):
         # a record of our own whose pids are not what skickctl started: an
