@@ -4,8 +4,11 @@
     (ctl_spawn.c) and waits until the broker's `ps` lists every one of
     them: readiness is the broker's view. A process that ends while we
     wait is reported with how it ended and its log's tail, and `up` stops
-    everything it started. `down` stops every live process of the record,
-    shards first. Both hold the record's lock (ctl_record.c) throughout.
+    everything it started. Over a record whose shards still run without
+    their broker, `up` repairs instead, as `scale` does (ctl_repair.c).
+    The run directory is made and checked by ctl_rundir.c first. `down`
+    stops every live process of the record, shards first. Both hold the
+    record's lock (ctl_record.c) throughout.
 */
 #include <errno.h>
 #include <stdarg.h>
