@@ -106,8 +106,8 @@ const char *ctl_shard_name(json_object *cluster, json_object *entry);
 
 /* ctl_rundir.c */
 /*  The default run directory into out: $XDG_RUNTIME_DIR/skick/run when
-    XDG_RUNTIME_DIR is set (an absolute path), else
-    ${SKICK_RUN_BASE:-/tmp}/skick-UID/run. */
+    XDG_RUNTIME_DIR is set (an absolute path to a directory that exists),
+    else ${SKICK_RUN_BASE:-/tmp}/skick-UID/run. */
 void ctl_rundir_default(char *out, size_t len);
 /*  Make ctl->run_dir safe to use: when create, make it (and logs/, and
     for the default its parent) with 0700; then check it, its parents and

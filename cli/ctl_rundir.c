@@ -41,7 +41,8 @@ static char s_why[PATH_MAX + 512]; /* the last refusal, for ctl_rundir_why */
 void ctl_rundir_default(char *out, size_t len)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR"), *base = getenv("SKICK_RUN_BASE");
-    if (xdg && xdg[0] == '/')
+    struct stat st; /* a stale XDG_RUNTIME_DIR (su, sudo) is not for us to create */
+    if (xdg && xdg[0] == '/' && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode))
         snprintf(out, len, "%s/skick/run", xdg);
     else
         snprintf(out, len, "%s/skick-%u/run", base && base[0] == '/' ? base : "/tmp",

@@ -227,6 +227,8 @@ class Attacks(Base):
         self.assertIn("ENOTFOUND", p.stderr)
         self.assertFalse(os.path.exists(self.home))  # down creates nothing
         xdg = os.path.join(self.base, "xdg")
+        p = self.ctl("down", env={"XDG_RUNTIME_DIR": xdg})  # a stale one is not used
+        self.assertIn("no cluster in %s " % self.default, p.stderr)
         os.mkdir(xdg, 0o700)
         for env, where in (({}, self.default), ({"XDG_RUNTIME_DIR": xdg},
                                                 os.path.join(xdg, "skick", "run"))):
