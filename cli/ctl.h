@@ -205,7 +205,7 @@ void ctl_unlock(int *fd_p);
 /* ctl_spawn.c */
 typedef struct {
     ctl_proc_t p;       /* the process */
-    const char *result; /* "stopped", "killed", "not running", "not signalled" (not provably ours) */
+    const char *result; /* "stopped", "killed", "not running", "not signalled" (not ours) */
 } ctl_stop_t;
 
 /*  Start the broker / a shard (named like ROLE-INDEX, configured from

@@ -486,9 +486,11 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
         goto out;
     if (cluster) { /* shards run without their broker: bring it back, as scale does */
         if (!ctl->json)
-            fprintf(stderr, "skickctl: the cluster in %s runs without its broker: repairing it "
-                            "with its recorded configuration (this up's options are not used; "
-                            "`skickctl scale` changes the counts)\n", ctl->run_dir);
+            fprintf(stderr,
+                    "skickctl: the cluster in %s runs without its broker: repairing it "
+                    "with its recorded configuration (this up's options are not used; "
+                    "`skickctl scale` changes the counts)\n",
+                    ctl->run_dir);
         rc = ctl_scale_run(ctl, cluster, -1, -1, o.wait_ms);
         goto out;
     }

@@ -116,8 +116,9 @@ static int s_check_parents(const char *real, const char *run_dir)
         if (st.st_uid != 0 && st.st_uid != getuid())
             return s_refuse(what, dir, &st, "it belongs to another user");
         if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-            return s_refuse(what, dir, &st, "it is writable by group or others without the "
-                                            "sticky bit");
+            return s_refuse(what, dir, &st,
+                            "it is writable by group or others without the "
+                            "sticky bit");
         if (!path[0])
             break;
     }
@@ -202,11 +203,11 @@ int ctl_rundir_open(ctl_t *ctl, const char *name)
         }
         return -1;
     }
-    const char *bad = fstat(fd, &st) != 0            ? "it cannot be examined"
-                      : !S_ISREG(st.st_mode)         ? "it is not a regular file"
-                      : st.st_uid != getuid()        ? "it belongs to another user"
+    const char *bad = fstat(fd, &st) != 0                ? "it cannot be examined"
+                      : !S_ISREG(st.st_mode)             ? "it is not a regular file"
+                      : st.st_uid != getuid()            ? "it belongs to another user"
                       : st.st_mode & (S_IWGRP | S_IWOTH) ? "it is writable by group or others"
-                                                     : NULL;
+                                                         : NULL;
     if (bad) {
         close(fd);
         return s_refuse(path, path, &st, bad);
