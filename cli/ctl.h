@@ -1,7 +1,8 @@
 /*  ctl.h - private umbrella of skickctl (the cli directory)
 
     skickctl.c: main, global options, the command table, help, errors.
-    ctl_cluster.c: the run directory, binaries, logs, shard names.
+    ctl_cluster.c: binaries, logs, shard names.
+    ctl_rundir.c: where the run directory is, and whether it may be trusted.
     ctl_record.c: the launcher's record (cluster.json), its lock, and what
         each recorded process has become (alive, or how it ended).
     ctl_spawn.c: starting processes detached under a watcher, stopping them.
@@ -36,7 +37,7 @@
 typedef struct {
     const char *prog;            /* "skickctl" */
     const char *cmd;             /* the command running, for messages */
-    char run_dir[PATH_MAX];      /* --run-dir, $SKICK_RUN_DIR or /tmp/skick-UID/run */
+    char run_dir[PATH_MAX];      /* --run-dir, $SKICK_RUN_DIR or ctl_rundir_default */
     char control[PATH_MAX + 16]; /* --control, $SKICK_CONTROL or ipc://RUN_DIR/control */
     bool control_given;          /* --control or $SKICK_CONTROL was used */
     bool json;                   /* --json */
@@ -103,6 +104,31 @@ int ctl_resolve_shard(json_object *cluster, json_object *ps, const char *arg, ch
 /*  The display name of a ps entry: its cluster name, or "-". */
 const char *ctl_shard_name(json_object *cluster, json_object *entry);
 
+/* ctl_rundir.c */
+/*  The default run directory into out: $XDG_RUNTIME_DIR/skick/run when
+    XDG_RUNTIME_DIR is set (an absolute path to a directory that exists),
+    else ${SKICK_RUN_BASE:-/tmp}/skick-UID/run. */
+void ctl_rundir_default(char *out, size_t len);
+/*  Make ctl->run_dir safe to use: when create, make it (and logs/, and
+    for the default its parent) with 0700; then check it, its parents and
+    subdirectories (ctl_rundir.c), replace it with its real path and set
+    ctl->control from it unless given. 0, or -1 after ctl_fail (EINVAL for
+    a directory another user could change, naming it, its owner and mode,
+    and what to do; ENOTFOUND when it does not exist and !create). */
+int ctl_rundir_secure(ctl_t *ctl, bool create);
+/*  The same check without creating or printing (ctl->run_dir becomes the
+    real path): 0, or -1 with errno ENOENT (missing) or EPERM (the reason
+    in ctl_rundir_why()). */
+int ctl_rundir_check(ctl_t *ctl);
+/*  Why the last check refused (borrowed; empty when none did). */
+const char *ctl_rundir_why(void);
+/*  Open RUN_DIR/name for reading if it is a regular file (not a symlink),
+    ours, and not writable by group or others. The descriptor (caller
+    closes), or -1 with errno (ENOENT; EPERM: the reason in
+    ctl_rundir_why()). Checks the file only: ctl_rundir_check the
+    directory first. */
+int ctl_rundir_open(ctl_t *ctl, const char *name);
+
 /* ctl_record.c */
 typedef struct {
     char name[32];         /* broker, front-1, back-2 */
@@ -112,19 +138,28 @@ typedef struct {
     int port;              /* front: websocket port, else 0 */
     long long started_ms;  /* wall clock */
     long long start_ticks; /* its start time (/proc/PID/stat field 22), 0: not recorded */
-    char prog[64];         /* the program's file name (argv[0] without directories) */
 } ctl_proc_t;
+
+/*  What a recorded pid is now (ctl_proc_state). */
+typedef enum {
+    CTL_PROC_OURS,     /* it runs, with the recorded start time: the process we started */
+    CTL_PROC_GONE,     /* no such process, or a zombie */
+    CTL_PROC_NOT_OURS, /* the pid runs another process (reused, or a record planted) */
+    CTL_PROC_UNKNOWN,  /* the pid runs, but the record has no start time to compare */
+} ctl_proc_state_t;
 
 /*  How long a command that changes the record waits for another one. */
 #define CTL_LOCK_WAIT_MS 120000
 /*  At most this many processes in a record. */
 #define CTL_MAX_PROCS 256
 
-/*  RUN_DIR/cluster.json, or NULL: errno ENOENT when there is none, EINVAL
-    when it is not a JSON object. Caller owns. */
+/*  RUN_DIR/cluster.json, read only from a run directory and file that
+    ctl_rundir_check and ctl_rundir_open accept. NULL: errno ENOENT when
+    there is none, EINVAL when it is not a JSON object, EPERM when it may
+    not be trusted (ctl_rundir_why says why). Caller owns. */
 json_object *ctl_cluster_load(ctl_t *ctl);
 /*  ctl_cluster_load for a command that needs the record: NULL after
-    ctl_fail (ENOTFOUND, or EINVAL for a damaged file). */
+    ctl_fail (ENOTFOUND, or EINVAL for a damaged or untrusted file). */
 json_object *ctl_cluster_need(ctl_t *ctl);
 /*  Write it atomically and durably (temporary file, fsync, rename): 0, or
     -1 with errno after printing nothing (the caller reports). */
@@ -134,8 +169,12 @@ int ctl_cluster_procs(json_object *cluster, ctl_proc_t *procs, int max);
 /*  Remove p's entry (same name and pid) from cluster's processes, and its
     pid file and NAME.exit if they name p; does not save. */
 void ctl_cluster_forget(ctl_t *ctl, json_object *cluster, const ctl_proc_t *p);
-/*  Whether p is alive: its pid runs, is no zombie, started when recorded
-    and runs the recorded program (pids get reused). */
+/*  What p's pid is now, from /proc: the process we started only when it
+    runs with the start time recorded at its start (pids get reused, and a
+    record without start times cannot be verified). */
+ctl_proc_state_t ctl_proc_state(const ctl_proc_t *p);
+/*  Whether p is alive: ctl_proc_state is CTL_PROC_OURS. Only such a
+    process is ever signalled. */
 bool ctl_proc_alive(const ctl_proc_t *p);
 /*  The start time of pid (/proc/PID/stat field 22, clock ticks since
     boot), or 0. */
@@ -153,7 +192,7 @@ void ctl_proc_ended(ctl_t *ctl, const ctl_proc_t *p, long wait_ms, char *buf, si
 json_object *ctl_proc_dead_json(ctl_t *ctl, const ctl_proc_t *p, long wait_ms);
 /*  0 when cluster's broker is alive (or none is recorded). Otherwise
     CTL_FAIL after an EUNREACH failure that says how the broker ended,
-    which shards still run, and what to do. */
+    which shards still run, and what to do (`scale` repairs it). */
 int ctl_check_broker(ctl_t *ctl, json_object *cluster);
 /*  Take RUN_DIR/cluster.lock (flock) for a command that changes the
     record, waiting up to wait_ms while another skickctl holds it. The
@@ -166,7 +205,7 @@ void ctl_unlock(int *fd_p);
 /* ctl_spawn.c */
 typedef struct {
     ctl_proc_t p;       /* the process */
-    const char *result; /* "stopped", "killed", "not running" */
+    const char *result; /* "stopped", "killed", "not running", "not signalled" (not ours) */
 } ctl_stop_t;
 
 /*  Start the broker / a shard (named like ROLE-INDEX, configured from
@@ -174,7 +213,8 @@ typedef struct {
 int ctl_start_broker(ctl_t *ctl, json_object *cluster);
 int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int index);
 /*  Stop the processes (SIGTERM all, wait up to grace_ms, SIGKILL the
-    rest), remove them from cluster (saved) and their pid files. */
+    rest), remove them from cluster (saved) and their pid files. A process
+    that ctl_proc_state does not find to be ours is never signalled. */
 void ctl_stop(ctl_t *ctl, json_object *cluster, ctl_stop_t *s, int n, long grace_ms);
 /*  qsort order for ctl_stop_t: shards before the broker, newest first. */
 int ctl_by_newest(const void *x, const void *y);
@@ -185,6 +225,14 @@ void ctl_status_text(int status, char *buf, size_t len);
 void ctl_reap(void);
 
 /* ctl_launch.c */
+/*  The options skickctl connects to cluster's control endpoint with: the
+    timeout and, when it runs with CURVE, the keys `up` made. */
+void ctl_cluster_client_opts(json_object *cluster, int timeout_ms, skick_client_opts_t *o);
+/*  Connect to cluster's broker, retrying until deadline (ctl_mono_ms);
+    fails at once when the recorded broker process ends meanwhile. The
+    client (caller owns), or NULL after ctl_fail (ESTART, with the tail of
+    the broker's log). */
+skick_client_t *ctl_wait_broker(ctl_t *ctl, json_object *cluster, long long deadline);
 /*  Wait until ps lists every shard recorded in cluster and none of the
     pids in gone. 0 with *ps_out (caller owns), or -1 after the failure
     was printed. */
@@ -195,6 +243,29 @@ int ctl_wait_shards(ctl_t *ctl, json_object *cluster, const pid_t *gone, int ngo
     cluster's fields added. */
 void ctl_print_result(ctl_t *ctl, json_object *cluster, json_object *ps, const char *what,
                       json_object *extra);
+
+/* ctl_repair.c */
+/*  Whether cluster records a broker and it is alive (ctl_proc_alive). */
+bool ctl_broker_alive(json_object *cluster);
+/*  Bring back cluster's broker when the record has no live one (it was
+    killed, or it ended): a broker that already answers on the recorded
+    control endpoint (restarted by hand) is used as it is; otherwise the
+    dead entry is forgotten and a broker is started with the recorded
+    configuration (same endpoints, same keys) and waited for, up to
+    wait_ms. 0 with *what (caller owns; NULL when the broker was alive):
+    the dead broker as ctl_proc_dead_json plus "action": "restarted" or
+    "adopted". -1 after ctl_fail. */
+int ctl_repair_broker(ctl_t *ctl, json_object *cluster, long wait_ms, json_object **what);
+/*  One line on out for ctl_repair_broker's *what (nothing in --json mode
+    or for NULL). */
+void ctl_repair_say(ctl_t *ctl, json_object *what, FILE *out);
+
+/* ctl_scale.c */
+/*  What `scale` does with counts front and back (-1: leave that role as
+    it is), under the record's lock the caller holds: repair the broker,
+    forget dead shards, reach the counts, wait up to wait_ms, print the
+    result. CTL_OK or CTL_FAIL (printed). */
+int ctl_scale_run(ctl_t *ctl, json_object *cluster, long front, long back, long wait_ms);
 
 /* ctl_ps.c */
 /*  Whether a ps entry lists role in its "roles". */

@@ -4,8 +4,11 @@
     (ctl_spawn.c) and waits until the broker's `ps` lists every one of
     them: readiness is the broker's view. A process that ends while we
     wait is reported with how it ended and its log's tail, and `up` stops
-    everything it started. `down` stops every live process of the record,
-    shards first. Both hold the record's lock (ctl_record.c) throughout.
+    everything it started. Over a record whose shards still run without
+    their broker, `up` repairs instead, as `scale` does (ctl_repair.c).
+    The run directory is made and checked by ctl_rundir.c first. `down`
+    stops every live process of the record, shards first. Both hold the
+    record's lock (ctl_record.c) throughout.
 */
 #include <errno.h>
 #include <stdarg.h>
@@ -52,9 +55,18 @@ static int s_fail_with_log(ctl_t *ctl, int code, const char *name, const char *f
     return -1;
 }
 
-/*  Connect to the broker, retrying until the deadline; checks that the
-    broker process (if we know it) still runs. */
-static skick_client_t *s_connect_wait(ctl_t *ctl, json_object *cluster, long long deadline)
+void ctl_cluster_client_opts(json_object *cluster, int timeout_ms, skick_client_opts_t *o)
+{
+    *o = (skick_client_opts_t){.timeout_ms = timeout_ms};
+    json_object *curve;
+    if (json_object_object_get_ex(cluster, "curve", &curve) &&
+        json_object_is_type(curve, json_type_object)) {
+        o->curve_secret = ctl_str(curve, "client_secret");
+        o->curve_server = ctl_str(curve, "broker_public");
+    }
+}
+
+skick_client_t *ctl_wait_broker(ctl_t *ctl, json_object *cluster, long long deadline)
 {
     ctl_proc_t procs[CTL_MAX_PROCS];
     int n = ctl_cluster_procs(cluster, procs, CTL_MAX_PROCS);
@@ -67,14 +79,9 @@ static skick_client_t *s_connect_wait(ctl_t *ctl, json_object *cluster, long lon
             }
         }
         long long left = deadline - ctl_mono_ms();
-        skick_client_opts_t o = {.timeout_ms =
-                                     (int) (left < 1000 ? (left > 100 ? left : 100) : 1000)};
-        json_object *curve;
-        if (json_object_object_get_ex(cluster, "curve", &curve) &&
-            json_object_is_type(curve, json_type_object)) {
-            o.curve_secret = ctl_str(curve, "client_secret");
-            o.curve_server = ctl_str(curve, "broker_public");
-        }
+        skick_client_opts_t o;
+        ctl_cluster_client_opts(cluster, (int) (left < 1000 ? (left > 100 ? left : 100) : 1000),
+                                &o);
         skick_client_t *c = skick_client_connect(ctl_str(cluster, "control"), &o);
         if (c)
             return c;
@@ -100,7 +107,7 @@ int ctl_wait_shards(ctl_t *ctl, json_object *cluster, const pid_t *gone, int ngo
 {
     *ps_out = NULL;
     long long deadline = ctl_mono_ms() + wait_ms;
-    skick_client_t *c = s_connect_wait(ctl, cluster, deadline);
+    skick_client_t *c = ctl_wait_broker(ctl, cluster, deadline);
     if (!c)
         return -1;
     ctl_proc_t procs[CTL_MAX_PROCS];
@@ -352,19 +359,13 @@ void ctl_print_result(ctl_t *ctl, json_object *cluster, json_object *ps, const c
     json_object_put(extra);
 }
 
-/*  The run directory made (0700), absolute, with the control endpoint
-    that follows from it. 0, or -1 after ctl_fail. */
+/*  The run directory made (0700) and checked (ctl_rundir.c), absolute,
+    with the control endpoint that follows from it. 0, or -1 after
+    ctl_fail. */
 static int s_run_dir(ctl_t *ctl)
 {
-    char logs[PATH_MAX + 8], real[PATH_MAX];
-    snprintf(logs, sizeof logs, "%s/logs", ctl->run_dir);
-    if (ctl_mkdirs(ctl->run_dir, 0700) != 0 || ctl_mkdirs(logs, 0700) != 0)
-        return ctl_fail(ctl, SKICK_ESTART, "cannot create %s: %s", logs, strerror(errno)), -1;
-    chmod(ctl->run_dir, 0700); /* the control socket lives here: owner only */
-    if (realpath(ctl->run_dir, real))
-        snprintf(ctl->run_dir, sizeof ctl->run_dir, "%s", real);
-    if (!ctl->control_given)
-        snprintf(ctl->control, sizeof ctl->control, "ipc://%s/control", ctl->run_dir);
+    if (ctl_rundir_secure(ctl, true) != 0)
+        return -1;
     if (strncmp(ctl->control, "ipc://", 6) == 0 && strlen(ctl->control + 6) > 100)
         return ctl_fail(ctl, SKICK_EINVAL,
                         "the control socket path %s is too long for ipc:// "
@@ -407,22 +408,29 @@ static json_object *s_new_record(ctl_t *ctl, up_opts_t *o, const char *broker_bi
     return cluster;
 }
 
-/*  Refuse when a process of the old record in RUN_DIR still runs, or when
-    the record cannot be read; forget an ended one. 0, or -1 after
-    ctl_fail. */
-static int s_check_old(ctl_t *ctl)
+/*  The old record in RUN_DIR. Refused when its broker still runs, or when
+    it cannot be read; one whose processes have all ended is forgotten
+    (then *repair stays NULL and a new cluster starts); one whose shards
+    still run without their broker is given in *repair (caller owns), to
+    be repaired. 0, or -1 after ctl_fail. */
+static int s_check_old(ctl_t *ctl, json_object **repair)
 {
+    *repair = NULL;
     json_object *old = ctl_cluster_load(ctl);
-    if (!old && errno == EINVAL && !(old = ctl_cluster_need(ctl)))
-        return -1; /* damaged: processes it names may still run */
+    if (!old && (errno == EINVAL || errno == EPERM) && !(old = ctl_cluster_need(ctl)))
+        return -1; /* damaged or untrusted: processes it names may still run */
     const char *alive = old ? s_any_alive(old) : NULL;
-    if (alive) {
+    if (alive && ctl_broker_alive(old)) {
         ctl_fail(ctl, SKICK_ESTART,
                  "a cluster is already running in %s (%s is alive); "
                  "`skickctl --run-dir %s down` first",
                  ctl->run_dir, alive, ctl->run_dir);
         json_object_put(old);
         return -1;
+    }
+    if (alive) {
+        *repair = old;
+        return 0;
     }
     if (old)
         s_forget_ended(ctl, old);
@@ -439,7 +447,7 @@ static int s_start_all(ctl_t *ctl, json_object *cluster, const up_opts_t *o, jso
     /* Shards join on their own (they re-send HELLO every second), but a
        broker that cannot start should be reported as such, not as shards
        that never joined: wait for it first. */
-    skick_client_t *c = s_connect_wait(ctl, cluster, ctl_mono_ms() + o->wait_ms);
+    skick_client_t *c = ctl_wait_broker(ctl, cluster, ctl_mono_ms() + o->wait_ms);
     if (!c)
         return -1;
     skick_client_destroy(&c);
@@ -474,8 +482,18 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
         goto out;
     }
     if (s_run_dir(ctl) != 0 || (lock = ctl_lock(ctl, CTL_LOCK_WAIT_MS)) < 0 ||
-        s_check_old(ctl) != 0)
+        s_check_old(ctl, &cluster) != 0)
         goto out;
+    if (cluster) { /* shards run without their broker: bring it back, as scale does */
+        if (!ctl->json)
+            fprintf(stderr,
+                    "skickctl: the cluster in %s runs without its broker: repairing it "
+                    "with its recorded configuration (this up's options are not used; "
+                    "`skickctl scale` changes the counts)\n",
+                    ctl->run_dir);
+        rc = ctl_scale_run(ctl, cluster, -1, -1, o.wait_ms);
+        goto out;
+    }
     if (!(cluster = s_new_record(ctl, &o, broker_bin, node_bin)))
         goto out;
     if (s_start_all(ctl, cluster, &o, &ps) != 0) {
@@ -542,6 +560,8 @@ int ctl_cmd_down(ctl_t *ctl, ctl_args_t *a)
             return CTL_USAGE;
     if (access(ctl->run_dir, F_OK) != 0)
         return ctl_fail(ctl, SKICK_ENOTFOUND, "no cluster in %s (no cluster.json)", ctl->run_dir);
+    if (ctl_rundir_secure(ctl, false) != 0)
+        return CTL_FAIL;
     int lock = ctl_lock(ctl, CTL_LOCK_WAIT_MS);
     json_object *cluster = lock >= 0 ? ctl_cluster_need(ctl) : NULL;
     if (!cluster) {

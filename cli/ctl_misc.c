@@ -181,6 +181,8 @@ int ctl_cmd_logs(ctl_t *ctl, ctl_args_t *a)
                  ctl_parse_int(ctl, "-n", a->opts[i].arg, 0, 10000000, &lines))
             return CTL_USAGE;
     }
+    if (access(ctl->run_dir, F_OK) == 0 && ctl_rundir_secure(ctl, false) != 0)
+        return CTL_FAIL; /* another user's files are not shown as the cluster's */
     const char *name = a->npos ? a->pos[0] : NULL;
     static log_t logs[MAX_LOGS];
     int n = s_list_logs(ctl, name, logs, MAX_LOGS);

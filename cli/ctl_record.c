@@ -9,11 +9,19 @@
 
     The record says what was started, not what still runs. Whether an
     entry is alive is decided here from /proc: the pid exists and is no
-    zombie, its start time (field 22 of /proc/PID/stat, recorded at the
-    start) is the same, and it runs the recorded program; a pid the kernel
-    gave to another process fails the start-time check. How a dead process
-    ended is in RUN_DIR/NAME.exit ("PID WAIT-STATUS"), which its watcher
-    (ctl_spawn.c) writes once it has reaped it.
+    zombie, and its start time (field 22 of /proc/PID/stat, recorded at
+    the start) is the same. A pid the kernel gave to another process fails
+    that check, and so does an entry without a start time (a record of an
+    older skickctl, or one written by hand): skickctl cannot tell that it
+    is the process it started, so it never signals it (ctl_proc_state).
+    The program's name proves nothing (anyone can start a process called
+    skick-node) and is not compared. How a dead process ended is in
+    RUN_DIR/NAME.exit ("PID WAIT-STATUS"), which its watcher (ctl_spawn.c)
+    writes once it has reaped it.
+
+    The record is read only from a run directory that ctl_rundir.c trusts,
+    and only if the file itself is ours and not writable by others: it
+    names the programs `scale` runs and the pids `down` signals.
 
     Commands that change the record (up, down, scale) hold an exclusive
     flock on RUN_DIR/cluster.lock from reading the record to their last
@@ -35,11 +43,11 @@
 
 json_object *ctl_cluster_load(ctl_t *ctl)
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/cluster.json", ctl->run_dir);
-    if (access(path, R_OK) != 0)
+    int fd = ctl_rundir_check(ctl) == 0 ? ctl_rundir_open(ctl, "cluster.json") : -1;
+    if (fd < 0)
         return NULL;
-    json_object *c = json_object_from_file(path);
+    json_object *c = json_object_from_fd(fd);
+    close(fd);
     if (!c || !json_object_is_type(c, json_type_object)) {
         json_object_put(c);
         errno = EINVAL;
@@ -53,7 +61,9 @@ json_object *ctl_cluster_need(ctl_t *ctl)
     json_object *c = ctl_cluster_load(ctl);
     if (c)
         return c;
-    if (errno == EINVAL)
+    if (errno == EPERM)
+        ctl_fail(ctl, SKICK_EINVAL, "%s", ctl_rundir_why());
+    else if (errno == EINVAL)
         ctl_fail(ctl, SKICK_EINVAL,
                  "%s/cluster.json is damaged (not a JSON object); "
                  "stop what it started by hand, remove it, then `skickctl up`",
@@ -95,7 +105,7 @@ int ctl_cluster_procs(json_object *cluster, ctl_proc_t *procs, int max)
         return 0;
     int n = 0;
     for (size_t i = 0; i < json_object_array_length(arr) && n < max; i++) {
-        json_object *p = json_object_array_get_idx(arr, i), *argv;
+        json_object *p = json_object_array_get_idx(arr, i);
         const char *name = ctl_str(p, "name"), *role = ctl_str(p, "role");
         if (!name || !role)
             continue;
@@ -108,12 +118,6 @@ int ctl_cluster_procs(json_object *cluster, ctl_proc_t *procs, int max)
         q->port = (int) ctl_int(p, "port");
         q->started_ms = ctl_int(p, "started_ms");
         q->start_ticks = ctl_int(p, "start_ticks");
-        if (json_object_object_get_ex(p, "argv", &argv) &&
-            json_object_is_type(argv, json_type_array) && json_object_array_length(argv) > 0) {
-            const char *prog = json_object_get_string(json_object_array_get_idx(argv, 0));
-            const char *base = strrchr(prog, '/');
-            snprintf(q->prog, sizeof q->prog, "%s", base ? base + 1 : prog);
-        }
     }
     return n;
 }
@@ -185,28 +189,20 @@ long long ctl_proc_start_ticks(pid_t pid)
     return state ? s_ticks(state) : 0;
 }
 
-bool ctl_proc_alive(const ctl_proc_t *p)
+ctl_proc_state_t ctl_proc_state(const ctl_proc_t *p)
 {
     char buf[1024];
     const char *state = p->pid > 1 ? s_read_stat(p->pid, buf, sizeof buf) : NULL;
     if (!state || state[0] == 'Z' || state[0] == 'X')
-        return false; /* a zombie has ended */
-    if (p->start_ticks && s_ticks(state) != p->start_ticks)
-        return false; /* the pid was reused */
-    if (!p->prog[0])
-        return true;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int) p->pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0'; /* argv[0] is the first NUL-terminated string */
-    const char *cb = strrchr(buf, '/');
-    return strcmp(cb ? cb + 1 : buf, p->prog) == 0;
+        return CTL_PROC_GONE; /* a zombie has ended */
+    if (p->start_ticks <= 0)
+        return CTL_PROC_UNKNOWN;
+    return s_ticks(state) == p->start_ticks ? CTL_PROC_OURS : CTL_PROC_NOT_OURS;
+}
+
+bool ctl_proc_alive(const ctl_proc_t *p)
+{
+    return ctl_proc_state(p) == CTL_PROC_OURS;
 }
 
 /* ---- how did it end? ---------------------------------------------------------- */
@@ -239,6 +235,10 @@ void ctl_proc_ended(ctl_t *ctl, const ctl_proc_t *p, long wait_ms, char *buf, si
     int st;
     if (ctl_proc_status(ctl, p, wait_ms, &st) == 0)
         ctl_status_text(st, buf, len);
+    else if (ctl_proc_state(p) == CTL_PROC_UNKNOWN)
+        snprintf(buf, len, "not verifiable (the record has no start time)");
+    else if (ctl_proc_state(p) == CTL_PROC_NOT_OURS)
+        snprintf(buf, len, "ended (its pid now runs another process)");
     else
         snprintf(buf, len, "ended, how is not known");
 }
@@ -290,8 +290,8 @@ int ctl_check_broker(ctl_t *ctl, json_object *cluster)
                         ctl->run_dir, (int) procs[broker].pid, why);
     return ctl_fail(ctl, SKICK_EUNREACH,
                     "the broker of the cluster in %s is not running: pid %d %s; shards still "
-                    "running, cut off: %s. Restart the cluster: `skickctl down`, then "
-                    "`skickctl up`",
+                    "running, cut off: %s. `skickctl scale` (or `skickctl up`) restarts the "
+                    "broker as recorded, and they join it",
                     ctl->run_dir, (int) procs[broker].pid, why, live);
 }
 

@@ -4,8 +4,9 @@
     `scale` runs (or a `scale` and a `down`) take turns: the second one
     sees what the first made.
 
-    1. Without a live broker nothing changes: shards cannot work without
-       it, and a new broker is `down` then `up` (ctl_check_broker says so).
+    1. Without a live broker, one is started first as recorded (same
+       endpoints, same keys; ctl_repair.c): shards cannot work without it,
+       and those that still run join it on their own.
     2. Every dead shard of the record, whatever its role, is forgotten: its
        entry and pid file go, and how it ended is reported. `scale` counts
        live shards only, so the record matches what runs and names stay
@@ -36,6 +37,7 @@ typedef struct {
     json_object *started;      /* names */
     json_object *stopped;      /* names */
     json_object *forgotten;    /* ctl_proc_dead_json objects */
+    json_object *broker;       /* ctl_repair_broker's report, or NULL */
     pid_t gone[CTL_MAX_PROCS]; /* pids the broker must no longer list */
     int ngone;
     ctl_stop_t stop[CTL_MAX_PROCS]; /* the shards to stop */
@@ -119,9 +121,12 @@ static void s_print(ctl_t *ctl, json_object *cluster, json_object *ps, scale_t *
         json_object_object_add(extra, "started", json_object_get(sc->started));
         json_object_object_add(extra, "stopped", json_object_get(sc->stopped));
         json_object_object_add(extra, "forgotten", json_object_get(sc->forgotten));
+        if (sc->broker)
+            json_object_object_add(extra, "broker_repaired", json_object_get(sc->broker));
         ctl_print_result(ctl, cluster, ps, "Scaled", extra);
         return;
     }
+    ctl_repair_say(ctl, sc->broker, stdout);
     for (size_t i = 0; i < json_object_array_length(sc->forgotten); i++) {
         json_object *f = json_object_array_get_idx(sc->forgotten, i);
         printf("forgot %s (pid %lld): %s\n", ctl_str(f, "name"), ctl_int(f, "pid"),
@@ -132,7 +137,7 @@ static void s_print(ctl_t *ctl, json_object *cluster, json_object *ps, scale_t *
     for (size_t i = 0; i < json_object_array_length(sc->stopped); i++)
         printf("stopped %s\n", json_object_get_string(json_object_array_get_idx(sc->stopped, i)));
     if (!json_object_array_length(sc->started) && !json_object_array_length(sc->stopped) &&
-        !json_object_array_length(sc->forgotten))
+        !json_object_array_length(sc->forgotten) && !sc->broker)
         printf("nothing to do\n");
     ctl_print_result(ctl, cluster, ps, "Cluster", NULL);
 }
@@ -140,7 +145,7 @@ static void s_print(ctl_t *ctl, json_object *cluster, json_object *ps, scale_t *
 /*  Steps 1-4 under the lock; CTL_OK or CTL_FAIL. */
 static int s_scale(ctl_t *ctl, json_object *cluster, scale_t *sc)
 {
-    if (ctl_check_broker(ctl, cluster) != 0)
+    if (ctl_repair_broker(ctl, cluster, sc->wait_ms, &sc->broker) != 0)
         return CTL_FAIL;
     s_forget_dead(ctl, cluster, sc);
     for (int r = 0; r < 2; r++)
@@ -160,32 +165,37 @@ static int s_scale(ctl_t *ctl, json_object *cluster, scale_t *sc)
     return CTL_OK;
 }
 
-int ctl_cmd_scale(ctl_t *ctl, ctl_args_t *a)
+int ctl_scale_run(ctl_t *ctl, json_object *cluster, long front, long back, long wait_ms)
 {
     static scale_t sc;
-    sc = (scale_t){.want = {-1, -1}, .wait_ms = DEFAULT_WAIT_MS};
+    sc = (scale_t){.want = {front, back}, .wait_ms = wait_ms};
+    sc.started = json_object_new_array();
+    sc.stopped = json_object_new_array();
+    sc.forgotten = json_object_new_array();
+    int rc = s_scale(ctl, cluster, &sc);
+    json_object_put(sc.started);
+    json_object_put(sc.stopped);
+    json_object_put(sc.forgotten);
+    json_object_put(sc.broker);
+    return rc;
+}
+
+int ctl_cmd_scale(ctl_t *ctl, ctl_args_t *a)
+{
+    long want[2] = {-1, -1}, wait_ms = DEFAULT_WAIT_MS;
     for (int i = 0; i < a->npos; i++)
-        if (s_scale_arg(ctl, a->pos[i], &sc.want[0], &sc.want[1]) != 0)
+        if (s_scale_arg(ctl, a->pos[i], &want[0], &want[1]) != 0)
             return CTL_USAGE;
     for (int i = 0; i < a->nopts; i++)
         if (a->opts[i].val == OPT_WAIT &&
-            ctl_parse_int(ctl, "--wait", a->opts[i].arg, 1, 3600000, &sc.wait_ms))
+            ctl_parse_int(ctl, "--wait", a->opts[i].arg, 1, 3600000, &wait_ms))
             return CTL_USAGE;
-    char real[PATH_MAX];
-    if (!realpath(ctl->run_dir, real))
-        return ctl_fail(ctl, SKICK_ENOTFOUND, "no cluster in %s (skickctl up first)", ctl->run_dir);
-    snprintf(ctl->run_dir, sizeof ctl->run_dir, "%s", real); /* the watchers keep paths */
+    if (ctl_rundir_secure(ctl, false) != 0) /* absolute: the watchers keep paths */
+        return CTL_FAIL;
     int lock = ctl_lock(ctl, CTL_LOCK_WAIT_MS), rc = CTL_FAIL;
     json_object *cluster = lock >= 0 ? ctl_cluster_need(ctl) : NULL;
-    if (cluster) {
-        sc.started = json_object_new_array();
-        sc.stopped = json_object_new_array();
-        sc.forgotten = json_object_new_array();
-        rc = s_scale(ctl, cluster, &sc);
-        json_object_put(sc.started);
-        json_object_put(sc.stopped);
-        json_object_put(sc.forgotten);
-    }
+    if (cluster)
+        rc = ctl_scale_run(ctl, cluster, want[0], want[1], wait_ms);
     ctl_unlock(&lock);
     json_object_put(cluster);
     return rc;

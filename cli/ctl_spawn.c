@@ -412,13 +412,14 @@ int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int inde
 
 void ctl_stop(ctl_t *ctl, json_object *cluster, ctl_stop_t *s, int n, long grace_ms)
 {
+    /* Only a process that is provably the one we started gets a signal: a
+       pid that now runs another process, or that the record cannot vouch
+       for (no start time), is left alone (ctl_proc_state). */
+    bool sent[CTL_MAX_PROCS];
     for (int i = 0; i < n; i++) {
-        if (ctl_proc_alive(&s[i].p)) {
-            kill(s[i].p.pid, SIGTERM);
-            s[i].result = "stopped";
-        } else {
-            s[i].result = "not running";
-        }
+        ctl_proc_state_t st = ctl_proc_state(&s[i].p);
+        sent[i] = st == CTL_PROC_OURS && kill(s[i].p.pid, SIGTERM) == 0;
+        s[i].result = sent[i] ? "stopped" : st == CTL_PROC_GONE ? "not running" : "not signalled";
     }
     for (int phase = 0; phase < 2; phase++) {
         long long deadline = ctl_mono_ms() + (phase == 0 ? grace_ms : 3000);
@@ -426,7 +427,7 @@ void ctl_stop(ctl_t *ctl, json_object *cluster, ctl_stop_t *s, int n, long grace
             int left = 0;
             ctl_reap(); /* the watchers of those that ended */
             for (int i = 0; i < n; i++)
-                if (strcmp(s[i].result, "not running") != 0 && ctl_proc_alive(&s[i].p))
+                if (sent[i] && ctl_proc_alive(&s[i].p))
                     left++;
             if (!left || ctl_mono_ms() >= deadline)
                 break;
@@ -435,7 +436,7 @@ void ctl_stop(ctl_t *ctl, json_object *cluster, ctl_stop_t *s, int n, long grace
         if (phase == 1)
             break;
         for (int i = 0; i < n; i++)
-            if (strcmp(s[i].result, "not running") != 0 && ctl_proc_alive(&s[i].p)) {
+            if (sent[i] && ctl_proc_alive(&s[i].p)) {
                 kill(s[i].p.pid, SIGKILL);
                 s[i].result = "killed";
             }

@@ -189,8 +189,10 @@ static void s_global_help(FILE *out)
     }
     fprintf(out, "  %-24s %s\n", "help [COMMAND]", "show help for a command");
     fprintf(out, "\nOptions (before or after the command):\n"
-                 "  --run-dir DIR        cluster directory (default $SKICK_RUN_DIR or\n"
-                 "                       /tmp/skick-$UID/run)\n"
+                 "  --run-dir DIR        cluster directory (default $SKICK_RUN_DIR, else\n"
+                 "                       $XDG_RUNTIME_DIR/skick/run, else\n"
+                 "                       ${SKICK_RUN_BASE:-/tmp}/skick-$UID/run); used only\n"
+                 "                       if no other user can change it\n"
                  "  --control ENDPOINT   broker control endpoint (default $SKICK_CONTROL or\n"
                  "                       ipc://RUN_DIR/control)\n"
                  "  --json               machine-readable output\n"
@@ -295,7 +297,13 @@ skick_client_t *ctl_connect(ctl_t *ctl)
                              .curve_server = ctl->curve_server};
     char secret[PATH_MAX], server[PATH_MAX];
     json_object *cluster = NULL;
-    if ((cluster = ctl_cluster_load(ctl))) {
+    if (!(cluster = ctl_cluster_load(ctl)) && errno == EPERM && !ctl->control_given) {
+        /* the default control socket is in a directory someone else can
+           change: whoever answers there is not known to be our broker */
+        ctl_fail(ctl, SKICK_EINVAL, "%s", ctl_rundir_why());
+        return NULL;
+    }
+    if (cluster) {
         /* The cluster in RUN_DIR knows its control endpoint (absolute) and,
            when it runs with CURVE, the keys skickctl talks to it with. */
         json_object *curve, *ctrl = NULL;
@@ -358,7 +366,7 @@ static void s_defaults(ctl_t *ctl)
     if (rd && *rd)
         snprintf(ctl->run_dir, sizeof ctl->run_dir, "%s", rd);
     else
-        snprintf(ctl->run_dir, sizeof ctl->run_dir, "/tmp/skick-%u/run", (unsigned) getuid());
+        ctl_rundir_default(ctl->run_dir, sizeof ctl->run_dir);
     ctl->timeout_ms = SKICK_CLIENT_TIMEOUT_DEFAULT;
     const char *ce = getenv("SKICK_CONTROL");
     if (ce && *ce) {
