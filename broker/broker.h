@@ -2,8 +2,8 @@
 
     skick-broker routes envelopes between shards and clients, keeps the
     cluster's directory and hash store, and detects lost shards. Everything
-    runs on one thread: one poll loop (broker_main.c) over four sockets and a
-    timer. The state is one broker_t, owned by main and passed to every
+    runs on one thread: one poll loop (broker_main.c) over three sockets and
+    a timer. The state is one broker_t, owned by main and passed to every
     function; nothing here is thread-safe and nothing needs to be.
 
     Modules (one per file):
@@ -13,9 +13,12 @@
       broker_peers.c    the peer table: HELLO and the welcome, heartbeats,
                         loss detection and the LOST fan-out
       broker_route.c    everything read from the two ROUTERs: link checks,
-                        routing, dead letters, malformed frames
-      broker_dir.c      the directory: XSUB in, XPUB out
-      broker_control.c  CONTROL requests addressed to the broker
+                        who may send what on which ROUTER, routing, dead
+                        letters, malformed frames
+      broker_dir.c      the directory: each shard's own entry in over its
+                        link, every entry out on the XPUB
+      broker_control.c  CONTROL requests addressed to the broker, and which
+                        of them a shard may make
       broker_hash.c     the cluster's hash store (tables of JSON values)
       broker_util.c     ids as text, rate-limited logging, small JSON helpers
 
@@ -52,7 +55,7 @@
 
 /*  The two ROUTER sockets; a peer lives on one of them. */
 enum { BROKER_SOCK_SHARD = 0, BROKER_SOCK_CONTROL = 1, BROKER_ROUTERS = 2 };
-enum { BROKER_SOCK_XSUB = 2, BROKER_SOCK_XPUB = 3, BROKER_SOCKS = 4 };
+enum { BROKER_SOCK_XPUB = 2, BROKER_SOCKS = 3 };
 
 /*  A log-line budget: at most BROKER_RL_LINES lines per BROKER_RL_WINDOW_MS. */
 #define BROKER_RL_LINES 10
@@ -82,7 +85,8 @@ typedef struct {
     uint64_t rate_delivered;    /* msgs_per_s: "delivered" at the sample point */
     double msgs_per_s;          /* last computed delivery rate */
     json_object *dir;           /* its directory entry (owned), or NULL */
-    int64_t dir_version;        /* version of dir; 0 = none */
+    int64_t dir_version;        /* version of the last entry taken from this
+                                   connection since its HELLO; 0 = none */
 } broker_peer_t;
 
 /*  Counters reported by the stats op. */
@@ -94,15 +98,17 @@ typedef struct {
     uint64_t duplicates;   /* duplicate envelopes dropped */
     uint64_t lost;         /* shards declared lost (including clean leaves) */
     uint64_t strangers;    /* envelopes from peers that had not joined */
-    uint64_t dir_dropped;  /* directory entries from shards not joined */
+    uint64_t dir_dropped;  /* directory entries not newer than the one held */
     uint64_t dir_accepted; /* directory entries accepted and republished */
+    uint64_t dir_refused;  /* directory entries refused: not the sender's own */
+    uint64_t control_refused; /* CONTROL requests refused: control plane only */
+    uint64_t hello_refused;   /* HELLOs refused: the wrong role for the endpoint */
 } broker_stats_t;
 
 /*  Configuration from the command line. Strings are borrowed from argv. */
 typedef struct {
     const char *bind;            /* shard ROUTER endpoint */
     char control[BROKER_EP_MAX]; /* control ROUTER endpoint */
-    char dir_in[BROKER_EP_MAX];  /* XSUB endpoint, derived from bind */
     char dir_out[BROKER_EP_MAX]; /* XPUB endpoint, derived from bind */
     int heartbeat_ms;            /* heartbeat interval, both directions */
     int lost_after_ms;           /* silence after which a shard is lost */
@@ -120,7 +126,6 @@ typedef struct {
     uint64_t instance;               /* random id of this broker process */
     char instance_hex[17];           /* instance as 16 lowhex */
     zsock_t *router[BROKER_ROUTERS]; /* shard and control ROUTERs */
-    zsock_t *xsub;                   /* directory in */
     zsock_t *xpub;                   /* directory out */
     zactor_t *auth;                  /* zauth (CURVE on), or NULL */
     zcert_t *cert;                   /* the broker's certificate (CURVE on), or NULL */
@@ -143,11 +148,12 @@ typedef struct {
     broker_ratelimit_t rl_link;      /* log budget: gaps and duplicates */
     broker_ratelimit_t rl_dead;      /* log budget: dead letters */
     broker_ratelimit_t rl_stranger;  /* log budget: envelopes from unknown peers */
+    broker_ratelimit_t rl_refused;   /* log budget: refused by role (control, directory) */
 } broker_t;
 
 /* broker_net.c -------------------------------------------------------------- */
 
-/*  broker_net_open: create and bind the four sockets (CURVE servers when
+/*  broker_net_open: create and bind the three sockets (CURVE servers when
     configured). Returns 0, or -1 after logging why (bind failed, certificate
     unreadable); what was created is freed by broker_net_close. */
 int broker_net_open(broker_t *b);
@@ -273,10 +279,12 @@ int broker_route_reply(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
 
 /* broker_dir.c -------------------------------------------------------------- */
 
-/*  broker_dir_drain_in: read up to BROKER_BATCH directory adverts from the
-    XSUB, keep the newer ones and republish them. Returns the count read or
-    -1 on a socket error. */
-int broker_dir_drain_in(broker_t *b);
+/*  broker_dir_advert: a DIRECTORY envelope e (borrowed) read from joined
+    peer p over its own link: taken and republished when it is p's own entry
+    (a shard's, "shard" == p's id) and newer than the last one taken from
+    this connection; else dropped (not newer) or refused (logged under a
+    budget, counted). */
+void broker_dir_advert(broker_t *b, broker_peer_t *p, const skick_envelope_t *e);
 
 /*  broker_dir_drain_subs: read up to BROKER_BATCH subscription messages from
     the XPUB; a new subscription sets b->republish. Returns the count or -1. */
@@ -290,6 +298,13 @@ void broker_dir_republish_all(broker_t *b);
 void broker_dir_forget(broker_t *b, broker_peer_t *p);
 
 /* broker_control.c ---------------------------------------------------------- */
+
+/*  broker_control_shard_may: true when a CONTROL envelope e (borrowed, its
+    body parsed when to_shard is 0) from a peer on the shard endpoint is one
+    a shard needs: a hash operation addressed to the broker. Everything else
+    (ps, directory, services, stats, and every request forwarded to a shard)
+    belongs to the control plane, on the control endpoint. */
+bool broker_control_shard_may(const skick_envelope_t *e);
 
 /*  broker_control_handle: answer a CONTROL request e (borrowed) addressed to
     the broker, from peer p on (sock, rid), with one REPLY. */

@@ -211,8 +211,18 @@ static const char *s_hello_check(broker_t *b, int sock, uint64_t id, const char 
     if (!id)
         return "HELLO needs the peer id in from_shard (or an 8-byte routing id)";
     *code = "EINVAL";
-    if (shard && sock != BROKER_SOCK_SHARD)
+    /* The endpoint decides the role: whoever can reach the shard endpoint
+       is a shard (and never gets the control plane's operations), the
+       control endpoint (owner-only, or CURVE) is for clients. */
+    if (shard && sock != BROKER_SOCK_SHARD) {
+        b->stats.hello_refused++;
         return "shards join on the shard endpoint, not the control endpoint";
+    }
+    if (!shard && sock != BROKER_SOCK_CONTROL) {
+        b->stats.hello_refused++;
+        return "clients join on the control endpoint (skick-broker --control), not the shard "
+               "endpoint";
+    }
     if (broker_peer_is_lost(b, id)) {
         *code = "ELOST";
         snprintf(msg, msglen, "%s was declared lost: exit (its actors were reported ended)", hex);
@@ -257,6 +267,11 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
     p->last_seen_ms = zclock_mono();
     skick_link_reset(&p->link);
     p->link.last_in = e->seq; /* the peer's numbering restarts at its HELLO */
+    /* so does the directory's: the entry and its version are per connection
+       incarnation (a welcomed shard sends its entry again at once) */
+    json_object_put(p->dir);
+    p->dir = NULL;
+    p->dir_version = 0;
     const char *host = broker_json_str(e->body, "host");
     SKICK_LOG(SKICK_LOG_INFO, "peers", "%s %s %s (host %s, on the %s socket)",
               shard ? "shard" : "client", p->hex, held ? "joined again" : "joined",

@@ -15,13 +15,23 @@
       HELLO       join again              (broker_peers.c)
       HEARTBEAT   load and liveness       (broker_peers.c)
       LOST        clean leave             (broker_peers.c)
+      DIRECTORY   the sender's own entry  (broker_dir.c)
       CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded
       ACTOR, CLIENT, REPLY  forwarded to the peer named by to_shard
       DEAD_LETTER           forwarded to the peer named by from_shard (the
                             original sender)
 
-    Forwarding rewrites nothing but seq (the destination link's number, in
-    the header frame itself).
+    Who may say what: the endpoint decides the role (shards on the shard
+    ROUTER, clients on the control ROUTER: broker_peers.c). CONTROL from a
+    peer on the shard ROUTER is served only when a shard needs it
+    (broker_control_shard_may: its hash operations); the control plane's
+    operations, those forwarded to shards (actors, sessions, stop) among
+    them, are refused with a REPLY ECONTEXT, logged under a budget and
+    counted (control_refused). Whatever is forwarded must carry the
+    sender's own id as from_shard (a REPLY too: 0 would pass it off as the
+    broker's own), so nobody speaks for another peer. Forwarding rewrites
+    nothing but seq (the destination link's number, in the header frame
+    itself).
     A send that fails becomes a dead letter to the sender: EDEAD when no such
     peer or its connection is gone (EHOSTUNREACH), EFULL when its queue is
     full (EAGAIN). A CONTROL request gets a REPLY error instead, and REPLY or
@@ -122,6 +132,25 @@ static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t ri
     json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
     json_object_object_add(body, "error", json_object_new_string(error));
     broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+}
+
+/*  Refuse a CONTROL request from the shard endpoint that only the control
+    plane may make (ECONTEXT: not allowed in this context). */
+static void s_control_refused(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                              broker_peer_t *p, skick_envelope_t *e)
+{
+    b->stats.control_refused++;
+    skick_envelope_body(e); /* a forwarded kind: its id is needed for the answer */
+    const char *op = broker_json_str(e->body, "op");
+    char hex[17];
+    broker_id_hex(e->to_shard, hex);
+    broker_log_limited(&b->rl_refused, SKICK_LOG_WARNING, "route",
+                       "CONTROL %.32s%s%s from %s on the shard endpoint refused: control plane "
+                       "only", op ? op : "(no op)", e->to_shard ? " for shard " : "",
+                       e->to_shard ? hex : "", p->hex);
+    s_control_error(b, sock, rid, rid_len, p, e, SKICK_ECONTEXT,
+                    "this operation belongs to the control plane: use the control endpoint "
+                    "(skickctl), not the shard endpoint");
 }
 
 /*  Refuse a well-formed envelope that breaks the protocol (EPROTO). */
@@ -242,8 +271,7 @@ static uint64_t s_destination(const broker_peer_t *p, const skick_envelope_t *e,
             *why = "a DEAD_LETTER must name one of the sender's actors in to";
         return *why ? 0 : e->from_shard;
     }
-    bool reply = e->kind == SKICK_KIND_REPLY;
-    if (e->from_shard != p->id && !(reply && e->from_shard == 0))
+    if (e->from_shard != p->id)
         *why = "from_shard must be the sender's own id";
     else if (!e->to_shard && (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT))
         *why = "no recipient address";
@@ -327,8 +355,13 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
     case SKICK_KIND_LOST:
         broker_peers_leave(b, p, e); /* p may be freed */
         break;
+    case SKICK_KIND_DIRECTORY:
+        broker_dir_advert(b, p, e);
+        break;
     case SKICK_KIND_CONTROL:
-        if (e->to_shard == 0)
+        if (sock == BROKER_SOCK_SHARD && !broker_control_shard_may(e))
+            s_control_refused(b, sock, rid, rid_len, p, e);
+        else if (e->to_shard == 0)
             broker_control_handle(b, sock, rid, rid_len, p, e);
         else
             s_forward(b, sock, rid, rid_len, p, m);
@@ -340,8 +373,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         s_forward(b, sock, rid, rid_len, p, m);
         break;
     default:
-        s_refuse(b, sock, rid, rid_len, p, e,
-                 "DIRECTORY envelopes go to the directory endpoint, not the ROUTER");
+        s_refuse(b, sock, rid, rid_len, p, e, "the broker does not take this kind from peers");
         break;
     }
 }
