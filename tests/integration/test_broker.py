@@ -123,7 +123,6 @@ class Broker:
         else:
             base = free_base()
             self.bind = "tcp://127.0.0.1:%d" % base
-            self.dir_in = "tcp://127.0.0.1:%d" % (base + 1)  # no longer bound
             self.dir_out = "tcp://127.0.0.1:%d" % (base + 2)
         self.control = control or "ipc://%s/%s/ctl/control" % (tmp, name)
         self.log_path = os.path.join(tmp, name + ".log")
