@@ -52,6 +52,7 @@
 #define BROKER_EP_MAX 1024       /* longest endpoint we accept */
 #define BROKER_ACTION_MAX 64     /* bytes of an action quoted in a dead letter */
 #define BROKER_CLIENT_ACTOR 1    /* a client's actor-side address is CLIENTID:1 */
+#define BROKER_FD_GONE (-2)      /* broker_peer_t.fd of a connection that is gone */
 
 /*  The two ROUTER sockets; a peer lives on one of them. */
 enum { BROKER_SOCK_SHARD = 0, BROKER_SOCK_CONTROL = 1, BROKER_ROUTERS = 2 };
@@ -74,6 +75,10 @@ typedef struct {
     int sock;                   /* BROKER_SOCK_* it joined on */
     uint8_t rid[SKICK_RID_MAX]; /* its routing id on that socket */
     size_t rid_len;             /* length of rid */
+    int fd;                     /* the connection that said HELLO (ZMQ_SRCFD; -1: none,
+                                   BROKER_FD_GONE: it disconnected) */
+    char token[17];             /* given in the welcome: a shard that joins again from
+                                   a new connection shows it (16 lowhex) */
     char *rid_key;              /* key in broker_t.by_rid (owned) */
     skick_link_t link;          /* sequence numbers, both directions */
     int64_t joined_wall_ms;     /* wall-clock time of the (last) welcome */
@@ -127,6 +132,7 @@ typedef struct {
     char instance_hex[17];           /* instance as 16 lowhex */
     zsock_t *router[BROKER_ROUTERS]; /* shard and control ROUTERs */
     zsock_t *xpub;                   /* directory out */
+    zsock_t *shard_events;           /* PAIR: the shard ROUTER's disconnections, or NULL */
     zactor_t *auth;                  /* zauth (CURVE on), or NULL */
     zcert_t *cert;                   /* the broker's certificate (CURVE on), or NULL */
     char *control_path;              /* ipc control socket file (owned), or NULL */
@@ -210,9 +216,11 @@ int broker_peer_send(broker_t *b, broker_peer_t *p, skick_envelope_t *e);
 int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m);
 
 /*  broker_peers_hello: handle a HELLO read from routing id rid on ROUTER
-    sock: welcome the peer (joining it, or re-joining the same connection)
-    or refuse it with a welcome false. e is borrowed. */
-void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+    sock over connection fd (broker_route_srcfd): welcome the peer (joining
+    it, or re-joining: on the same connection, or for a shard on a new one
+    that took over its routing id when the HELLO carries the welcome's
+    token) or refuse it with a welcome false. e is borrowed. */
+void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, int fd,
                         const skick_envelope_t *e);
 
 /*  broker_peers_heartbeat: account a HEARTBEAT from p (a shard's body is
@@ -252,6 +260,20 @@ int broker_route_drain(broker_t *b, int sock);
     borrowed: its frames may have been forwarded, the caller closes it. */
 void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                          skick_wire_held_t *m);
+
+/*  broker_route_watch: start watching the shard ROUTER's disconnections
+    (a socket monitor into b->shard_events), so that a connection that
+    later gets the same descriptor is not taken for the one that is gone.
+    Returns 0, or -1 after logging why. */
+int broker_route_watch(broker_t *b);
+
+/*  broker_route_unwatch: stop it (before the ROUTER is closed). */
+void broker_route_unwatch(broker_t *b);
+
+/*  broker_route_srcfd: the descriptor of the connection m was read from
+    (ZMQ_SRCFD), -1 when it was not read from one: which connection of a
+    routing id sent it. */
+int broker_route_srcfd(skick_wire_held_t *m);
 
 /*  broker_route_malformed: count, log and answer (DEAD_LETTER EPROTO, when
     there is a routing id) a frame set from rid on ROUTER sock that is not

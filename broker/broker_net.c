@@ -198,8 +198,14 @@ int broker_net_open(broker_t *b)
         if (!b->router[i])
             return -1;
         zsock_set_router_mandatory(b->router[i], 1);
-        /* a peer that reconnects with the same routing id takes its place */
-        zsock_set_router_handover(b->router[i], 1);
+        /* On the control socket a client that reconnects with the same
+           routing id takes its place. Not on the shard socket: a shard's
+           routing id is its id, which the directory shows to anyone, and a
+           handover cuts the shard's own connection off without closing it
+           (libzmq 4.3) for whoever connects with that id. A connection that
+           claims a routing id in use waits until that one is gone, and is
+           then not taken for the shard it names (broker_route.c). */
+        zsock_set_router_handover(b->router[i], i == BROKER_SOCK_CONTROL);
     }
     /* no directory-in socket: shards send their entries over their own
        link, where the broker knows who sent them (broker_dir.c) */
@@ -207,7 +213,8 @@ int broker_net_open(broker_t *b)
     if (!b->xpub)
         return -1;
     zsock_set_xpub_verbose(b->xpub, 1); /* see every subscription, repeats too */
-    if (s_bind(b->router[BROKER_SOCK_SHARD], b->cfg.bind, "shard") != 0 ||
+    if (broker_route_watch(b) != 0 ||
+        s_bind(b->router[BROKER_SOCK_SHARD], b->cfg.bind, "shard") != 0 ||
         s_bind(b->xpub, b->cfg.dir_out, "directory-out") != 0 || s_control_bind(b) != 0)
         return -1;
     return 0;
@@ -215,6 +222,7 @@ int broker_net_open(broker_t *b)
 
 void broker_net_close(broker_t *b)
 {
+    broker_route_unwatch(b);
     for (int i = 0; i < BROKER_ROUTERS; i++)
         zsock_destroy(&b->router[i]);
     zsock_destroy(&b->xpub);

@@ -29,7 +29,13 @@
     them, are refused with a REPLY ECONTEXT, logged under a budget and
     counted (control_refused). Whatever is forwarded must carry the
     sender's own id as from_shard (a REPLY too: 0 would pass it off as the
-    broker's own), so nobody speaks for another peer. Forwarding rewrites
+    broker's own), so nobody speaks for another peer. A shard is also its
+    connection: once the connection that said HELLO is gone, another one
+    may get its routing id (a shard's id, which is no secret), so an
+    envelope on a shard's routing id from another connection than the one
+    that said HELLO (ZMQ_SRCFD differs) is not the shard's: it is answered
+    like one from a peer that has not joined ("say HELLO"; the shard itself
+    joins again with the token of its welcome, broker_peers.c). Forwarding rewrites
     nothing but seq (the destination link's number, in the header frame
     itself).
     A send that fails becomes a dead letter to the sender: EDEAD when no such
@@ -207,9 +213,10 @@ static void s_foreign(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
     broker_route_reply(b, sock, rid, rid_len, NULL, id, id, &body);
 }
 
-/*  An envelope from a connection that has not joined (or was forgotten). */
+/*  An envelope from a connection that has not joined (or was forgotten);
+    taken is the peer whose routing id that connection took over, or NULL. */
 static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
-                       const skick_envelope_t *e)
+                       const broker_peer_t *taken, const skick_envelope_t *e)
 {
     b->stats.strangers++;
     if (e->kind == SKICK_KIND_LOST)
@@ -218,8 +225,10 @@ static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
     bool lost = id && broker_peer_is_lost(b, id);
     char who[64];
     broker_log_limited(&b->rl_stranger, SKICK_LOG_NOTICE, "route",
-                       "%s from %s, which has not joined: answered %s", skick_kind_name(e->kind),
-                       s_who(NULL, rid, rid_len, who, sizeof who), lost ? "ELOST" : "say HELLO");
+                       "%s from %s, which has not joined%s%s%s: answered %s",
+                       skick_kind_name(e->kind), s_who(NULL, rid, rid_len, who, sizeof who),
+                       taken ? " (another connection than the one that joined as " : "",
+                       taken ? taken->hex : "", taken ? ")" : "", lost ? "ELOST" : "say HELLO");
     if (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT) {
         b->stats.dead_letters++;
         broker_route_dead_letter(b, sock, rid, rid_len, NULL, e, SKICK_EUNREACH,
@@ -326,6 +335,69 @@ static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t 
     return true;
 }
 
+int broker_route_watch(broker_t *b)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://skick-broker-shard-events-%p", (void *) b);
+    b->shard_events = zsock_new(ZMQ_PAIR);
+    if (!b->shard_events ||
+        zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), ep,
+                           ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zsock_connect(b->shard_events, "%s", ep) != 0) {
+        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot monitor the shard socket: %s",
+                  zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+void broker_route_unwatch(broker_t *b)
+{
+    if (!b->shard_events)
+        return;
+    zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), NULL, 0);
+    zsock_destroy(&b->shard_events);
+}
+
+/*  Read the shard ROUTER's disconnections: a shard whose connection is gone
+    keeps its record until it joins again or is lost, but nothing that
+    arrives on its routing id is its own any more (the kernel may give the
+    same descriptor to the next connection). Each event is two frames: 16-bit
+    event and 32-bit value (the descriptor), then the endpoint. */
+static void s_read_events(broker_t *b)
+{
+    void *raw = b->shard_events ? zsock_resolve(b->shard_events) : NULL;
+    for (int n = 0; raw && n < BROKER_BATCH; n++) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&ep);
+        if (zmq_msg_recv(&ev, raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&ep);
+            return;
+        }
+        bool whole = zmq_msg_more(&ev) && zmq_msg_recv(&ep, raw, 0) >= 0;
+        if (whole && zmq_msg_size(&ev) == 6) {
+            const uint8_t *d = zmq_msg_data(&ev);
+            uint16_t event;
+            uint32_t value;
+            memcpy(&event, d, sizeof event); /* host order, as libzmq writes them */
+            memcpy(&value, d + 2, sizeof value);
+            for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id))
+                if (event == ZMQ_EVENT_DISCONNECTED && p->sock == BROKER_SOCK_SHARD &&
+                    p->fd == (int) value)
+                    p->fd = BROKER_FD_GONE;
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&ep);
+    }
+}
+
+int broker_route_srcfd(skick_wire_held_t *m)
+{
+    return zmq_msg_get(&m->head, ZMQ_SRCFD); /* -1 when not read from a connection */
+}
+
 void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                          skick_wire_held_t *m)
 {
@@ -335,14 +407,16 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
                      (e->kind == SKICK_KIND_CONTROL && e->to_shard);
     if (!forwarded)
         skick_envelope_body(e); /* the broker reads these itself */
+    int fd = broker_route_srcfd(m);
     if (e->kind == SKICK_KIND_HELLO) {
-        broker_peers_hello(b, sock, rid, rid_len, e);
+        broker_peers_hello(b, sock, rid, rid_len, fd, e);
         return;
     }
     broker_peer_t *p = broker_peer_by_rid(b, sock, rid, rid_len);
-    if (!p) {
+    broker_peer_t *taken = p && p->fd != fd && sock == BROKER_SOCK_SHARD ? p : NULL;
+    if (!p || taken) {
         skick_envelope_body(e);
-        s_stranger(b, sock, rid, rid_len, e);
+        s_stranger(b, sock, rid, rid_len, taken, e);
         return;
     }
     p->last_seen_ms = zclock_mono();
@@ -380,6 +454,8 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
 
 int broker_route_drain(broker_t *b, int sock)
 {
+    if (sock == BROKER_SOCK_SHARD)
+        s_read_events(b); /* before the messages of the connections that came after */
     void *raw = zsock_resolve(b->router[sock]);
     int n = 0;
     while (n < BROKER_BATCH) {

@@ -255,6 +255,11 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
         node_directory_unconfirm(sh);
     }
     c->broker_id = broker;
+    /* A HELLO from a new connection (libzmq reconnected with our routing id)
+       must show this token, or the broker takes it for someone else's. */
+    const char *token = skick_get_string(b, "token", NULL);
+    if (token)
+        json_object_object_add(c->hello, "token", json_object_new_string(token));
     c->link.last_in = 0;
     skick_link_accept(&c->link, e->seq);
     int64_t hb = skick_get_int(b, "heartbeat_ms", 500);

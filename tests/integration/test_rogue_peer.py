@@ -49,9 +49,9 @@ class Rogue:
     that what it sends is judged on its content, not dropped as a
     duplicate)."""
 
-    def __init__(self, endpoint, kind="shard"):
+    def __init__(self, endpoint, kind="shard", pid=None):
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.id = int.from_bytes(os.urandom(8), "big") | 1
+        self.id = pid or int.from_bytes(os.urandom(8), "big") | 1
         self.sock.setsockopt(zmq.ROUTING_ID, self.id.to_bytes(8, "big"))
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
@@ -130,8 +130,8 @@ class RoguePeer(unittest.TestCase):
         assert all(v == 0 for v in codes.values()), codes
         assert not cls.c.sanitizer_reports(), cls.c.sanitizer_reports()
 
-    def rogue(self, endpoint=None, kind="shard"):
-        r = Rogue(endpoint or self.c.endpoint, kind)
+    def rogue(self, endpoint=None, kind="shard", pid=None):
+        r = Rogue(endpoint or self.c.endpoint, kind, pid)
         self.addCleanup(r.close)
         return r
 
@@ -280,6 +280,75 @@ class RoguePeer(unittest.TestCase):
         self.assertTrue(got, "after a new HELLO version 1 is new again")
         rogue.send("LOST", {"shard": key, "reason": "left"})
         other.send("LOST", {"shard": "%016x" % other.id, "reason": "left"})
+
+    def test_claiming_a_shards_routing_id_does_not_make_you_that_shard(self):
+        # A shard's routing id is its id, which anyone can read in the
+        # directory. Connecting with it must neither cut the shard off nor
+        # let the newcomer speak for it.
+        c = self.c
+        key = "%016x" % self.back1
+        real = c.client.request("directory")["result"][key]
+        before = stats(c)
+        thief = self.rogue(pid=self.back1)
+        time.sleep(0.3)
+        thief.send("DIRECTORY", directory_entry(self.back1, 10 ** 12))
+        r = thief.hello()
+        self.assertTrue(r is None or r["welcome"] is False, r)
+        time.sleep(c.lost_after / 1000 + 1.0)  # long enough for back1 to be lost if cut off
+        now = c.client.request("directory")["result"][key]
+        self.assertLess(now["version"], 10 ** 12)
+        self.assertGreater(now["version"], real["version"], "back1 goes on advertising")
+        self.assertEqual(now["sessions"], real["sessions"])
+        self.assertIn(self.back1, c.shard_ids("back"))
+        self.assertNotIn("shard %s lost" % key, self.broker_log(), "back1 was never lost")
+
+        async def session():
+            ws = await tc.ws_session(c.ws_port, {"session_type": "cluster_echo"})
+            r = await tc.ws_echo(ws, "still")
+            await ws.close()
+            return r
+
+        self.assertEqual(tc.run(session())["echo"], "still")
+
+    def test_a_routing_id_freed_by_its_shard_is_not_that_shard(self):
+        # Once a shard's connection is gone the next connection with its
+        # routing id gets it; only the shard itself (it shows the token of
+        # its welcome) joins again with that id.
+        c = self.c
+        shard = self.rogue()
+        welcome = shard.hello()
+        self.assertIs(welcome["welcome"], True)
+        token = welcome.get("token")
+        self.assertTrue(token, "a shard's welcome carries a token: %s" % welcome)
+        shard.close()
+        time.sleep(0.3)
+        before = stats(c)
+        thief = self.rogue(pid=shard.id)
+        thief.send("DIRECTORY", directory_entry(shard.id, 10 ** 12))
+        said = thief.recv(lambda e: e["kind"] == "REPLY" and "welcome" in (e["body"] or {}))
+        self.assertIsNotNone(said, "an envelope from the new connection is answered")
+        self.assertEqual(said["body"]["error"], "say HELLO", said)
+        r = thief.hello()
+        self.assertIs(r["welcome"], False, r)
+        self.assertEqual(r["code"], "EINVAL", r)
+        self.assertIn("token", r["error"])
+        key = "%016x" % shard.id
+        self.assertNotIn(key, c.client.request("directory")["result"])
+        after = stats(c)
+        self.assertEqual(after["hello_refused"] - before["hello_refused"], 1, after)
+        self.assertGreaterEqual(after["strangers"] - before["strangers"], 1, after)
+        self.assertIn("another connection than the one that joined as " + key, self.broker_log())
+        thief.close()
+        time.sleep(0.3)
+        again = self.rogue(pid=shard.id)
+        again.seq = 0
+        again.send("HELLO", {"peer": "shard", "pid": os.getpid(), "host": "rogue",
+                             "version": "0.1.0", "roles": ["front"], "ws": None, "apps": [],
+                             "token": token})
+        r = again.recv(lambda e: e["kind"] == "REPLY" and "welcome" in (e["body"] or {}))
+        self.assertIs(r and r["body"]["welcome"], True, r)
+        self.assertIn(key + " joins again from a new connection", self.broker_log())
+        again.send("LOST", {"shard": key, "reason": "left"})
 
     # ---------------------------------------------------------- forged from
 
