@@ -269,6 +269,13 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
         why = msg;
     } else if (!why && held && held->fd != fd && sock == BROKER_SOCK_SHARD) {
         why = s_handover_check(b, held, e, msg, sizeof msg);
+    } else if (!why && same && same != held && same->fd != fd && sock == BROKER_SOCK_SHARD) {
+        /* not "this connection joins again under a new id": it is another
+           connection, which must not make the shard it follows lost */
+        b->stats.hello_refused++;
+        snprintf(msg, sizeof msg, "this routing id belongs to %s, which joined on another "
+                 "connection: use your own", same->hex);
+        why = msg;
     }
     if (why) {
         s_refuse(b, sock, rid, rid_len, id, shard, code, why);

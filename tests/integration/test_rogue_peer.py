@@ -332,10 +332,18 @@ class RoguePeer(unittest.TestCase):
         self.assertIs(r["welcome"], False, r)
         self.assertEqual(r["code"], "EINVAL", r)
         self.assertIn("token", r["error"])
+        other = int.from_bytes(os.urandom(8), "big") | 1  # as another shard, on that routing id
+        thief.seq = 0
+        thief.send("HELLO", {"peer": "shard", "roles": ["front"], "ws": None, "apps": []},
+                   frm=(other, other))
+        r = thief.recv(lambda e: e["kind"] == "REPLY" and "welcome" in (e["body"] or {}))
+        self.assertIs(r and r["body"]["welcome"], False, r)
+        self.assertIn("belongs to", r["body"]["error"])
         key = "%016x" % shard.id
+        self.assertNotIn("shard %s lost" % key, self.broker_log(), "it did not make it lost")
         self.assertNotIn(key, c.client.request("directory")["result"])
         after = stats(c)
-        self.assertEqual(after["hello_refused"] - before["hello_refused"], 1, after)
+        self.assertEqual(after["hello_refused"] - before["hello_refused"], 2, after)
         self.assertGreaterEqual(after["strangers"] - before["strangers"], 1, after)
         self.assertIn("another connection than the one that joined as " + key, self.broker_log())
         thief.close()
