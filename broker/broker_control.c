@@ -100,17 +100,20 @@ static json_object *s_stats(broker_t *b)
     json_object_object_add(o, "peers", json_object_new_int64((int64_t) (shards + clients)));
     json_object_object_add(o, "shards", json_object_new_int64((int64_t) shards));
     json_object_object_add(o, "clients", json_object_new_int64((int64_t) clients));
+    /* two per line (clang-format would give each its own) */
+    /* clang-format off */
     const struct {
         const char *name;
         uint64_t value;
     } counters[] = {
-        {"routed", s->routed},         {"dead_letters", s->dead_letters},
-        {"malformed", s->malformed},   {"gaps", s->gaps},
-        {"duplicates", s->duplicates}, {"lost", s->lost},
-        {"strangers", s->strangers},   {"directory_dropped", s->dir_dropped},
-        {"directory_accepted", s->dir_accepted}, {"directory_refused", s->dir_refused},
-        {"control_refused", s->control_refused}, {"hello_refused", s->hello_refused},
+        {"routed", s->routed},                     {"dead_letters", s->dead_letters},
+        {"malformed", s->malformed},               {"gaps", s->gaps},
+        {"duplicates", s->duplicates},             {"lost", s->lost},
+        {"strangers", s->strangers},               {"directory_dropped", s->dir_dropped},
+        {"directory_accepted", s->dir_accepted},   {"directory_refused", s->dir_refused},
+        {"control_refused", s->control_refused},   {"hello_refused", s->hello_refused},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         json_object_object_add(o, counters[i].name, json_object_new_uint64(counters[i].value));
     json_object_object_add(o, "hash_tables",

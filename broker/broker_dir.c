@@ -65,8 +65,9 @@ void broker_dir_advert(broker_t *b, broker_peer_t *p, const skick_envelope_t *e)
     int64_t version = json_object_get_int64(v);
     if (version <= p->dir_version) {
         b->stats.dir_dropped++; /* a shard's versions only grow: a replay */
-        SKICK_LOG(SKICK_LOG_DEBUG, "directory", "entry of %s version %lld dropped: not newer "
-                  "than %lld", p->hex, (long long) version, (long long) p->dir_version);
+        SKICK_LOG(SKICK_LOG_DEBUG, "directory",
+                  "entry of %s version %lld dropped: not newer than %lld", p->hex,
+                  (long long) version, (long long) p->dir_version);
         return;
     }
     json_object_put(p->dir);

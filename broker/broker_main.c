@@ -320,9 +320,8 @@ int main(int argc, char **argv)
         rc = 1;
     if (rc == 0) {
         SKICK_LOG(SKICK_LOG_NOTICE, "broker",
-                  "serving shards on %s, control on %s (directory out %s; broker %s%s)",
-                  b.cfg.bind, b.cfg.control, b.cfg.dir_out, b.instance_hex,
-                  b.cert ? ", CURVE" : "");
+                  "serving shards on %s, control on %s (directory out %s; broker %s%s)", b.cfg.bind,
+                  b.cfg.control, b.cfg.dir_out, b.instance_hex, b.cert ? ", CURVE" : "");
         rc = s_loop(&b);
         if (b.cfg.pid_file)
             unlink(b.cfg.pid_file);

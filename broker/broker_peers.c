@@ -245,8 +245,10 @@ static const char *s_handover_check(broker_t *b, const broker_peer_t *p, const s
     if (p->shard && token && strcmp(token, p->token) == 0)
         return NULL;
     b->stats.hello_refused++;
-    snprintf(msg, msglen, "id %s is held by another connection (this one took over its "
-             "routing id); a shard joining again shows the token of its welcome", p->hex);
+    snprintf(msg, msglen,
+             "id %s is held by another connection (this one took over its routing id); "
+             "a shard joining again shows the token of its welcome",
+             p->hex);
     return msg;
 }
 
@@ -273,8 +275,10 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
         /* not "this connection joins again under a new id": it is another
            connection, which must not make the shard it follows lost */
         b->stats.hello_refused++;
-        snprintf(msg, sizeof msg, "this routing id belongs to %s, which joined on another "
-                 "connection: use your own", same->hex);
+        snprintf(msg, sizeof msg,
+                 "this routing id belongs to %s, which joined on another connection: use "
+                 "your own",
+                 same->hex);
         why = msg;
     }
     if (why) {

@@ -151,8 +151,9 @@ static void s_control_refused(broker_t *b, int sock, const uint8_t *rid, size_t 
     char hex[17];
     broker_id_hex(e->to_shard, hex);
     broker_log_limited(&b->rl_refused, SKICK_LOG_WARNING, "route",
-                       "CONTROL %.32s%s%s from %s on the shard endpoint refused: control plane "
-                       "only", op ? op : "(no op)", e->to_shard ? " for shard " : "",
+                       "CONTROL %.32s%s%s from %s on the shard endpoint refused: control "
+                       "plane only",
+                       op ? op : "(no op)", e->to_shard ? " for shard " : "",
                        e->to_shard ? hex : "", p->hex);
     s_control_error(b, sock, rid, rid_len, p, e, SKICK_ECONTEXT,
                     "this operation belongs to the control plane: use the control endpoint "
