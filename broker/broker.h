@@ -2,8 +2,8 @@
 
     skick-broker routes envelopes between shards and clients, keeps the
     cluster's directory and hash store, and detects lost shards. Everything
-    runs on one thread: one poll loop (broker_main.c) over four sockets and a
-    timer. The state is one broker_t, owned by main and passed to every
+    runs on one thread: one poll loop (broker_main.c) over three sockets and
+    a timer. The state is one broker_t, owned by main and passed to every
     function; nothing here is thread-safe and nothing needs to be.
 
     Modules (one per file):
@@ -13,9 +13,12 @@
       broker_peers.c    the peer table: HELLO and the welcome, heartbeats,
                         loss detection and the LOST fan-out
       broker_route.c    everything read from the two ROUTERs: link checks,
-                        routing, dead letters, malformed frames
-      broker_dir.c      the directory: XSUB in, XPUB out
-      broker_control.c  CONTROL requests addressed to the broker
+                        who may send what on which ROUTER, routing, dead
+                        letters, malformed frames
+      broker_dir.c      the directory: each shard's own entry in over its
+                        link, every entry out on the XPUB
+      broker_control.c  CONTROL requests addressed to the broker, and which
+                        of them a shard may make
       broker_hash.c     the cluster's hash store (tables of JSON values)
       broker_util.c     ids as text, rate-limited logging, small JSON helpers
 
@@ -49,10 +52,11 @@
 #define BROKER_EP_MAX 1024       /* longest endpoint we accept */
 #define BROKER_ACTION_MAX 64     /* bytes of an action quoted in a dead letter */
 #define BROKER_CLIENT_ACTOR 1    /* a client's actor-side address is CLIENTID:1 */
+#define BROKER_FD_GONE (-2)      /* broker_peer_t.fd of a connection that is gone */
 
 /*  The two ROUTER sockets; a peer lives on one of them. */
 enum { BROKER_SOCK_SHARD = 0, BROKER_SOCK_CONTROL = 1, BROKER_ROUTERS = 2 };
-enum { BROKER_SOCK_XSUB = 2, BROKER_SOCK_XPUB = 3, BROKER_SOCKS = 4 };
+enum { BROKER_SOCK_XPUB = 2, BROKER_SOCKS = 3 };
 
 /*  A log-line budget: at most BROKER_RL_LINES lines per BROKER_RL_WINDOW_MS. */
 #define BROKER_RL_LINES 10
@@ -71,6 +75,10 @@ typedef struct {
     int sock;                   /* BROKER_SOCK_* it joined on */
     uint8_t rid[SKICK_RID_MAX]; /* its routing id on that socket */
     size_t rid_len;             /* length of rid */
+    int fd;                     /* the connection that said HELLO (ZMQ_SRCFD; -1: none,
+                                   BROKER_FD_GONE: it disconnected) */
+    char token[17];             /* given in the welcome: a shard that joins again from
+                                   a new connection shows it (16 lowhex) */
     char *rid_key;              /* key in broker_t.by_rid (owned) */
     skick_link_t link;          /* sequence numbers, both directions */
     int64_t joined_wall_ms;     /* wall-clock time of the (last) welcome */
@@ -82,7 +90,8 @@ typedef struct {
     uint64_t rate_delivered;    /* msgs_per_s: "delivered" at the sample point */
     double msgs_per_s;          /* last computed delivery rate */
     json_object *dir;           /* its directory entry (owned), or NULL */
-    int64_t dir_version;        /* version of dir; 0 = none */
+    int64_t dir_version;        /* version of the last entry taken from this
+                                   connection since its HELLO; 0 = none */
 } broker_peer_t;
 
 /*  Counters reported by the stats op. */
@@ -94,15 +103,17 @@ typedef struct {
     uint64_t duplicates;   /* duplicate envelopes dropped */
     uint64_t lost;         /* shards declared lost (including clean leaves) */
     uint64_t strangers;    /* envelopes from peers that had not joined */
-    uint64_t dir_dropped;  /* directory entries from shards not joined */
+    uint64_t dir_dropped;  /* directory entries not newer than the one held */
     uint64_t dir_accepted; /* directory entries accepted and republished */
+    uint64_t dir_refused;  /* directory entries refused: not the sender's own */
+    uint64_t control_refused; /* CONTROL requests refused: control plane only */
+    uint64_t hello_refused;   /* HELLOs refused: the wrong role for the endpoint */
 } broker_stats_t;
 
 /*  Configuration from the command line. Strings are borrowed from argv. */
 typedef struct {
     const char *bind;            /* shard ROUTER endpoint */
     char control[BROKER_EP_MAX]; /* control ROUTER endpoint */
-    char dir_in[BROKER_EP_MAX];  /* XSUB endpoint, derived from bind */
     char dir_out[BROKER_EP_MAX]; /* XPUB endpoint, derived from bind */
     int heartbeat_ms;            /* heartbeat interval, both directions */
     int lost_after_ms;           /* silence after which a shard is lost */
@@ -120,8 +131,8 @@ typedef struct {
     uint64_t instance;               /* random id of this broker process */
     char instance_hex[17];           /* instance as 16 lowhex */
     zsock_t *router[BROKER_ROUTERS]; /* shard and control ROUTERs */
-    zsock_t *xsub;                   /* directory in */
     zsock_t *xpub;                   /* directory out */
+    zsock_t *shard_events;           /* PAIR: the shard ROUTER's disconnections, or NULL */
     zactor_t *auth;                  /* zauth (CURVE on), or NULL */
     zcert_t *cert;                   /* the broker's certificate (CURVE on), or NULL */
     char *control_path;              /* ipc control socket file (owned), or NULL */
@@ -143,11 +154,12 @@ typedef struct {
     broker_ratelimit_t rl_link;      /* log budget: gaps and duplicates */
     broker_ratelimit_t rl_dead;      /* log budget: dead letters */
     broker_ratelimit_t rl_stranger;  /* log budget: envelopes from unknown peers */
+    broker_ratelimit_t rl_refused;   /* log budget: refused by role (control, directory) */
 } broker_t;
 
 /* broker_net.c -------------------------------------------------------------- */
 
-/*  broker_net_open: create and bind the four sockets (CURVE servers when
+/*  broker_net_open: create and bind the three sockets (CURVE servers when
     configured). Returns 0, or -1 after logging why (bind failed, certificate
     unreadable); what was created is freed by broker_net_close. */
 int broker_net_open(broker_t *b);
@@ -204,9 +216,11 @@ int broker_peer_send(broker_t *b, broker_peer_t *p, skick_envelope_t *e);
 int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m);
 
 /*  broker_peers_hello: handle a HELLO read from routing id rid on ROUTER
-    sock: welcome the peer (joining it, or re-joining the same connection)
-    or refuse it with a welcome false. e is borrowed. */
-void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+    sock over connection fd (broker_route_srcfd): welcome the peer (joining
+    it, or re-joining: on the same connection, or for a shard on a new one
+    that took over its routing id when the HELLO carries the welcome's
+    token) or refuse it with a welcome false. e is borrowed. */
+void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, int fd,
                         const skick_envelope_t *e);
 
 /*  broker_peers_heartbeat: account a HEARTBEAT from p (a shard's body is
@@ -247,6 +261,20 @@ int broker_route_drain(broker_t *b, int sock);
 void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                          skick_wire_held_t *m);
 
+/*  broker_route_watch: start watching the shard ROUTER's disconnections
+    (a socket monitor into b->shard_events), so that a connection that
+    later gets the same descriptor is not taken for the one that is gone.
+    Returns 0, or -1 after logging why. */
+int broker_route_watch(broker_t *b);
+
+/*  broker_route_unwatch: stop it (before the ROUTER is closed). */
+void broker_route_unwatch(broker_t *b);
+
+/*  broker_route_srcfd: the descriptor of the connection m was read from
+    (ZMQ_SRCFD), -1 when it was not read from one: which connection of a
+    routing id sent it. */
+int broker_route_srcfd(skick_wire_held_t *m);
+
 /*  broker_route_malformed: count, log and answer (DEAD_LETTER EPROTO, when
     there is a routing id) a frame set from rid on ROUTER sock that is not
     an envelope; why says what was wrong. */
@@ -273,10 +301,12 @@ int broker_route_reply(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
 
 /* broker_dir.c -------------------------------------------------------------- */
 
-/*  broker_dir_drain_in: read up to BROKER_BATCH directory adverts from the
-    XSUB, keep the newer ones and republish them. Returns the count read or
-    -1 on a socket error. */
-int broker_dir_drain_in(broker_t *b);
+/*  broker_dir_advert: a DIRECTORY envelope e (borrowed) read from joined
+    peer p over its own link: taken and republished when it is p's own entry
+    (a shard's, "shard" == p's id) and newer than the last one taken from
+    this connection; else dropped (not newer) or refused (logged under a
+    budget, counted). */
+void broker_dir_advert(broker_t *b, broker_peer_t *p, const skick_envelope_t *e);
 
 /*  broker_dir_drain_subs: read up to BROKER_BATCH subscription messages from
     the XPUB; a new subscription sets b->republish. Returns the count or -1. */
@@ -290,6 +320,13 @@ void broker_dir_republish_all(broker_t *b);
 void broker_dir_forget(broker_t *b, broker_peer_t *p);
 
 /* broker_control.c ---------------------------------------------------------- */
+
+/*  broker_control_shard_may: true when a CONTROL envelope e (borrowed, its
+    body parsed when to_shard is 0) from a peer on the shard endpoint is one
+    a shard needs: a hash operation addressed to the broker. Everything else
+    (ps, directory, services, stats, and every request forwarded to a shard)
+    belongs to the control plane, on the control endpoint. */
+bool broker_control_shard_may(const skick_envelope_t *e);
 
 /*  broker_control_handle: answer a CONTROL request e (borrowed) addressed to
     the broker, from peer p on (sock, rid), with one REPLY. */

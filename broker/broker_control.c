@@ -6,6 +6,15 @@
     stats, hash (PROTOCOL.md "Control requests"). The REPLY's `to` is the
     request's `from`, or the peer's own address when that was 0/0. Runs on
     the broker thread; results are built fresh and handed to the REPLY.
+
+    Who may ask: the control plane (clients on the control endpoint) may
+    make every request. A shard needs one thing from the broker, its hash
+    operations (the cluster's default hash store, node_cluster_hash.c), so
+    that is all a peer on the shard endpoint is served
+    (broker_control_shard_may; broker_route.c refuses the rest): without
+    CURVE anybody who can connect to the shard endpoint joins as a shard,
+    and must not get ps, services, stats or the operations forwarded to
+    shards (actors, sessions, stop) that way.
 */
 #include "broker.h"
 
@@ -91,15 +100,20 @@ static json_object *s_stats(broker_t *b)
     json_object_object_add(o, "peers", json_object_new_int64((int64_t) (shards + clients)));
     json_object_object_add(o, "shards", json_object_new_int64((int64_t) shards));
     json_object_object_add(o, "clients", json_object_new_int64((int64_t) clients));
+    /* two per line (clang-format would give each its own) */
+    /* clang-format off */
     const struct {
         const char *name;
         uint64_t value;
     } counters[] = {
-        {"routed", s->routed},         {"dead_letters", s->dead_letters},
-        {"malformed", s->malformed},   {"gaps", s->gaps},
-        {"duplicates", s->duplicates}, {"lost", s->lost},
-        {"strangers", s->strangers},   {"directory_dropped", s->dir_dropped},
+        {"routed", s->routed},                     {"dead_letters", s->dead_letters},
+        {"malformed", s->malformed},               {"gaps", s->gaps},
+        {"duplicates", s->duplicates},             {"lost", s->lost},
+        {"strangers", s->strangers},               {"directory_dropped", s->dir_dropped},
+        {"directory_accepted", s->dir_accepted},   {"directory_refused", s->dir_refused},
+        {"control_refused", s->control_refused},   {"hello_refused", s->hello_refused},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         json_object_object_add(o, counters[i].name, json_object_new_uint64(counters[i].value));
     json_object_object_add(o, "hash_tables",
@@ -179,6 +193,14 @@ static int s_run(broker_t *b, json_object *rq, json_object **result, const char 
         return SKICK_EINVAL;
     }
     return 0;
+}
+
+bool broker_control_shard_may(const skick_envelope_t *e)
+{
+    if (e->to_shard != 0)
+        return false; /* forwarded to a shard: actors, sessions, stats, stop */
+    const char *op = broker_json_str(e->body, "op");
+    return op && strcmp(op, "hash") == 0;
 }
 
 void broker_control_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,

@@ -1,20 +1,26 @@
-/*  broker_dir - the cluster directory: adverts in on the XSUB, entries out
-    on the XPUB
+/*  broker_dir - the cluster directory: each shard's own entry in over its
+    link, every entry out on the XPUB
 
-    Shards publish their full entry (a DIRECTORY envelope, body {"shard",
-    "version", ...}) whenever it changes and every 2 s. The broker keeps the
-    newest version of each joined shard's entry in that shard's peer record
-    (broker_peer_t.dir), republishes each entry it accepts, republishes all
-    of them when a subscriber appears (XPUB_VERBOSE shows every
-    subscription), and publishes {"shard": id, "lost": true} when a shard is
-    lost. Entries from shards that have not joined are dropped and counted;
-    an entry that is not newer than the one held (the periodic repeat) is
-    dropped silently. Published envelopes carry the entry's version as seq
-    and from/to 0/0. Runs on the broker thread.
+    Shards send their full entry (a DIRECTORY envelope, body {"shard",
+    "version", ...}) on their DEALER link whenever it changes and every 2 s.
+    The broker decides who publishes what: an entry is taken only from a
+    shard (not a client), only when its "shard" is the id that connection
+    joined with, and only when its version is newer than the last one taken
+    from that connection since its HELLO (a new HELLO starts the count
+    again). An entry naming another shard is refused whatever its version,
+    so that nobody can replace or shadow another shard's entry; refusals are
+    logged under a budget and counted (directory_refused), entries that are
+    not newer are dropped and counted (directory_dropped). The entry taken
+    is kept in the shard's peer record (broker_peer_t.dir) and republished
+    on the XPUB; all of them are republished when a subscriber appears
+    (XPUB_VERBOSE shows every subscription), and {"shard": id, "lost": true}
+    when a shard is lost. Published envelopes carry the entry's version as
+    seq and from/to 0/0. Runs on the broker thread.
 */
 #include "broker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static void s_publish(broker_t *b, json_object *body, int64_t version)
@@ -23,42 +29,47 @@ static void s_publish(broker_t *b, json_object *body, int64_t version)
     broker_net_publish(b, &e);
 }
 
-static void s_refuse(broker_t *b, const char *why)
+static void s_refuse(broker_t *b, const broker_peer_t *p, const char *why)
 {
-    b->stats.malformed++;
-    broker_log_limited(&b->rl_malformed, SKICK_LOG_WARNING, "directory", "advert refused: %s", why);
+    b->stats.dir_refused++;
+    broker_log_limited(&b->rl_refused, SKICK_LOG_WARNING, "directory",
+                       "directory entry from %s %s refused: %s", p->shard ? "shard" : "client",
+                       p->hex, why);
 }
 
-static void s_advert(broker_t *b, skick_envelope_t *e)
+void broker_dir_advert(broker_t *b, broker_peer_t *p, const skick_envelope_t *e)
 {
-    if (e->kind != SKICK_KIND_DIRECTORY) {
-        s_refuse(b, "not a DIRECTORY envelope");
+    if (!p->shard) {
+        s_refuse(b, p, "only shards publish directory entries");
         return;
     }
     uint64_t id;
     const char *shard = broker_json_str(e->body, "shard");
-    if (!shard || broker_id_parse(shard, &id) != 0 || id == 0) {
-        s_refuse(b, "the entry has no valid \"shard\" id");
+    if (!shard || broker_id_parse(shard, &id) != 0) {
+        s_refuse(b, p, "the entry has no valid \"shard\" id");
+        return;
+    }
+    if (id != p->id) {
+        char why[96];
+        snprintf(why, sizeof why, "it names shard %.16s: a shard publishes its own entry only",
+                 shard);
+        s_refuse(b, p, why);
         return;
     }
     json_object *v;
-    int64_t version = (int64_t) e->seq;
-    if (json_object_object_get_ex(e->body, "version", &v)) {
-        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1) {
-            s_refuse(b, "the entry's \"version\" is not a positive integer");
-            return;
-        }
-        version = json_object_get_int64(v);
-    }
-    broker_peer_t *p = broker_peer_by_id(b, id);
-    if (!p || !p->shard) {
-        b->stats.dir_dropped++;
-        broker_log_limited(&b->rl_stranger, SKICK_LOG_INFO, "directory",
-                           "entry of %s dropped: not a joined shard", shard);
+    if (!json_object_object_get_ex(e->body, "version", &v) ||
+        !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1) {
+        s_refuse(b, p, "the entry's \"version\" is not a positive integer");
         return;
     }
-    if (version <= p->dir_version)
+    int64_t version = json_object_get_int64(v);
+    if (version <= p->dir_version) {
+        b->stats.dir_dropped++; /* a shard's versions only grow: a replay */
+        SKICK_LOG(SKICK_LOG_DEBUG, "directory",
+                  "entry of %s version %lld dropped: not newer than %lld", p->hex,
+                  (long long) version, (long long) p->dir_version);
         return;
+    }
     json_object_put(p->dir);
     p->dir = json_object_get(e->body);
     p->dir_version = version;
@@ -66,27 +77,10 @@ static void s_advert(broker_t *b, skick_envelope_t *e)
     s_publish(b, p->dir, version);
 }
 
-int broker_dir_drain_in(broker_t *b)
+static void s_malformed(broker_t *b, const char *why)
 {
-    void *raw = zsock_resolve(b->xsub);
-    int n = 0;
-    while (n < BROKER_BATCH) {
-        skick_envelope_t *e = NULL;
-        char why[128] = "";
-        int rc = skick_wire_recv(raw, false, ZMQ_DONTWAIT, NULL, NULL, &e, why, sizeof why);
-        if (rc == 0)
-            break;
-        if (rc == -2)
-            return -1; /* errno EINTR: the caller looks again */
-        n++;
-        if (rc < 0) {
-            s_refuse(b, why);
-            continue;
-        }
-        s_advert(b, e);
-        skick_envelope_destroy(&e);
-    }
-    return n;
+    b->stats.malformed++;
+    broker_log_limited(&b->rl_malformed, SKICK_LOG_WARNING, "directory", "%s", why);
 }
 
 int broker_dir_drain_subs(broker_t *b)
@@ -111,7 +105,7 @@ int broker_dir_drain_subs(broker_t *b)
         if (size >= 1 && data[0] == 1 && !more)
             b->republish = true; /* a (re)subscription: it needs every entry */
         else if (!(size >= 1 && data[0] == 0 && !more))
-            s_refuse(b, "not a subscription message on the directory-out socket");
+            s_malformed(b, "not a subscription message on the directory-out socket");
         while (more) { /* consume the rest of a multipart message */
             if (zmq_msg_recv(&m, raw, 0) < 0)
                 break;

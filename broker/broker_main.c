@@ -1,8 +1,8 @@
 /*  skick-broker - the cluster's broker process: options, signals, the loop
 
     One thread. main parses the options, binds the sockets (broker_net.c)
-    and runs a poll loop over the shard ROUTER, the control ROUTER, the
-    XSUB and the XPUB. Each round reads at most BROKER_BATCH messages per
+    and runs a poll loop over the shard ROUTER, the control ROUTER and the
+    XPUB. Each round reads at most BROKER_BATCH messages per
     socket, so no socket starves the others or the timer, then runs the
     timer (heartbeats, loss detection: broker_peers_tick) when it is due.
     SIGINT and SIGTERM set a flag (CZMQ's own handler is disabled); the loop
@@ -41,8 +41,8 @@ static void s_usage(FILE *out)
                  "the control endpoint (skickctl) and the cluster's hash store.\n"
                  "\n"
                  "  --bind EP            shard endpoint, tcp://HOST:PORT or ipc://PATH\n"
-                 "                       (default tcp://127.0.0.1:7400); the directory uses\n"
-                 "                       PORT+1 (in) and PORT+2 (out), or PATH.dir-in/.dir-out\n"
+                 "                       (default tcp://127.0.0.1:7400); the directory feed\n"
+                 "                       uses PORT+2, or PATH.dir-out\n"
                  "  --control EP         control endpoint (default ipc:///tmp/skick-$UID/control,\n"
                  "                       owner-only: directory 0700, socket 0600); tcp:// only\n"
                  "                       with CURVE on\n"
@@ -178,8 +178,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
 /*  Check the options that depend on each other. Returns -1 or 2. */
 static int s_check(broker_config_t *c)
 {
-    if (skick_endpoint_derive(c->bind, SKICK_EP_DIR_IN, c->dir_in, sizeof c->dir_in) != 0 ||
-        skick_endpoint_derive(c->bind, SKICK_EP_DIR_OUT, c->dir_out, sizeof c->dir_out) != 0)
+    if (skick_endpoint_derive(c->bind, SKICK_EP_DIR_OUT, c->dir_out, sizeof c->dir_out) != 0)
         return s_usage_error("--bind %s: use tcp://HOST:PORT (PORT below 65534) or ipc://PATH",
                              c->bind);
     if (c->lost_after_ms <= c->heartbeat_ms)
@@ -198,8 +197,7 @@ static int s_check(broker_config_t *c)
     if ((strncmp(c->control, "ipc://", 6) != 0 || !c->control[6]) &&
         strncmp(c->control, "tcp://", 6) != 0)
         return s_usage_error("--control %s: use ipc://PATH (or tcp:// with CURVE)", c->control);
-    if (strcmp(c->control, c->bind) == 0 || strcmp(c->control, c->dir_in) == 0 ||
-        strcmp(c->control, c->dir_out) == 0)
+    if (strcmp(c->control, c->bind) == 0 || strcmp(c->control, c->dir_out) == 0)
         return s_usage_error("--control %s: must differ from the shard endpoints", c->control);
     return -1;
 }
@@ -243,11 +241,11 @@ static int s_pid_file(const char *path)
 static int s_loop(broker_t *b)
 {
     zsock_t *socks[BROKER_SOCKS] = {b->router[BROKER_SOCK_SHARD], b->router[BROKER_SOCK_CONTROL],
-                                    b->xsub, b->xpub};
+                                    b->xpub};
     struct pollfd pfd[BROKER_SOCKS];
     for (int i = 0; i < BROKER_SOCKS; i++)
         pfd[i] = (struct pollfd){.fd = zsock_fd(socks[i]), .events = POLLIN};
-    bool look[BROKER_SOCKS] = {true, true, true, true}; /* drain before waiting */
+    bool look[BROKER_SOCKS] = {true, true, true}; /* drain before waiting */
     int tick = b->cfg.heartbeat_ms < 100 ? b->cfg.heartbeat_ms : 100;
     int64_t next_tick = zclock_mono();
     while (!s_signal) {
@@ -262,9 +260,7 @@ static int s_loop(broker_t *b)
             if (!look[i])
                 continue;
             look[i] = false;
-            int rc = i < BROKER_ROUTERS         ? broker_route_drain(b, i)
-                     : i == BROKER_SOCK_XSUB ? broker_dir_drain_in(b)
-                                                : broker_dir_drain_subs(b);
+            int rc = i < BROKER_ROUTERS ? broker_route_drain(b, i) : broker_dir_drain_subs(b);
             if (rc < 0 && errno == EINTR) {
                 look[i] = true;
                 continue;
@@ -324,9 +320,8 @@ int main(int argc, char **argv)
         rc = 1;
     if (rc == 0) {
         SKICK_LOG(SKICK_LOG_NOTICE, "broker",
-                  "serving shards on %s, control on %s (directory in %s, out %s; broker %s%s)",
-                  b.cfg.bind, b.cfg.control, b.cfg.dir_in, b.cfg.dir_out, b.instance_hex,
-                  b.cert ? ", CURVE" : "");
+                  "serving shards on %s, control on %s (directory out %s; broker %s%s)", b.cfg.bind,
+                  b.cfg.control, b.cfg.dir_out, b.instance_hex, b.cert ? ", CURVE" : "");
         rc = s_loop(&b);
         if (b.cfg.pid_file)
             unlink(b.cfg.pid_file);

@@ -1,7 +1,7 @@
-/*  broker_net - the broker's four sockets: bind, secure, send
+/*  broker_net - the broker's three sockets: bind, secure, send
 
-    Creates the shard ROUTER (--bind), the XSUB and XPUB of the directory
-    (derived from --bind) and the control ROUTER (--control), all through
+    Creates the shard ROUTER (--bind), the directory's XPUB (derived from
+    --bind) and the control ROUTER (--control), all through
     CZMQ so that zauth's ZAP handler sees them. With CURVE configured every
     one is a CURVE server and zauth admits only the public certificates in
     --curve-allow. An ipc:// control endpoint is made owner-only: its
@@ -198,33 +198,33 @@ int broker_net_open(broker_t *b)
         if (!b->router[i])
             return -1;
         zsock_set_router_mandatory(b->router[i], 1);
-        /* a peer that reconnects with the same routing id takes its place */
-        zsock_set_router_handover(b->router[i], 1);
+        /* On the control socket a client that reconnects with the same
+           routing id takes its place. Not on the shard socket: a shard's
+           routing id is its id, which the directory shows to anyone, and a
+           handover cuts the shard's own connection off without closing it
+           (libzmq 4.3) for whoever connects with that id. A connection that
+           claims a routing id in use waits until that one is gone, and is
+           then not taken for the shard it names (broker_route.c). */
+        zsock_set_router_handover(b->router[i], i == BROKER_SOCK_CONTROL);
     }
-    b->xsub = s_socket(b, ZMQ_XSUB, "directory-in");
+    /* no directory-in socket: shards send their entries over their own
+       link, where the broker knows who sent them (broker_dir.c) */
     b->xpub = s_socket(b, ZMQ_XPUB, "directory-out");
-    if (!b->xsub || !b->xpub)
+    if (!b->xpub)
         return -1;
     zsock_set_xpub_verbose(b->xpub, 1); /* see every subscription, repeats too */
-    if (s_bind(b->router[BROKER_SOCK_SHARD], b->cfg.bind, "shard") != 0 ||
-        s_bind(b->xsub, b->cfg.dir_in, "directory-in") != 0 ||
+    if (broker_route_watch(b) != 0 ||
+        s_bind(b->router[BROKER_SOCK_SHARD], b->cfg.bind, "shard") != 0 ||
         s_bind(b->xpub, b->cfg.dir_out, "directory-out") != 0 || s_control_bind(b) != 0)
         return -1;
-    /* an XSUB forwards nothing until it subscribes: take every advert */
-    static const uint8_t subscribe_all = 1;
-    if (zmq_send(zsock_resolve(b->xsub), &subscribe_all, 1, 0) != 1) {
-        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot subscribe the directory-in socket: %s",
-                  zmq_strerror(zmq_errno()));
-        return -1;
-    }
     return 0;
 }
 
 void broker_net_close(broker_t *b)
 {
+    broker_route_unwatch(b);
     for (int i = 0; i < BROKER_ROUTERS; i++)
         zsock_destroy(&b->router[i]);
-    zsock_destroy(&b->xsub);
     zsock_destroy(&b->xpub);
     zactor_destroy(&b->auth);
     zcert_destroy(&b->cert);

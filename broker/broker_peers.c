@@ -172,6 +172,8 @@ static void s_welcome(broker_t *b, broker_peer_t *p)
     json_object_object_add(body, "broker", json_object_new_string(b->instance_hex));
     json_object_object_add(body, "heartbeat_ms", json_object_new_int(b->cfg.heartbeat_ms));
     json_object_object_add(body, "lost_after_ms", json_object_new_int(b->cfg.lost_after_ms));
+    if (p->shard)
+        json_object_object_add(body, "token", json_object_new_string(p->token));
     uint64_t shard, actor;
     broker_peer_addr(p, &shard, &actor);
     if (broker_route_reply(b, p->sock, p->rid, p->rid_len, p, shard, actor, &body) != 0)
@@ -193,6 +195,7 @@ static broker_peer_t *s_peer_new(broker_t *b, int sock, const uint8_t *rid, size
     p->rid_key = strdup(key);
     if (!p->rid_key)
         abort();
+    broker_id_hex(broker_random64(), p->token);
     p->joined_wall_ms = zclock_time();
     zhashx_insert(b->by_id, p->hex, p);
     zhashx_insert(b->by_rid, p->rid_key, p);
@@ -211,8 +214,18 @@ static const char *s_hello_check(broker_t *b, int sock, uint64_t id, const char 
     if (!id)
         return "HELLO needs the peer id in from_shard (or an 8-byte routing id)";
     *code = "EINVAL";
-    if (shard && sock != BROKER_SOCK_SHARD)
+    /* The endpoint decides the role: whoever can reach the shard endpoint
+       is a shard (and never gets the control plane's operations), the
+       control endpoint (owner-only, or CURVE) is for clients. */
+    if (shard && sock != BROKER_SOCK_SHARD) {
+        b->stats.hello_refused++;
         return "shards join on the shard endpoint, not the control endpoint";
+    }
+    if (!shard && sock != BROKER_SOCK_CONTROL) {
+        b->stats.hello_refused++;
+        return "clients join on the control endpoint (skick-broker --control), not the shard "
+               "endpoint";
+    }
     if (broker_peer_is_lost(b, id)) {
         *code = "ELOST";
         snprintf(msg, msglen, "%s was declared lost: exit (its actors were reported ended)", hex);
@@ -221,7 +234,25 @@ static const char *s_hello_check(broker_t *b, int sock, uint64_t id, const char 
     return NULL;
 }
 
-void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+/*  A HELLO for shard p on its routing id, from another connection than the
+    one that joined (that one is gone, and the ROUTER gave its routing id to
+    the next connection claiming it): the shard reconnecting, or anybody
+    who knows its id. Only the shard itself knows the token of its welcome. */
+static const char *s_handover_check(broker_t *b, const broker_peer_t *p, const skick_envelope_t *e,
+                                    char *msg, size_t msglen)
+{
+    const char *token = broker_json_str(e->body, "token");
+    if (p->shard && token && strcmp(token, p->token) == 0)
+        return NULL;
+    b->stats.hello_refused++;
+    snprintf(msg, msglen,
+             "id %s is held by another connection (this one took over its routing id); "
+             "a shard joining again shows the token of its welcome",
+             p->hex);
+    return msg;
+}
+
+void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, int fd,
                         const skick_envelope_t *e)
 {
     /* the id: from_shard, or else the 8-byte routing id shards use */
@@ -238,6 +269,17 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
         broker_id_hex(id, hex);
         snprintf(msg, sizeof msg, "id %s is already held by another live peer", hex);
         why = msg;
+    } else if (!why && held && held->fd != fd && sock == BROKER_SOCK_SHARD) {
+        why = s_handover_check(b, held, e, msg, sizeof msg);
+    } else if (!why && same && same != held && same->fd != fd && sock == BROKER_SOCK_SHARD) {
+        /* not "this connection joins again under a new id": it is another
+           connection, which must not make the shard it follows lost */
+        b->stats.hello_refused++;
+        snprintf(msg, sizeof msg,
+                 "this routing id belongs to %s, which joined on another connection: use "
+                 "your own",
+                 same->hex);
+        why = msg;
     }
     if (why) {
         s_refuse(b, sock, rid, rid_len, id, shard, code, why);
@@ -251,12 +293,20 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
             s_remove(b, same);
     }
     broker_peer_t *p = held ? held : s_peer_new(b, sock, rid, rid_len, id);
+    if (held && held->fd != fd)
+        SKICK_LOG(SKICK_LOG_NOTICE, "peers", "%s joins again from a new connection", p->hex);
+    p->fd = fd;
     p->shard = shard;
     json_object_put(p->hello);
     p->hello = json_object_get(e->body);
     p->last_seen_ms = zclock_mono();
     skick_link_reset(&p->link);
     p->link.last_in = e->seq; /* the peer's numbering restarts at its HELLO */
+    /* so does the directory's: the entry and its version are per connection
+       incarnation (a welcomed shard sends its entry again at once) */
+    json_object_put(p->dir);
+    p->dir = NULL;
+    p->dir_version = 0;
     const char *host = broker_json_str(e->body, "host");
     SKICK_LOG(SKICK_LOG_INFO, "peers", "%s %s %s (host %s, on the %s socket)",
               shard ? "shard" : "client", p->hex, held ? "joined again" : "joined",

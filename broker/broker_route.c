@@ -15,13 +15,29 @@
       HELLO       join again              (broker_peers.c)
       HEARTBEAT   load and liveness       (broker_peers.c)
       LOST        clean leave             (broker_peers.c)
+      DIRECTORY   the sender's own entry  (broker_dir.c)
       CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded
       ACTOR, CLIENT, REPLY  forwarded to the peer named by to_shard
       DEAD_LETTER           forwarded to the peer named by from_shard (the
                             original sender)
 
-    Forwarding rewrites nothing but seq (the destination link's number, in
-    the header frame itself).
+    Who may say what: the endpoint decides the role (shards on the shard
+    ROUTER, clients on the control ROUTER: broker_peers.c). CONTROL from a
+    peer on the shard ROUTER is served only when a shard needs it
+    (broker_control_shard_may: its hash operations); the control plane's
+    operations, those forwarded to shards (actors, sessions, stop) among
+    them, are refused with a REPLY ECONTEXT, logged under a budget and
+    counted (control_refused). Whatever is forwarded must carry the
+    sender's own id as from_shard (a REPLY too: 0 would pass it off as the
+    broker's own), so nobody speaks for another peer. A shard is also its
+    connection: once the connection that said HELLO is gone, another one
+    may get its routing id (a shard's id, which is no secret), so an
+    envelope on a shard's routing id from another connection than the one
+    that said HELLO (ZMQ_SRCFD differs) is not the shard's: it is answered
+    like one from a peer that has not joined ("say HELLO"; the shard itself
+    joins again with the token of its welcome, broker_peers.c). Forwarding rewrites
+    nothing but seq (the destination link's number, in the header frame
+    itself).
     A send that fails becomes a dead letter to the sender: EDEAD when no such
     peer or its connection is gone (EHOSTUNREACH), EFULL when its queue is
     full (EAGAIN). A CONTROL request gets a REPLY error instead, and REPLY or
@@ -124,6 +140,26 @@ static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t ri
     broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
 }
 
+/*  Refuse a CONTROL request from the shard endpoint that only the control
+    plane may make (ECONTEXT: not allowed in this context). */
+static void s_control_refused(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                              broker_peer_t *p, skick_envelope_t *e)
+{
+    b->stats.control_refused++;
+    skick_envelope_body(e); /* a forwarded kind: its id is needed for the answer */
+    const char *op = broker_json_str(e->body, "op");
+    char hex[17];
+    broker_id_hex(e->to_shard, hex);
+    broker_log_limited(&b->rl_refused, SKICK_LOG_WARNING, "route",
+                       "CONTROL %.32s%s%s from %s on the shard endpoint refused: control "
+                       "plane only",
+                       op ? op : "(no op)", e->to_shard ? " for shard " : "",
+                       e->to_shard ? hex : "", p->hex);
+    s_control_error(b, sock, rid, rid_len, p, e, SKICK_ECONTEXT,
+                    "this operation belongs to the control plane: use the control endpoint "
+                    "(skickctl), not the shard endpoint");
+}
+
 /*  Refuse a well-formed envelope that breaks the protocol (EPROTO). */
 static void s_refuse(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
                      const skick_envelope_t *e, const char *why)
@@ -178,9 +214,10 @@ static void s_foreign(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
     broker_route_reply(b, sock, rid, rid_len, NULL, id, id, &body);
 }
 
-/*  An envelope from a connection that has not joined (or was forgotten). */
+/*  An envelope from a connection that has not joined (or was forgotten);
+    taken is the peer whose routing id that connection took over, or NULL. */
 static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
-                       const skick_envelope_t *e)
+                       const broker_peer_t *taken, const skick_envelope_t *e)
 {
     b->stats.strangers++;
     if (e->kind == SKICK_KIND_LOST)
@@ -189,8 +226,10 @@ static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
     bool lost = id && broker_peer_is_lost(b, id);
     char who[64];
     broker_log_limited(&b->rl_stranger, SKICK_LOG_NOTICE, "route",
-                       "%s from %s, which has not joined: answered %s", skick_kind_name(e->kind),
-                       s_who(NULL, rid, rid_len, who, sizeof who), lost ? "ELOST" : "say HELLO");
+                       "%s from %s, which has not joined%s%s%s: answered %s",
+                       skick_kind_name(e->kind), s_who(NULL, rid, rid_len, who, sizeof who),
+                       taken ? " (another connection than the one that joined as " : "",
+                       taken ? taken->hex : "", taken ? ")" : "", lost ? "ELOST" : "say HELLO");
     if (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT) {
         b->stats.dead_letters++;
         broker_route_dead_letter(b, sock, rid, rid_len, NULL, e, SKICK_EUNREACH,
@@ -242,8 +281,7 @@ static uint64_t s_destination(const broker_peer_t *p, const skick_envelope_t *e,
             *why = "a DEAD_LETTER must name one of the sender's actors in to";
         return *why ? 0 : e->from_shard;
     }
-    bool reply = e->kind == SKICK_KIND_REPLY;
-    if (e->from_shard != p->id && !(reply && e->from_shard == 0))
+    if (e->from_shard != p->id)
         *why = "from_shard must be the sender's own id";
     else if (!e->to_shard && (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT))
         *why = "no recipient address";
@@ -298,6 +336,69 @@ static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t 
     return true;
 }
 
+int broker_route_watch(broker_t *b)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://skick-broker-shard-events-%p", (void *) b);
+    b->shard_events = zsock_new(ZMQ_PAIR);
+    if (!b->shard_events ||
+        zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), ep,
+                           ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zsock_connect(b->shard_events, "%s", ep) != 0) {
+        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot monitor the shard socket: %s",
+                  zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+void broker_route_unwatch(broker_t *b)
+{
+    if (!b->shard_events)
+        return;
+    zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), NULL, 0);
+    zsock_destroy(&b->shard_events);
+}
+
+/*  Read the shard ROUTER's disconnections: a shard whose connection is gone
+    keeps its record until it joins again or is lost, but nothing that
+    arrives on its routing id is its own any more (the kernel may give the
+    same descriptor to the next connection). Each event is two frames: 16-bit
+    event and 32-bit value (the descriptor), then the endpoint. */
+static void s_read_events(broker_t *b)
+{
+    void *raw = b->shard_events ? zsock_resolve(b->shard_events) : NULL;
+    for (int n = 0; raw && n < BROKER_BATCH; n++) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&ep);
+        if (zmq_msg_recv(&ev, raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&ep);
+            return;
+        }
+        bool whole = zmq_msg_more(&ev) && zmq_msg_recv(&ep, raw, 0) >= 0;
+        if (whole && zmq_msg_size(&ev) == 6) {
+            const uint8_t *d = zmq_msg_data(&ev);
+            uint16_t event;
+            uint32_t value;
+            memcpy(&event, d, sizeof event); /* host order, as libzmq writes them */
+            memcpy(&value, d + 2, sizeof value);
+            for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id))
+                if (event == ZMQ_EVENT_DISCONNECTED && p->sock == BROKER_SOCK_SHARD &&
+                    p->fd == (int) value)
+                    p->fd = BROKER_FD_GONE;
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&ep);
+    }
+}
+
+int broker_route_srcfd(skick_wire_held_t *m)
+{
+    return zmq_msg_get(&m->head, ZMQ_SRCFD); /* -1 when not read from a connection */
+}
+
 void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                          skick_wire_held_t *m)
 {
@@ -307,14 +408,16 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
                      (e->kind == SKICK_KIND_CONTROL && e->to_shard);
     if (!forwarded)
         skick_envelope_body(e); /* the broker reads these itself */
+    int fd = broker_route_srcfd(m);
     if (e->kind == SKICK_KIND_HELLO) {
-        broker_peers_hello(b, sock, rid, rid_len, e);
+        broker_peers_hello(b, sock, rid, rid_len, fd, e);
         return;
     }
     broker_peer_t *p = broker_peer_by_rid(b, sock, rid, rid_len);
-    if (!p) {
+    broker_peer_t *taken = p && p->fd != fd && sock == BROKER_SOCK_SHARD ? p : NULL;
+    if (!p || taken) {
         skick_envelope_body(e);
-        s_stranger(b, sock, rid, rid_len, e);
+        s_stranger(b, sock, rid, rid_len, taken, e);
         return;
     }
     p->last_seen_ms = zclock_mono();
@@ -327,8 +430,13 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
     case SKICK_KIND_LOST:
         broker_peers_leave(b, p, e); /* p may be freed */
         break;
+    case SKICK_KIND_DIRECTORY:
+        broker_dir_advert(b, p, e);
+        break;
     case SKICK_KIND_CONTROL:
-        if (e->to_shard == 0)
+        if (sock == BROKER_SOCK_SHARD && !broker_control_shard_may(e))
+            s_control_refused(b, sock, rid, rid_len, p, e);
+        else if (e->to_shard == 0)
             broker_control_handle(b, sock, rid, rid_len, p, e);
         else
             s_forward(b, sock, rid, rid_len, p, m);
@@ -340,14 +448,15 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         s_forward(b, sock, rid, rid_len, p, m);
         break;
     default:
-        s_refuse(b, sock, rid, rid_len, p, e,
-                 "DIRECTORY envelopes go to the directory endpoint, not the ROUTER");
+        s_refuse(b, sock, rid, rid_len, p, e, "the broker does not take this kind from peers");
         break;
     }
 }
 
 int broker_route_drain(broker_t *b, int sock)
 {
+    if (sock == BROKER_SOCK_SHARD)
+        s_read_events(b); /* before the messages of the connections that came after */
     void *raw = zsock_resolve(b->router[sock]);
     int n = 0;
     while (n < BROKER_BATCH) {

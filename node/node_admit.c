@@ -44,16 +44,14 @@
 
 enum { S_NO_CONNECTION, S_CONNECTED, S_HANDSHAKEN }; /* node_admit_t.conn */
 
-int node_admit_init(node_shard_t *sh, bool curve, const char *dir_in, const char *dir_out)
+int node_admit_init(node_shard_t *sh, bool curve, const char *dir_out)
 {
     node_cluster_t *c = sh->cluster;
     node_admit_t *a = &c->admit;
     a->curve = curve;
-    snprintf(a->dir_in, sizeof a->dir_in, "%s", dir_in);
     snprintf(a->dir_out, sizeof a->dir_out, "%s", dir_out);
     /* libzmq's own reconnects back off too (100 ms doubling to this) */
     zsock_set_reconnect_ivl_max(c->dealer, NODE_ADMIT_RETRY_MAX_MS);
-    zsock_set_reconnect_ivl_max(c->pub, NODE_ADMIT_RETRY_MAX_MS);
     zsock_set_reconnect_ivl_max(c->sub, NODE_ADMIT_RETRY_MAX_MS);
     char ep[80];
     snprintf(ep, sizeof ep, "inproc://skick-admit-%016llx-%p", (unsigned long long) sh->id,
@@ -124,7 +122,6 @@ static void s_retry(node_shard_t *sh, int64_t now)
     if (a->reconnect) {
         a->reconnect = false;
         if (zsock_connect(c->dealer, "%s", c->endpoint) != 0 ||
-            zsock_connect(c->pub, "%s", a->dir_in) != 0 ||
             zsock_connect(c->sub, "%s", a->dir_out) != 0)
             SKICK_LOG(SKICK_LOG_WARNING, "cluster", "cannot connect to the broker at %s "
                       "again: %s", c->endpoint, zmq_strerror(zmq_errno()));
@@ -212,7 +209,6 @@ static void s_handshake_failed(node_shard_t *sh, int event, uint32_t value)
     /* Stop libzmq's own retrying (none, or every ~100 ms) and connect again
        on the back-off. */
     zsock_disconnect(c->dealer, "%s", c->endpoint);
-    zsock_disconnect(c->pub, "%s", a->dir_in);
     zsock_disconnect(c->sub, "%s", a->dir_out);
     a->reconnect = true;
     s_back_off(a, node_now(sh));

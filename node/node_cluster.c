@@ -1,8 +1,10 @@
 /*  node_cluster - a shard's link to the broker (PROTOCOL.md "The cluster")
 
-    Three ZeroMQ sockets, all driven from the shard's reactor: a DEALER for
-    actor envelopes, control requests and heartbeats, a PUB for our
-    directory entry and a SUB for everyone's. The link's life:
+    Two ZeroMQ sockets, both driven from the shard's reactor: a DEALER for
+    actor envelopes, control requests, heartbeats and our directory entry
+    (on our own link, so that the broker knows it is ours: it takes no
+    entry naming another shard), and a SUB for everyone's. The link's
+    life:
 
       joining    HELLO sent until a welcome arrives (retries, back-off and the
                  warnings that say why it takes long: node_admit.c)
@@ -193,17 +195,21 @@ static void s_send_heartbeat(node_shard_t *sh)
     json_object_put(b);
 }
 
+/*  Our entry, to the broker on the link; versions only grow (the broker
+    takes only newer ones per connection). Not queued behind a backlog: it
+    is a full state, and one that does not fit now goes at the next tick
+    (last_pub stays old). */
 static void s_publish(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
     json_object *entry = node_directory_own_entry(sh, ++c->dir_version);
-    skick_envelope_t e = {.kind = SKICK_KIND_DIRECTORY, .seq = c->dir_version,
-                          .from_shard = sh->id, .from_id = sh->id, .body = entry};
-    if (skick_wire_send(zsock_resolve(c->pub), NULL, 0, &e, ZMQ_DONTWAIT) != 0)
-        SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "directory entry not published");
-    json_object_put(entry);
     c->dir_dirty = false;
-    c->last_pub = node_now(sh);
+    if (s_send_raw(sh, SKICK_KIND_DIRECTORY, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0},
+                   entry, false, 0) == 0)
+        c->last_pub = node_now(sh);
+    else
+        SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "directory entry not sent (link full): next tick");
+    json_object_put(entry);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -249,6 +255,11 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
         node_directory_unconfirm(sh);
     }
     c->broker_id = broker;
+    /* A HELLO from a new connection (libzmq reconnected with our routing id)
+       must show this token, or the broker takes it for someone else's. */
+    const char *token = skick_get_string(b, "token", NULL);
+    if (token)
+        json_object_object_add(c->hello, "token", json_object_new_string(token));
     c->link.last_in = 0;
     skick_link_accept(&c->link, e->seq);
     int64_t hb = skick_get_int(b, "heartbeat_ms", 500);
@@ -486,7 +497,6 @@ static void s_destroy(node_shard_t *sh)
     node_io_remove(sh, zsock_fd(c->dealer));
     node_io_remove(sh, zsock_fd(c->sub));
     zsock_destroy(&c->dealer);
-    zsock_destroy(&c->pub);
     zsock_destroy(&c->sub);
     json_object_put(c->hello);
     node_directory_fini(c);
@@ -505,9 +515,8 @@ static void s_destroy(node_shard_t *sh)
 
 int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err, size_t errlen)
 {
-    char dir_in[300], dir_out[300];
-    if (skick_endpoint_derive(o->broker, SKICK_EP_DIR_IN, dir_in, sizeof dir_in) != 0 ||
-        skick_endpoint_derive(o->broker, SKICK_EP_DIR_OUT, dir_out, sizeof dir_out) != 0 ||
+    char dir_out[300];
+    if (skick_endpoint_derive(o->broker, SKICK_EP_DIR_OUT, dir_out, sizeof dir_out) != 0 ||
         strlen(o->broker) >= sizeof sh->cluster->endpoint) {
         snprintf(err, errlen, "--broker %s: want tcp://HOST:PORT or ipc://PATH", o->broker);
         return -1;
@@ -541,9 +550,8 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     node_u64map_init(&c->hash_pending);
     c->hello = node_admit_hello_body(sh, o);
     c->dealer = zsock_new(ZMQ_DEALER);
-    c->pub = zsock_new(ZMQ_PUB);
     c->sub = zsock_new(ZMQ_SUB);
-    if (!c->dealer || !c->pub || !c->sub) {
+    if (!c->dealer || !c->sub) {
         snprintf(err, errlen, "cannot create ZeroMQ sockets");
         zcert_destroy(&own);
         zcert_destroy(&server);
@@ -552,7 +560,6 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     }
     const char *server_key = server ? zcert_public_txt(server) : NULL;
     s_curve(c->dealer, own, server_key);
-    s_curve(c->pub, own, server_key);
     s_curve(c->sub, own, server_key);
     uint8_t rid[8];
     skick_id_to_rid(sh->id, rid);
@@ -563,10 +570,9 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     /* Not 0: libzmq 4.3.4 aborts when a connection fails during a close with
        linger 0 and a multipart message half sent (see BROKER_LINGER_MS). */
     zsock_set_linger(c->dealer, NODE_CLUSTER_LINGER_MS);
-    zsock_set_linger(c->pub, NODE_CLUSTER_LINGER_MS);
     zsock_set_linger(c->sub, NODE_CLUSTER_LINGER_MS);
     zsock_set_subscribe(c->sub, "");
-    if (node_admit_init(sh, own != NULL, dir_in, dir_out) != 0) {
+    if (node_admit_init(sh, own != NULL, dir_out) != 0) {
         snprintf(err, errlen, "cannot monitor the broker connection: %s",
                  zmq_strerror(zmq_errno()));
         zcert_destroy(&own);
@@ -575,7 +581,6 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
         return -1;
     }
     int rc = zsock_connect(c->dealer, "%s", o->broker);
-    rc |= zsock_connect(c->pub, "%s", dir_in);
     rc |= zsock_connect(c->sub, "%s", dir_out);
     zcert_destroy(&own);
     zcert_destroy(&server);

@@ -26,8 +26,7 @@ typedef struct node_backlog {
 typedef struct {
     zsock_t *monitor;    /* PAIR receiving the DEALER's socket events (owned) */
     bool curve;          /* CURVE is configured: for the hints */
-    char dir_in[300];    /* the directory endpoints, to connect again */
-    char dir_out[300];
+    char dir_out[300];   /* the directory endpoint, to connect again */
     int conn;            /* what the monitor last said (node_admit.c) */
     bool reconnect;      /* disconnected after a failed handshake: connect again */
     int64_t since;       /* shard clock: waiting for a welcome since */
@@ -43,8 +42,8 @@ typedef struct {
 } node_admit_t;
 
 struct node_cluster {
-    zsock_t *dealer;           /* actor envelopes and control, to the broker's ROUTER */
-    zsock_t *pub;              /* our directory entry, to the broker's XSUB */
+    zsock_t *dealer;           /* actor envelopes, control and our directory entry, to
+                                  the broker's ROUTER */
     zsock_t *sub;              /* everyone's entries, from the broker's XPUB */
     char endpoint[256];        /* the broker's ROUTER endpoint */
     skick_link_t link;         /* sequence numbers on the DEALER link */
@@ -85,9 +84,9 @@ int node_cluster_hello(node_shard_t *sh);
 /*  node_admit_hello_body: the HELLO body for options o (caller owns). */
 json_object *node_admit_hello_body(node_shard_t *sh, const node_cluster_opts_t *o);
 /*  node_admit_init watches the DEALER (a socket monitor) before it
-    connects; dir_in/dir_out are the directory endpoints, curve whether
-    CURVE is on. 0, or -1 (libzmq refused the monitor). */
-int node_admit_init(node_shard_t *sh, bool curve, const char *dir_in, const char *dir_out);
+    connects; dir_out is the directory endpoint, curve whether CURVE is on.
+    0, or -1 (libzmq refused the monitor). */
+int node_admit_init(node_shard_t *sh, bool curve, const char *dir_out);
 /*  node_admit_fini stops the monitor (before the DEALER is closed). */
 void node_admit_fini(node_shard_t *sh);
 /*  node_admit_wait: no welcome now (start, or the link was lost): HELLO

@@ -1,8 +1,9 @@
 /*  node_directory - what the other shards of the cluster offer
 
-    Each shard publishes its whole entry (roles, actor types, session types
-    with their handshake schemas and limits, services); the broker relays
-    them. We keep the newest version of each other shard's entry and read
+    Each shard sends its whole entry (roles, actor types, session types
+    with their handshake schemas and limits, services) to the broker over
+    its own link; the broker takes only each shard's own entry and relays
+    them on its XPUB, which we read. We keep the newest version of each other shard's entry and read
     it for remote spawns, session placement and get_service. An entry goes
     away when its shard is lost; after a broker restart every entry is
     provisional until its shard re-advertises, and one that does not within

@@ -217,11 +217,11 @@ int64_t skick_link_accept(skick_link_t *l, uint64_t seq)
 
 int skick_endpoint_derive(const char *ep, int which, char *out, size_t outlen)
 {
-    if (!ep || (which != SKICK_EP_DIR_IN && which != SKICK_EP_DIR_OUT))
+    if (!ep || which != SKICK_EP_DIR_OUT)
         return -1;
     int n;
     if (strncmp(ep, "ipc://", 6) == 0 && ep[6]) {
-        n = snprintf(out, outlen, "%s%s", ep, which == SKICK_EP_DIR_IN ? ".dir-in" : ".dir-out");
+        n = snprintf(out, outlen, "%s.dir-out", ep);
         return (n < 0 || (size_t) n >= outlen) ? -1 : 0;
     }
     if (strncmp(ep, "tcp://", 6) != 0)

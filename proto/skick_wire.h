@@ -87,15 +87,17 @@ uint64_t skick_link_peek(const skick_link_t *l);
     -1 for a duplicate or stale number (drop it; l->dups grows). */
 int64_t skick_link_accept(skick_link_t *l, uint64_t seq);
 
+/*  The derived endpoints. 1 was the broker's XSUB (directory entries in);
+    shards now send their entry over their own DEALER link, so that the
+    broker knows who sent it, and P+1 is no longer bound. */
 enum {
-    SKICK_EP_DIR_IN = 1, /* the broker's XSUB: shards' PUB connects here */
     SKICK_EP_DIR_OUT = 2 /* the broker's XPUB: shards' SUB connects here */
 };
 
-/*  Derive a directory endpoint from the broker's ROUTER endpoint:
-    tcp://H:P -> tcp://H:P+which, ipc://PATH -> ipc://PATH.dir-in / .dir-out.
-    Returns 0, or -1 when ep is not tcp:// with a numeric port below 65534
-    or ipc:// (or out is too small). */
+/*  Derive the directory endpoint from the broker's ROUTER endpoint:
+    tcp://H:P -> tcp://H:P+2, ipc://PATH -> ipc://PATH.dir-out (which must
+    be SKICK_EP_DIR_OUT). Returns 0, or -1 when ep is not tcp:// with a
+    numeric port below 65534 or ipc:// (or out is too small). */
 int skick_endpoint_derive(const char *ep, int which, char *out, size_t outlen);
 
 /*  Shard ids as 8 big-endian bytes (the DEALER routing id) and back. */

@@ -69,7 +69,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     zsys_handler_set(NULL); /* libFuzzer handles the signals */
     s_net.cfg.bind = S_SHARD_EP;
     snprintf(s_net.cfg.control, sizeof s_net.cfg.control, "%s", S_CONTROL_EP);
-    snprintf(s_net.cfg.dir_in, sizeof s_net.cfg.dir_in, "inproc://fuzz-broker-dir-in");
     snprintf(s_net.cfg.dir_out, sizeof s_net.cfg.dir_out, "inproc://fuzz-broker-dir-out");
     FUZZ_ASSERT(broker_net_open(&s_net) == 0, "the broker's sockets did not open");
     for (int i = 0; i < S_NOBODY; i++) {
@@ -128,7 +127,6 @@ static broker_t *s_broker_new(void)
     b->instance = 0x0123456789abcdefULL;
     broker_id_hex(b->instance, b->instance_hex);
     memcpy(b->router, s_net.router, sizeof b->router);
-    b->xsub = s_net.xsub;
     b->xpub = s_net.xpub;
     b->started_ms = zclock_mono();
     broker_peers_init(b);

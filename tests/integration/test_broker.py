@@ -3,8 +3,8 @@
 
 Starts the real broker (BUILD/broker/skick-broker) on free loopback ports and
 ipc paths under a temporary directory, and speaks the cluster protocol of
-proto/PROTOCOL.md ("Envelopes", "The cluster") with pyzmq DEALER, PUB and
-SUB sockets playing shards and clients: joining, sequence numbers, routing,
+proto/PROTOCOL.md ("Envelopes", "The cluster") with pyzmq DEALER and SUB
+sockets playing shards and clients: joining, sequence numbers, routing,
 dead letters, heartbeats and loss, the directory, control operations, the
 hash store, CURVE, malformed input, signals and command-line handling.
 
@@ -119,11 +119,10 @@ class Broker:
     def __init__(self, tmp, name, args=(), control=None, bind=None, wait=True):
         if bind:
             self.bind = bind
-            self.dir_in, self.dir_out = bind + ".dir-in", bind + ".dir-out"  # ipc://
+            self.dir_out = bind + ".dir-out"  # ipc://
         else:
             base = free_base()
             self.bind = "tcp://127.0.0.1:%d" % base
-            self.dir_in = "tcp://127.0.0.1:%d" % (base + 1)
             self.dir_out = "tcp://127.0.0.1:%d" % (base + 2)
         self.control = control or "ipc://%s/%s/ctl/control" % (tmp, name)
         self.log_path = os.path.join(tmp, name + ".log")
@@ -355,18 +354,6 @@ class Sub:
         return None
 
 
-def make_pub(world, ep, curve=None):
-    s = world.ctx.socket(zmq.PUB)
-    s.setsockopt(zmq.LINGER, 0)
-    if curve:
-        server_pub, pub, sec = curve
-        s.setsockopt(zmq.CURVE_SERVERKEY, server_pub)
-        s.setsockopt(zmq.CURVE_PUBLICKEY, pub)
-        s.setsockopt(zmq.CURVE_SECRETKEY, sec)
-    s.connect(ep)
-    return s
-
-
 def entry(shard, version, services=None):
     return {"shard": hexid(shard), "version": version, "roles": ["front", "back"],
             "ws": None, "types": ["accumulator"],
@@ -376,9 +363,10 @@ def entry(shard, version, services=None):
             "services": services or {}}
 
 
-def publish(pub, shard, version, services=None):
+def publish(peer, shard, version, services=None):
+    """An entry naming shard, sent over peer's own link (PROTOCOL.md "The directory")."""
     body = entry(shard, version, services)
-    pub.send_multipart(pack(DIRECTORY, version, body))
+    peer.send(DIRECTORY, body)
     return body
 
 
@@ -618,13 +606,14 @@ def test_client_routing(w, br, a, c):
     r = c.request("actors", to=(rand_id(), 5))
     check(r and r["ok"] is False and r.get("code") == "EDEAD",
           "a CONTROL for an unknown shard: REPLY EDEAD", r)
-    # a client may join on the shard socket too (no routing id of its own)
+    # clients join on the control socket only (the endpoint decides the role)
     d = Peer(w, br.bind, kind="client", rid=False)
     wd = d.hello()
-    check(wd and wd.get("welcome") is True, "a client joins on the shard socket", wd)
-    d.send(ACTOR, {"action": "from-d"}, to=(a.id, 0x30))
-    e = a.expect(ACTOR, lambda e: e.body.get("action") == "from-d")
-    check(e is not None and e.frm == (d.id, 1), "... and sends to shards", e)
+    check(wd and wd.get("welcome") is False and wd.get("code") == "EINVAL",
+          "a client on the shard socket: EINVAL", wd)
+    w.remove(d)
+    d = Peer(w, br.control, kind="client")
+    d.hello()
     d.send(LOST, {"shard": hexid(d.id), "reason": "left"}, frm=(0, 0))
     w.pump(0.2)
     check(a.expect(LOST, lambda e: e.body.get("shard") == hexid(d.id), 0.2) is None,
@@ -664,36 +653,38 @@ def test_hello_refusals(w, br, a):
 
 def test_directory(w, br, a, c):
     sub1 = Sub(w, br.dir_out)
-    pub = make_pub(w, br.dir_in)
     services = {"chat_room": [hexid(0xabc)], "bad": ["nothex"]}
-    sent = None
-    deadline = time.monotonic() + 10
-    got = None
-    while time.monotonic() < deadline and got is None:  # PUB/SUB joins slowly
-        sent = publish(pub, a.id, 3, services)
-        w.pump(0.1)
-        got = sub1.find(lambda e: e.kind == DIRECTORY and e.body.get("shard") == hexid(a.id))
+    sent = publish(a, a.id, 3, services)
+    # published at once, or, when the SUB joins later, republished for it
+    got = w.wait(lambda: sub1.find(lambda e: e.kind == DIRECTORY
+                                   and e.body.get("shard") == hexid(a.id)), 10)
     check(got is not None and got.body == sent and got.seq == 3,
-          "a shard's entry is republished on the XPUB (seq = version)", got)
+          "a shard's entry, sent on its link, is republished on the XPUB (seq = version)", got)
     w.pump(0.3)
     sub1.inbox.clear()
-    publish(pub, a.id, 2, services)   # older
-    publish(pub, a.id, 3, services)   # same
-    publish(pub, a.id, 4, services)   # newer
+    st0 = c.request("stats")["result"]
+    publish(a, a.id, 2, services)   # older
+    publish(a, a.id, 3, services)   # same
+    publish(a, a.id, 4, services)   # newer
     w.wait(lambda: sub1.inbox, 3)
     w.pump(0.3)
     versions = [e.body.get("version") for e in sub1.inbox]
     check(versions == [4], "only newer versions are republished", versions)
+    st = c.request("stats")["result"]
+    check(st["directory_dropped"] - st0["directory_dropped"] == 2,
+          "... the others are dropped and counted", st)
     sub1.inbox.clear()
-    st0 = c.request("stats")["result"]
     u = rand_id()
-    publish(pub, u, 1)
-    ok = w.wait(lambda: c.request("stats")["result"]["directory_dropped"] > st0["directory_dropped"], 3)
-    check(ok, "an entry from a shard that has not joined is dropped and counted")
+    publish(a, u, 1)
+    ok = w.wait(lambda: c.request("stats")["result"]["directory_refused"] > st0["directory_refused"], 3)
+    check(ok, "an entry naming another shard is refused and counted")
     check(not sub1.find(lambda e: e.body.get("shard") == hexid(u)), "... and not republished")
-    pub.send_multipart([b"garbage"])
-    ok = w.wait(lambda: c.request("stats")["result"]["malformed"] > st0["malformed"], 3)
-    check(ok, "a malformed advert is counted")
+    check("a shard publishes its own entry only" in br.log(), "... and logged")
+    st1 = c.request("stats")["result"]
+    a.send(DIRECTORY, ["garbage"])
+    c.send(DIRECTORY, entry(c.id, 1))
+    ok = w.wait(lambda: c.request("stats")["result"]["directory_refused"] >= st1["directory_refused"] + 2, 3)
+    check(ok, "an entry without a shard id, and one from a client, are refused and counted")
     # a new subscriber gets every entry without the shard publishing again
     sub1.inbox.clear()
     sub2 = Sub(w, br.dir_out)
@@ -711,7 +702,6 @@ def test_directory(w, br, a, c):
     check(r and len(r["result"]) == 1, "services filtered by name", r)
     r = c.request("services", name="nope")
     check(r and r["result"] == [], "services for an unknown name: []", r)
-    pub.close(0)
     w.remove(sub2)
     return sub1
 
@@ -720,8 +710,8 @@ def test_loss(w, br, a, b, c, sub):
     l = Peer(w, br.bind)
     wl = l.hello()
     check(wl and wl.get("welcome") is True, "shard L joins", wl)
-    pub = make_pub(w, br.dir_in)
-    w.wait(lambda: (publish(pub, l.id, 1), sub.find(lambda e: e.body.get("shard") == hexid(l.id)))[1], 5)
+    publish(l, l.id, 1)
+    w.wait(lambda: sub.find(lambda e: e.body.get("shard") == hexid(l.id)), 5)
     w.pump(0.2)  # L's heartbeats: none at all; it is silent from here
     silent_since = l.last_sent
     la = a.expect(LOST, lambda e: e.body.get("shard") == hexid(l.id), 8)
@@ -752,7 +742,6 @@ def test_loss(w, br, a, b, c, sub):
     r = l.expect(REPLY)
     check(d is not None and is_dead(d, "EUNREACH") and r is not None and r.body.get("code") == "ELOST",
           "a lost shard's ACTOR: DEAD_LETTER EUNREACH + ELOST", (d, r))
-    pub.close(0)
     w.remove(l)
     # a clean leave
     m = Peer(w, br.bind)
@@ -938,16 +927,14 @@ def test_curve(tmp, w):
         st = cl.request("stats", timeout=10)
         check(st and st["result"]["peers"] == 2, "CURVE: only the two allowed peers joined", st)
         sub = Sub(w, br.dir_out, curve=good)
-        pub = make_pub(w, br.dir_in, curve=good)
-        got = w.wait(lambda: (publish(pub, s.id, 1), sub.find(
-            lambda e: e.body.get("shard") == hexid(s.id)))[1], 10)
+        got = w.wait(lambda: (s.hello(), publish(s, s.id, 1), sub.find(
+            lambda e: e.body.get("shard") == hexid(s.id)))[2], 10)
         check(got is not None, "CURVE: the directory works for allowed peers", got)
         badsub = Sub(w, br.dir_out, curve=(srv_pub, bad_pub, bad_sec))
-        publish(pub, s.id, 2)
+        publish(s, s.id, 2)
         w.pump(1.0)
         check(not badsub.inbox and sub.find(lambda e: e.body.get("version") == 2),
               "CURVE: a subscriber that is not allowed gets nothing", badsub.inbox)
-        pub.close(0)
         for x in (s, cl, bad, plain, sub, badsub):
             w.remove(x)
     finally:
@@ -1013,8 +1000,8 @@ def test_command_line(tmp):
     # an ipc:// shard endpoint
     ipc_bind = "ipc://%s/shards" % tmp
     b3 = Broker(tmp, "b3", bind=ipc_bind)
-    check("directory in %s.dir-in, out %s.dir-out" % (ipc_bind, ipc_bind) in b3.log(),
-          "an ipc:// shard endpoint derives .dir-in and .dir-out", b3.log())
+    check("directory out %s.dir-out" % ipc_bind in b3.log(),
+          "an ipc:// shard endpoint derives .dir-out", b3.log())
     w = World()
     p = Peer(w, ipc_bind)
     r = p.hello()

@@ -207,18 +207,20 @@ Test(wire, link_sequence_numbers)
 Test(wire, endpoint_derivation)
 {
     char out[128];
-    cr_assert_eq(skick_endpoint_derive("tcp://127.0.0.1:7400", SKICK_EP_DIR_IN, out, sizeof out),
+    cr_assert_eq(skick_endpoint_derive("tcp://127.0.0.1:7400", SKICK_EP_DIR_OUT, out, sizeof out),
                  0);
-    cr_assert_str_eq(out, "tcp://127.0.0.1:7401");
+    cr_assert_str_eq(out, "tcp://127.0.0.1:7402");
     cr_assert_eq(skick_endpoint_derive("tcp://[::1]:7400", SKICK_EP_DIR_OUT, out, sizeof out), 0);
     cr_assert_str_eq(out, "tcp://[::1]:7402");
     cr_assert_eq(skick_endpoint_derive("ipc:///run/skick/b", SKICK_EP_DIR_OUT, out, sizeof out),
                  0);
     cr_assert_str_eq(out, "ipc:///run/skick/b.dir-out");
-    cr_assert_eq(skick_endpoint_derive("tcp://h:*", SKICK_EP_DIR_IN, out, sizeof out), -1);
-    cr_assert_eq(skick_endpoint_derive("tcp://h:65534", SKICK_EP_DIR_IN, out, sizeof out), -1);
-    cr_assert_eq(skick_endpoint_derive("tcp://h", SKICK_EP_DIR_IN, out, sizeof out), -1);
-    cr_assert_eq(skick_endpoint_derive("udp://h:1", SKICK_EP_DIR_IN, out, sizeof out), -1);
-    cr_assert_eq(skick_endpoint_derive("ipc://", SKICK_EP_DIR_IN, out, sizeof out), -1);
-    cr_assert_eq(skick_endpoint_derive("tcp://h:1", SKICK_EP_DIR_IN, out, 8), -1);
+    cr_assert_eq(skick_endpoint_derive("tcp://127.0.0.1:7400", 1, out, sizeof out), -1,
+                 "the directory-in endpoint is gone (entries travel on the shard's link)");
+    cr_assert_eq(skick_endpoint_derive("tcp://h:*", SKICK_EP_DIR_OUT, out, sizeof out), -1);
+    cr_assert_eq(skick_endpoint_derive("tcp://h:65534", SKICK_EP_DIR_OUT, out, sizeof out), -1);
+    cr_assert_eq(skick_endpoint_derive("tcp://h", SKICK_EP_DIR_OUT, out, sizeof out), -1);
+    cr_assert_eq(skick_endpoint_derive("udp://h:1", SKICK_EP_DIR_OUT, out, sizeof out), -1);
+    cr_assert_eq(skick_endpoint_derive("ipc://", SKICK_EP_DIR_OUT, out, sizeof out), -1);
+    cr_assert_eq(skick_endpoint_derive("tcp://h:1", SKICK_EP_DIR_OUT, out, 8), -1);
 }
