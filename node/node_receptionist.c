@@ -8,7 +8,11 @@
                  "denied". Then the session actor is created (node_session.c)
                  and each becomes the other's monitor.
       STARTING   client messages wait (at most NODE_RCPT_PENDING) until the
-                 session ships its socket schemas.
+                 session ships its socket schemas. A session that has not
+                 done so within NODE_RCPT_START_MS failed: its shard may be
+                 gone, stopped, or a peer that advertised a session type it
+                 does not serve; the client is told (session failed, 1011)
+                 rather than left waiting for ever.
       READY      every client message is checked (JSON, object, action,
                  schema) and either forwarded to the session, tagged with the
                  schema generation, or answered with one of the seed's error
@@ -41,6 +45,7 @@
 
 #define NODE_RCPT_PENDING 64   /* client messages held until the session is ready */
 #define NODE_RCPT_DRAIN_MS 2000 /* how long a limit close waits for the session */
+#define NODE_RCPT_START_MS 10000 /* how long a session may take to start */
 
 enum { R_HANDSHAKE, R_STARTING, R_READY };
 
@@ -65,6 +70,7 @@ typedef struct {
                                       on first use: most sessions never need it) */
     int npending;
     int64_t last_input;            /* shard clock of the last client message */
+    int64_t started;               /* shard clock of the handshake (STARTING since) */
     int64_t idle_ms;               /* idle timeout in force */
     uint64_t tick;                 /* pending handshake/idle timer */
     int session_end;               /* -1, or how the session ended (node_end_t) */
@@ -491,7 +497,9 @@ static void s_handshake(skick_actor_t *a, rcpt_t *r, json_object **msg, bool jso
         r->policy = l->send_policy;
     if (l->idle_timeout_ms)
         r->idle_ms = l->idle_timeout_ms;
-    s_arm_tick(a, r->idle_ms); /* from now on the idle clock runs */
+    r->started = node_now(sh);
+    /* from now on the idle clock runs, and the start's deadline */
+    s_arm_tick(a, r->idle_ms < NODE_RCPT_START_MS ? r->idle_ms : NODE_RCPT_START_MS);
 }
 
 json_object *node_receptionist_info(skick_actor_t *a)
@@ -747,14 +755,24 @@ static void s_on_tick(skick_actor_t *self, json_object *msg)
         skick_stop(self);
         return;
     }
-    int64_t quiet = node_now(self->shard) - r->last_input;
+    int64_t now = node_now(self->shard), quiet = now - r->last_input;
+    if (r->phase == R_STARTING && now - r->started >= NODE_RCPT_START_MS) {
+        SKICK_LOG(SKICK_LOG_WARNING, "ws", "%s: session %s (%s) did not start within %d ms: "
+                  "failed", r->peer, r->session_addr, r->type, NODE_RCPT_START_MS);
+        r->session_end = NODE_END_EXCEPTION; /* error object and 1011 (s_on_stop) */
+        skick_stop(self);
+        return;
+    }
     if (quiet >= r->idle_ms) {
         node_ws_close(r->ws, r->conn, 1001, "idle timeout");
         r->denied = true;
         skick_stop(self);
         return;
     }
-    s_arm_tick(self, r->idle_ms - quiet);
+    int64_t next = r->idle_ms - quiet;
+    if (r->phase == R_STARTING && NODE_RCPT_START_MS - (now - r->started) < next)
+        next = NODE_RCPT_START_MS - (now - r->started);
+    s_arm_tick(self, next);
 }
 
 static void s_on_sentinel(skick_actor_t *self, json_object *msg)

@@ -32,9 +32,11 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 
+import websockets
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -280,6 +282,51 @@ class RoguePeer(unittest.TestCase):
         self.assertTrue(got, "after a new HELLO version 1 is new again")
         rogue.send("LOST", {"shard": key, "reason": "left"})
         other.send("LOST", {"shard": "%016x" % other.id, "reason": "left"})
+
+    def test_a_session_placed_on_a_peer_that_never_starts_it_fails(self):
+        """A peer may advertise a session type and then never start the
+        sessions placed on it (a rogue, or a shard wedged in a handler
+        while it still heartbeats): the client is told "session failed"
+        and 1011 once the start deadline (10 s) passes, not left waiting."""
+        c = self.c
+        rogue = self.rogue()
+        self.assertIs(rogue.hello()["welcome"], True)
+        rogue.send("DIRECTORY", directory_entry(rogue.id, 1, sessions=("ghost",)))
+        key = "%016x" % rogue.id
+        self.assertTrue(tc.wait_for(lambda: key in c.client.request("directory")["result"]))
+        stop = threading.Event()
+
+        def beat():  # alive as far as the broker can tell
+            while not stop.wait(0.4):
+                rogue.send("HEARTBEAT", {})
+        beater = threading.Thread(target=beat, daemon=True)
+        beater.start()
+        self.addCleanup(beater.join)
+        self.addCleanup(stop.set)
+
+        async def go():
+            for _ in range(50):  # the front hears of the entry through the directory feed
+                ws = await tc.ws_session(c.ws_port, {"session_type": "ghost"})
+                try:
+                    first = await asyncio.wait_for(ws.recv(), 0.3)
+                except asyncio.TimeoutError:
+                    break  # placed, and waiting
+                await ws.close()
+                self.assertEqual(first, "denied")
+                await asyncio.sleep(0.1)
+            t0 = time.time()
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            self.assertEqual(msg, {"action": "error", "type": "session failed"})
+            with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                await asyncio.wait_for(ws.recv(), WAIT)
+            self.assertEqual(cm.exception.code, 1011)
+            return time.time() - t0
+        waited = asyncio.run(go())
+        self.assertLess(waited, 12.0)
+        self.assertRegex(c.front.text(), r"session [0-9a-f:]+ \(ghost\) did not start within")
+        stop.set()
+        beater.join()
+        rogue.send("LOST", {"shard": key, "reason": "left"})
 
     def test_claiming_a_shards_routing_id_does_not_make_you_that_shard(self):
         # A shard's routing id is its id, which anyone can read in the
