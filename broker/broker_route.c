@@ -124,6 +124,19 @@ static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t ri
     broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
 }
 
+/*  Refuse a CONTROL request the sender's key role does not allow (ECONTEXT,
+    broker_auth_may_control): counted as malformed, logged, answered. */
+static void s_control_refused(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                              broker_peer_t *p, skick_envelope_t *e, const char *why)
+{
+    skick_envelope_body(e); /* a forwarded request was not parsed: its id is needed */
+    b->stats.malformed++;
+    broker_log_limited(&b->rl_malformed, SKICK_LOG_WARNING, "route",
+                       "CONTROL from %s (key role %s) refused: %s", p->hex,
+                       broker_auth_role_name(p->role), why);
+    s_control_error(b, sock, rid, rid_len, p, e, SKICK_ECONTEXT, why);
+}
+
 /*  Refuse a well-formed envelope that breaks the protocol (EPROTO). */
 static void s_refuse(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
                      const skick_envelope_t *e, const char *why)
@@ -308,7 +321,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
     if (!forwarded)
         skick_envelope_body(e); /* the broker reads these itself */
     if (e->kind == SKICK_KIND_HELLO) {
-        broker_peers_hello(b, sock, rid, rid_len, e);
+        broker_peers_hello(b, sock, rid, rid_len, m);
         return;
     }
     broker_peer_t *p = broker_peer_by_rid(b, sock, rid, rid_len);
@@ -320,6 +333,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
     p->last_seen_ms = zclock_mono();
     if (!s_link_accept(b, p, e))
         return;
+    const char *why;
     switch (e->kind) {
     case SKICK_KIND_HEARTBEAT:
         broker_peers_heartbeat(b, p, e);
@@ -328,7 +342,9 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         broker_peers_leave(b, p, e); /* p may be freed */
         break;
     case SKICK_KIND_CONTROL:
-        if (e->to_shard == 0)
+        if (!broker_auth_may_control(b, p, e, &why))
+            s_control_refused(b, sock, rid, rid_len, p, e, why);
+        else if (e->to_shard == 0)
             broker_control_handle(b, sock, rid, rid_len, p, e);
         else
             s_forward(b, sock, rid, rid_len, p, m);
