@@ -353,12 +353,12 @@ int main(int argc, char **argv)
     if (rc == 0 && b.cfg.pid_file && s_pid_file(b.cfg.pid_file) != 0)
         rc = 1;
     if (rc == 0) {
+        if (!b.cert)
+            SKICK_LOG(SKICK_LOG_WARNING, "broker", "%s", SKICK_INSECURE_WARNING);
         SKICK_LOG(SKICK_LOG_NOTICE, "broker",
                   "serving shards on %s, control on %s (directory in %s, out %s; broker %s%s)",
                   b.cfg.bind, b.cfg.control, b.cfg.dir_in, b.cfg.dir_out, b.instance_hex,
                   b.cert ? ", CURVE" : "");
-        if (!b.cert)
-            SKICK_LOG(SKICK_LOG_WARNING, "broker", "%s", SKICK_INSECURE_WARNING);
         rc = s_loop(&b);
         if (b.cfg.pid_file)
             unlink(b.cfg.pid_file);
