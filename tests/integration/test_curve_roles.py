@@ -24,7 +24,6 @@ format of skick_proto.py:
 """
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -88,15 +87,6 @@ def binary(*parts):
 def ctl(run_dir, *args, timeout=60):
     return subprocess.run([binary("cli", "skickctl"), "--run-dir", run_dir] + list(args),
                           capture_output=True, text=True, timeout=timeout)
-
-
-def read_cert(path):
-    """(public, secret or None) of a CZMQ certificate file, as Z85 bytes."""
-    with open(path) as f:
-        text = f.read()
-    pub = re.search(r'public-key = "([^"]{40})"', text).group(1).encode()
-    sec = re.search(r'secret-key = "([^"]{40})"', text)
-    return pub, sec.group(1).encode() if sec else None
 
 
 def write_cert(path, pub, sec=None, mode=0o600):
@@ -179,9 +169,9 @@ class CurveCluster(unittest.TestCase):
             raise RuntimeError("skickctl up failed: %s%s" % (p.stdout, p.stderr))
         cls.up_stderr = p.stderr
         keys = os.path.join(cls.dir, "keys")
-        cls.server = read_cert(os.path.join(keys, "broker.cert"))[0]
-        cls.node_key = read_cert(os.path.join(keys, "node.cert_secret"))
-        cls.client_key = read_cert(os.path.join(keys, "client.cert_secret"))
+        cls.server = sp.read_cert(os.path.join(keys, "broker.cert"))[0]
+        cls.node_key = sp.read_cert(os.path.join(keys, "node.cert_secret"))
+        cls.client_key = sp.read_cert(os.path.join(keys, "client.cert_secret"))
         cls.control = "ipc://%s/control" % os.path.realpath(cls.dir)
         cls.back = json.loads(ctl(cls.dir, "--json", "ps").stdout)[0]["shard"]
 
@@ -393,7 +383,8 @@ class Refusals(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(os.stat(os.path.join(keys, "admin.cert_secret")).st_mode & 0o777, 0o600)
         admitted = os.path.join(self.allow, "clients", "admin.cert")
-        self.assertEqual(read_cert(admitted)[0], read_cert(os.path.join(keys, "admin.cert"))[0])
+        self.assertEqual(sp.read_cert(admitted)[0],
+                         sp.read_cert(os.path.join(keys, "admin.cert"))[0])
         p = subprocess.run([binary("cli", "skickctl"), "keygen", "--allow", self.allow,
                             "--role", "root", keys, "x"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 2, p.stderr)
