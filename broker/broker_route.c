@@ -15,7 +15,8 @@
       HELLO       join again              (broker_peers.c)
       HEARTBEAT   load and liveness       (broker_peers.c)
       LOST        clean leave             (broker_peers.c)
-      CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded
+      CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded;
+                  first the key's role is checked (broker_auth.c: ECONTEXT)
       ACTOR, CLIENT, REPLY  forwarded to the peer named by to_shard
       DEAD_LETTER           forwarded to the peer named by from_shard (the
                             original sender)

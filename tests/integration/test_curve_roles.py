@@ -24,6 +24,7 @@ format of skick_proto.py:
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -276,6 +277,26 @@ class CurveCluster(unittest.TestCase):
         r2 = self.rogue(self.control, (pub, sec), shard_rid=False)
         w = r2.hello(peer="client", timeout=5.0)
         self.assertTrue(w and w["welcome"], w)
+
+
+    def test_edited_key_admitted_on_sighup(self):
+        path = os.path.join(self.dir, "keys", "allow", "clients", "edited.cert")
+        write_cert(path, zmq.curve_keypair()[0], mode=0o644)
+        r = self.rogue(self.control, self.client_key, shard_rid=False)
+        self.assertTrue(r.hello(peer="client"))  # the broker has read the directory since
+        pub, sec = zmq.curve_keypair()
+        with open(path, "r+") as f:  # rewritten in place: the directory does not change
+            text = f.read()
+            f.seek(0)
+            f.write(re.sub(r'public-key = "[^"]+"', 'public-key = "%s"' % pub.decode(), text))
+        r1 = self.rogue(self.control, (pub, sec), shard_rid=False)
+        self.assertIsNone(r1.hello(peer="client", timeout=1.0), "admitted before SIGHUP")
+        with open(os.path.join(self.dir, "broker.pid")) as f:
+            os.kill(int(f.read()), signal.SIGHUP)
+        r2 = self.rogue(self.control, (pub, sec), shard_rid=False)
+        w = r2.hello(peer="client", timeout=5.0)
+        self.assertTrue(w and w["welcome"], w)
+        self.assertIn("SIGHUP: reading the admitted keys again", self.log("broker"))
 
 
 class InsecureCluster(unittest.TestCase):
