@@ -41,6 +41,18 @@ import skick_proto as sp  # noqa: E402
 
 BUILD = None
 INSECURE = "open to every local user"
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
+def sanitizer_reports(run_dir):
+    """The logs of run_dir/logs that hold a sanitizer report (ASan builds)."""
+    logs = os.path.join(run_dir, "logs")
+    found = []
+    for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+        with open(os.path.join(logs, name), errors="replace") as f:
+            if SANITIZER.search(f.read()):
+                found.append(name)
+    return found
 
 
 def free_base():
@@ -179,8 +191,11 @@ class CurveCluster(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         ctl(cls.dir, "down", "--wait", "5000")
-        if not os.environ.get("SKICK_TEST_KEEP"):
+        reports = sanitizer_reports(cls.dir)
+        if not reports and not os.environ.get("SKICK_TEST_KEEP"):
             shutil.rmtree(cls.dir, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer reports in %s/logs: %s" % (cls.dir, reports))
 
     def log(self, name):
         with open(os.path.join(self.dir, "logs", name + ".log"), errors="replace") as f:
@@ -317,6 +332,7 @@ class InsecureCluster(unittest.TestCase):
                     self.assertEqual(f.read().count(INSECURE), 1, name)
         finally:
             ctl(d, "down", "--wait", "5000")
+        self.assertEqual(sanitizer_reports(d), [])
 
 
 class Refusals(unittest.TestCase):
@@ -338,7 +354,9 @@ class Refusals(unittest.TestCase):
         cmd = [binary("broker", "skick-broker"), "--control", "ipc://%s/ctl" % self.dir]
         if "--bind" not in args:
             cmd += ["--bind", ep]
-        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+        self.assertIsNone(SANITIZER.search(p.stderr), p.stderr)
+        return p
 
     def test_world_readable_secret_broker(self):
         os.chmod(self.secret, 0o644)
