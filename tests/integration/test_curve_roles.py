@@ -178,15 +178,21 @@ class CurveCluster(unittest.TestCase):
         cls.ep = "tcp://127.0.0.1:%d" % cls.base
         p = ctl(cls.dir, "up", "--front", "0", "--back", "1", "--app",
                 binary("examples", "hello.so"), "--broker", cls.ep, "--wait", "20000")
-        if p.returncode != 0:
-            raise RuntimeError("skickctl up failed: %s%s" % (p.stdout, p.stderr))
         cls.up_stderr = p.stderr
-        keys = os.path.join(cls.dir, "keys")
-        cls.server = sp.read_cert(os.path.join(keys, "broker.cert"))[0]
-        cls.node_key = sp.read_cert(os.path.join(keys, "node.cert_secret"))
-        cls.client_key = sp.read_cert(os.path.join(keys, "client.cert_secret"))
-        cls.control = "ipc://%s/control" % os.path.realpath(cls.dir)
-        cls.back = json.loads(ctl(cls.dir, "--json", "ps").stdout)[0]["shard"]
+        try:
+            # (tearDownClass does not run when this fails: stop what started)
+            if p.returncode != 0:
+                raise RuntimeError("skickctl up failed: %s%s" % (p.stdout, p.stderr))
+            keys = os.path.join(cls.dir, "keys")
+            cls.server = sp.read_cert(os.path.join(keys, "broker.cert"))[0]
+            cls.node_key = sp.read_cert(os.path.join(keys, "node.cert_secret"))
+            cls.client_key = sp.read_cert(os.path.join(keys, "client.cert_secret"))
+            cls.control = "ipc://%s/control" % os.path.realpath(cls.dir)
+            cls.back = json.loads(ctl(cls.dir, "--json", "ps").stdout)[0]["shard"]
+        except Exception:
+            ctl(cls.dir, "down", "--wait", "5000")
+            shutil.rmtree(cls.dir, ignore_errors=True)
+            raise
 
     @classmethod
     def tearDownClass(cls):
