@@ -212,8 +212,7 @@ const char *broker_auth_hello(broker_t *b, skick_wire_held_t *m, bool shard, int
 /*  broker_auth_may_control: true when peer p may send CONTROL e (to the
     broker or forwarded to a shard); else false with *why (ECONTEXT). A
     shard key may run only `hash` on the broker. */
-bool broker_auth_may_control(broker_t *b, const broker_peer_t *p, const skick_envelope_t *e,
-                             const char **why);
+bool broker_auth_may_control(const broker_peer_t *p, const skick_envelope_t *e, const char **why);
 
 /* broker_peers.c ------------------------------------------------------------ */
 

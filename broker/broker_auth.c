@@ -67,10 +67,10 @@ const char *broker_auth_zap_domain(int sock)
 
 /*  The handler's state, owned by its thread. */
 typedef struct {
-    char allow[PATH_MAX];                  /* the --curve-allow directory */
-    zhashx_t *keys;                        /* Z85 public key -> role (int, as a pointer) */
+    char allow[PATH_MAX];                   /* the --curve-allow directory */
+    zhashx_t *keys;                         /* Z85 public key -> role (int, as a pointer) */
     struct timespec mtime[1 + S_ROLE_DIRS]; /* ALLOW and each role dir at the last load */
-    broker_ratelimit_t rl;                 /* log budget for refused handshakes */
+    broker_ratelimit_t rl;                  /* log budget for refused handshakes */
 } s_auth_t;
 
 /*  The modification times of ALLOW and its role directories (0 when absent). */
@@ -131,7 +131,8 @@ static void s_load_role(s_auth_t *self, int role)
             continue;
         zcert_t *cert = zcert_load(path);
         const char *key = cert ? zcert_public_txt(cert) : NULL;
-        if (!key || strlen(key) != 40 || strcmp(key, "0000000000000000000000000000000000000000") == 0)
+        if (!key || strlen(key) != 40 ||
+            strcmp(key, "0000000000000000000000000000000000000000") == 0)
             SKICK_LOG(SKICK_LOG_WARNING, "auth", "%s is not a public certificate: ignored", path);
         else if (zhashx_lookup(self->keys, key))
             SKICK_LOG(SKICK_LOG_WARNING, "auth",
@@ -173,8 +174,8 @@ static void s_refresh(s_auth_t *self)
 }
 
 /*  The role a handshake on domain with this key gets, or 0 with *why. */
-static int s_decide(s_auth_t *self, const char *domain, const char *mechanism,
-                    const zframe_t *cred, char key[41], const char **why)
+static int s_decide(s_auth_t *self, const char *domain, const char *mechanism, const zframe_t *cred,
+                    char key[41], const char **why)
 {
     key[0] = '\0';
     if (strcmp(mechanism, "CURVE") != 0 || !cred || zframe_size((zframe_t *) cred) != 32) {
@@ -337,10 +338,8 @@ const char *broker_auth_hello(broker_t *b, skick_wire_held_t *m, bool shard, int
     }
 }
 
-bool broker_auth_may_control(broker_t *b, const broker_peer_t *p, const skick_envelope_t *e,
-                             const char **why)
+bool broker_auth_may_control(const broker_peer_t *p, const skick_envelope_t *e, const char **why)
 {
-    (void) b;
     *why = NULL;
     if (p->role != BROKER_ROLE_SHARD)
         return true;

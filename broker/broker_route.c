@@ -343,7 +343,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         broker_peers_leave(b, p, e); /* p may be freed */
         break;
     case SKICK_KIND_CONTROL:
-        if (!broker_auth_may_control(b, p, e, &why))
+        if (!broker_auth_may_control(p, e, &why))
             s_control_refused(b, sock, rid, rid_len, p, e, why);
         else if (e->to_shard == 0)
             broker_control_handle(b, sock, rid, rid_len, p, e);

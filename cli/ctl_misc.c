@@ -312,8 +312,7 @@ int ctl_keygen_admit(ctl_t *ctl, const char *dir, const char *name, const char *
     snprintf(src, sizeof src, "%s/%s.cert", dir, name);
     snprintf(dst, sizeof dst, "%s/%s.cert", rdir, name);
     if (ctl_mkdirs(rdir, 0700) != 0 || s_copy(src, dst) != 0)
-        return ctl_fail(ctl, SKICK_EINVAL, "cannot admit %s in %s: %s", src, rdir,
-                        strerror(errno)),
+        return ctl_fail(ctl, SKICK_EINVAL, "cannot admit %s in %s: %s", src, rdir, strerror(errno)),
                -1;
     return 0;
 }

@@ -27,9 +27,9 @@ bool skick_endpoint_is_local(const char *ep);
 /*  The warning every process of a cluster without CURVE logs once at start
     (one text, so that operators and tests find the same line everywhere). */
 #define SKICK_INSECURE_WARNING                                                                     \
-    "CURVE is off: this cluster is open to every local user (any of them can join as a "         \
-    "shard, read the directory and message its actors); run `skickctl up` without "              \
-    "--insecure, or give the broker --curve-secret/--curve-allow and every shard "               \
+    "CURVE is off: this cluster is open to every local user (any of them can join as a "           \
+    "shard, read the directory and message its actors); run `skickctl up` without "                \
+    "--insecure, or give the broker --curve-secret/--curve-allow and every shard "                 \
     "--curve-secret/--curve-server"
 
 #endif
