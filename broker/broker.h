@@ -192,9 +192,10 @@ void broker_auth_stop(broker_t *b);
 /*  broker_auth_reload: make the ZAP handler read the keys again (SIGHUP). */
 void broker_auth_reload(broker_t *b);
 
-/*  broker_auth_zap_domain: the ZAP domain of broker socket sock
-    (BROKER_SOCK_*), which tells the handler what the connection is for. */
-const char *broker_auth_zap_domain(int sock);
+/*  The ZAP domain of each CURVE socket is this prefix and the socket's name
+    ("shard", "control", "directory-in", "directory-out"): it tells the ZAP
+    handler what a connection is for. */
+#define BROKER_ZAP_DOMAIN "skick."
 
 /*  broker_auth_role_name: "shard", "bridge", "client" or "none". */
 const char *broker_auth_role_name(int role);

@@ -56,13 +56,6 @@ const char *broker_auth_role_name(int role)
     return role >= 0 && role <= BROKER_ROLE_CLIENT ? names[role] : "none";
 }
 
-const char *broker_auth_zap_domain(int sock)
-{
-    static const char *const domains[BROKER_SOCKS] = {"skick.shard", "skick.control",
-                                                      "skick.dir-in", "skick.dir-out"};
-    return sock >= 0 && sock < BROKER_SOCKS ? domains[sock] : "skick";
-}
-
 /* ---- the ZAP handler's thread ----------------------------------------------- */
 
 /*  The handler's state, owned by its thread. */
@@ -189,7 +182,7 @@ static int s_decide(s_auth_t *self, const char *domain, const char *mechanism, c
         *why = "key not admitted in any role directory";
         return 0;
     }
-    if (strcmp(domain, broker_auth_zap_domain(BROKER_SOCK_XSUB)) == 0 &&
+    if (strcmp(domain, BROKER_ZAP_DOMAIN "directory-in") == 0 &&
         role != BROKER_ROLE_SHARD && role != BROKER_ROLE_BRIDGE) {
         *why = "only shard and bridge keys may publish directory entries";
         return 0;

@@ -5,9 +5,9 @@
     configured every one is a CURVE server with its own ZAP domain, and the
     broker's ZAP handler (broker_auth.c) admits only the public certificates
     in the role directories of --curve-allow. The secret certificate is
-    refused when others may read it. An ipc:// control endpoint is made owner-only: its
-    directory is created 0700 (an existing one must belong to us or root),
-    the socket is bound under umask 077 and chmod'ed 0600.
+    refused when others may read it. An ipc:// control endpoint is made
+    owner-only: its directory is created 0700 (an existing one must belong
+    to us or root), the socket is bound under umask 077 and chmod'ed 0600.
 
     Sends never block: ROUTERs have ZMQ_ROUTER_MANDATORY on, so a send to a
     connection that is gone fails with EHOSTUNREACH and one to a full queue
@@ -26,7 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static zsock_t *s_socket(broker_t *b, int type, int which, const char *what)
+static zsock_t *s_socket(broker_t *b, int type, const char *what)
 {
     zsock_t *s = zsock_new(type);
     if (!s) {
@@ -38,7 +38,9 @@ static zsock_t *s_socket(broker_t *b, int type, int which, const char *what)
     zsock_set_sndhwm(s, BROKER_HWM);
     zsock_set_rcvhwm(s, BROKER_HWM);
     if (b->cert) {
-        zsock_set_zap_domain(s, broker_auth_zap_domain(which));
+        char domain[64]; /* names the socket for the ZAP handler (broker_auth.c) */
+        snprintf(domain, sizeof domain, "%s%s", BROKER_ZAP_DOMAIN, what);
+        zsock_set_zap_domain(s, domain);
         zcert_apply(b->cert, zsock_resolve(s));
         zsock_set_curve_server(s, 1);
     }
@@ -189,15 +191,15 @@ int broker_net_open(broker_t *b)
     if (b->cfg.curve_secret && s_curve_setup(b) != 0)
         return -1;
     for (int i = 0; i < BROKER_ROUTERS; i++) {
-        b->router[i] = s_socket(b, ZMQ_ROUTER, i, i == BROKER_SOCK_SHARD ? "shard" : "control");
+        b->router[i] = s_socket(b, ZMQ_ROUTER, i == BROKER_SOCK_SHARD ? "shard" : "control");
         if (!b->router[i])
             return -1;
         zsock_set_router_mandatory(b->router[i], 1);
         /* a peer that reconnects with the same routing id takes its place */
         zsock_set_router_handover(b->router[i], 1);
     }
-    b->xsub = s_socket(b, ZMQ_XSUB, BROKER_SOCK_XSUB, "directory-in");
-    b->xpub = s_socket(b, ZMQ_XPUB, BROKER_SOCK_XPUB, "directory-out");
+    b->xsub = s_socket(b, ZMQ_XSUB, "directory-in");
+    b->xpub = s_socket(b, ZMQ_XPUB, "directory-out");
     if (!b->xsub || !b->xpub)
         return -1;
     zsock_set_xpub_verbose(b->xpub, 1); /* see every subscription, repeats too */
