@@ -18,6 +18,10 @@
 #          round trips to the ponger (after a warm-up); p50/p99 measured in
 #          the pinger; and the same to a ponger on its own shard.
 #      Every figure is taken inside the shards (CLOCK_MONOTONIC).
+#   2b. the same cross-shard one-way (yield/0) and request/reply with CURVE on
+#      every link (a second broker and two back shards; keys per role made by
+#      skickctl keygen --allow --role), so that the cost of CURVE is measured
+#      in the same run (SKICK_CB_CURVE=0 skips it).
 #   3. websockets (bench/ws_load, --mode skick, examples/hello.so "greet"):
 #      a front shard with no application plus a back shard with hello.so on
 #      the same broker (sessions live on the back shard: every round trip
@@ -36,7 +40,8 @@
 # SKICK_CB_WARMUP, default 2000), SKICK_CB_YIELDS (default "0 4096 256"),
 # SKICK_CB_SIZE (message bytes, default 100), SKICK_CB_WS_SECONDS (default 5),
 # SKICK_CB_WS_CONNS (default "1 10 100"), SKICK_CB_WS=0 skips the websocket
-# part, SKICK_CB_KEEP=1 keeps the logs directory.
+# part, SKICK_CB_CURVE=0 skips the CURVE part, SKICK_CB_KEEP=1 keeps the logs
+# directory.
 # Every wait is bounded; the trap stops every process started here on exit.
 # Exit status: 0, 1 if a part failed (figures printed anyway), 2 if a program
 # is missing.
@@ -47,6 +52,7 @@ build=$(cd "$build" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 broker=$build/broker/skick-broker
 node=$build/node/skick-node
+skickctl=$build/cli/skickctl
 app=$build/bench/cluster_bench_app.so
 raw=$build/bench/raw_zmq_bench
 load=$build/bench/ws_load
@@ -143,21 +149,28 @@ fi
 cat "$tmp/raw.out"
 
 # ---- 2. broker + two back shards -------------------------------------------
+# start_broker NAME ENDPOINT CONTROL [ARGS]: start a broker, wait until it
+# serves; sets broker_pid (exits on failure)
+start_broker() {
+    local name=$1 ep=$2 ctl=$3
+    shift 3
+    start "$name" "$broker" --bind "$ep" --control "$ctl" --log-level notice "$@"
+    broker_pid=${pids[-1]}
+    for _ in $(seq 100); do
+        grep -q serving "$tmp/$name.log" 2>/dev/null && break
+        alive "$broker_pid" || break
+        sleep 0.1
+    done
+    if ! grep -q serving "$tmp/$name.log"; then
+        echo "cluster_bench: the broker ($name) did not start" >&2
+        show_logs
+        exit 1
+    fi
+}
 port=$(free_ports 3) || { echo "cluster_bench: no free ports" >&2; exit 1; }
 endpoint=tcp://127.0.0.1:$port
 control=ipc://$tmp/control
-start broker "$broker" --bind "$endpoint" --control "$control" --log-level notice
-broker_pid=${pids[-1]}
-for _ in $(seq 100); do
-    grep -q serving "$tmp/broker.log" 2>/dev/null && break
-    alive "$broker_pid" || break
-    sleep 0.1
-done
-if ! grep -q serving "$tmp/broker.log"; then
-    echo "cluster_bench: the broker did not start" >&2
-    show_logs
-    exit 1
-fi
+start_broker broker "$endpoint" "$control"
 start back-a "$node" --broker "$endpoint" --back --app "$app" --log-level notice
 start back-b "$node" --broker "$endpoint" --back --app "$app" --log-level notice
 
@@ -173,7 +186,10 @@ import skick_proto as sp  # noqa: E402
 
 control, what = sys.argv[2], sys.argv[3]
 args = json.loads(sys.argv[4])
-cl = sp.Client(control, timeout=10)
+curve = None
+if args.get("curve"):  # [broker.cert, client.cert_secret]
+    curve = (sp.read_cert(args["curve"][0])[0],) + sp.read_cert(args["curve"][1])
+cl = sp.Client(control, timeout=10, curve=curve)
 
 
 def ps():
@@ -371,6 +387,42 @@ if ! run_fg timeout 1800 "$py" "$tmp/driver.py" "$here/../tests/integration" "$c
 fi
 grep -v '^cluster_oneway_warmup' "$tmp/cluster.out" || true
 
+# ---- 2b. the same with CURVE on every link ---------------------------------
+curve_ok=0
+if [ "${SKICK_CB_CURVE:-1}" = 1 ] && [ -x "$skickctl" ]; then
+    keys=$tmp/keys allow=$tmp/keys/allow
+    for k in broker:- node:shard client:client; do
+        if [ "${k#*:}" = - ]; then kg=(); else kg=(--allow "$allow" --role "${k#*:}"); fi
+        "$skickctl" keygen "${kg[@]}" "$keys" "${k%%:*}" >/dev/null
+    done
+    cport=$(free_ports 3) || { echo "cluster_bench: no free ports" >&2; exit 1; }
+    cendpoint=tcp://127.0.0.1:$cport
+    ccontrol=ipc://$tmp/control-curve
+    start_broker broker-curve "$cendpoint" "$ccontrol" --curve-secret "$keys/broker.cert_secret" \
+        --curve-allow "$allow"
+    cbroker_pid=$broker_pid
+    for s in a b; do
+        start "back-curve-$s" "$node" --broker "$cendpoint" --back --app "$app" --log-level notice \
+            --curve-secret "$keys/node.cert_secret" --curve-server "$keys/broker.cert"
+    done
+    cargs=$(printf '{"n": %d, "size": %d, "samples": %d, "warmup": %d, "yields": [%s], "broker_pid": %d, "curve": ["%s", "%s"]}' \
+        "$n_msgs" "$size" "$samples" "$warmup" "${yields%% *}" "$cbroker_pid" \
+        "$keys/broker.cert" "$keys/client.cert_secret")
+    echo "# the same with CURVE on every link (yield/${yields%% *} one-way and round trips)"
+    if run_fg timeout 1800 "$py" "$tmp/driver.py" "$here/../tests/integration" "$ccontrol" actors \
+            "$cargs" >"$tmp/curve.out" 2>"$tmp/curve.err"; then
+        curve_ok=1
+        grep -v '^cluster_oneway_warmup' "$tmp/curve.out" | sed 's/^cluster_/curve_/'
+    else
+        failed=1
+        echo "cluster_bench: the CURVE part failed:" >&2
+        tail -5 "$tmp/curve.err" >&2
+        show_logs
+    fi
+else
+    echo "# CURVE part skipped (SKICK_CB_CURVE=0, or $skickctl missing)"
+fi
+
 # the raw round trips once more, after the cluster's: the machine's noise shows
 echo "# raw ZeroMQ round trips again (raw_zmq_bench --only rt), after the cluster's"
 if ! run_fg timeout 600 "$raw" --only rt --samples "$samples" --warmup "$warmup" --size "$size" \
@@ -493,6 +545,22 @@ row "raw plain TCP relay, p50 / p99" "$(r raw_rt_tcp_relay_p50_us)" \
 row "raw plain TCP direct, p50 / p99" "$(r raw_rt_tcp_direct_p50_us)" \
     "$(r raw_rt_tcp_direct_p99_us)" - ""
 echo "#   target: cross-shard p50 <= 1.5 x raw broker p50"
+if [ "$curve_ok" = 1 ]; then
+    cv() { value "$1" "$tmp/curve.out"; }
+    y0=${yields%% *}
+    row "CURVE cost (same run)" plain CURVE ratio ""
+    v=$(c "cluster_oneway_cross_y${y0}_msgs_per_s") cvv=$(cv "cluster_oneway_cross_y${y0}_msgs_per_s")
+    row "cross-shard one-way, msgs/s (yield/$y0)" "$v" "$cvv" "$(ratio "$cvv" "$v")" ""
+    for q in p50 p99; do
+        v=$(c "cluster_rt_cross_${q}_us") cvv=$(cv "cluster_rt_cross_${q}_us")
+        row "cross-shard call round trip, $q us" "$v" "$cvv" "$(ratio "$cvv" "$v")" ""
+    done
+    for k in source_shard broker sink_shard; do
+        v=$(c "cluster_oneway_cross_y${y0}_${k}_cpu_us_per_msg")
+        cvv=$(cv "cluster_oneway_cross_y${y0}_${k}_cpu_us_per_msg")
+        row "  CPU us per message, $k" "$v" "$cvv" "$(ratio "$cvv" "$v")" ""
+    done
+fi
 if [ "$ws_ok" = 1 ]; then
     echo "# websocket round trips (ws_load --mode skick, hello.so greet): single shard vs" \
          "front shard + back shard through the broker"

@@ -10,6 +10,8 @@
       broker_main.c     options, signals, the poll loop and its timer
       broker_net.c      sockets: binding, CURVE, the control endpoint's
                         permissions, and sending envelopes on them
+      broker_auth.c     the ZAP handler (admitted keys per role) and the
+                        role checks at HELLO and on CONTROL
       broker_peers.c    the peer table: HELLO and the welcome, heartbeats,
                         loss detection and the LOST fan-out
       broker_route.c    everything read from the two ROUTERs: link checks,
@@ -67,6 +69,10 @@ typedef struct {
     uint64_t suppressed; /* lines skipped since the last one logged */
 } broker_ratelimit_t;
 
+/*  The role of the CURVE key a connection authenticated with (broker_auth.c);
+    NONE without CURVE. */
+enum { BROKER_ROLE_NONE = 0, BROKER_ROLE_SHARD, BROKER_ROLE_BRIDGE, BROKER_ROLE_CLIENT };
+
 /*  One joined peer: a shard or a client, on one ROUTER. */
 typedef struct {
     uint64_t id;                /* the peer id (never 0) */
@@ -92,6 +98,7 @@ typedef struct {
     json_object *dir;           /* its directory entry (owned), or NULL */
     int64_t dir_version;        /* version of the last entry taken from this
                                    connection since its HELLO; 0 = none */
+    int role;                   /* BROKER_ROLE_* of the key it joined with */
 } broker_peer_t;
 
 /*  Counters reported by the stats op. */
@@ -120,7 +127,8 @@ typedef struct {
     int client_timeout_ms;       /* silence after which a client is forgotten */
     const char *pid_file;        /* or NULL */
     const char *curve_secret;    /* the broker's CZMQ secret certificate, or NULL */
-    const char *curve_allow;     /* directory of allowed public certificates, or NULL */
+    const char *curve_allow;     /* directory of the role directories of keys, or NULL */
+    bool insecure;               /* --insecure: no CURVE on a non-loopback endpoint */
 } broker_config_t;
 
 typedef struct broker_hash_t broker_hash_t;
@@ -133,7 +141,7 @@ typedef struct {
     zsock_t *router[BROKER_ROUTERS]; /* shard and control ROUTERs */
     zsock_t *xpub;                   /* directory out */
     zsock_t *shard_events;           /* PAIR: the shard ROUTER's disconnections, or NULL */
-    zactor_t *auth;                  /* zauth (CURVE on), or NULL */
+    zactor_t *auth;                  /* the ZAP handler (CURVE on), or NULL */
     zcert_t *cert;                   /* the broker's certificate (CURVE on), or NULL */
     char *control_path;              /* ipc control socket file (owned), or NULL */
     dev_t control_dev;               /* its device and inode, to remove only */
@@ -164,7 +172,8 @@ typedef struct {
     unreadable); what was created is freed by broker_net_close. */
 int broker_net_open(broker_t *b);
 
-/*  broker_net_close: close every socket, stop zauth, free the certificate. */
+/*  broker_net_close: close every socket, stop the ZAP handler, free the
+    certificate. */
 void broker_net_close(broker_t *b);
 
 /*  broker_net_send: send e to routing id rid on ROUTER sock, never blocking.
@@ -180,6 +189,43 @@ int broker_net_forward(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
 
 /*  broker_net_publish: publish e on the XPUB (best effort; e borrowed). */
 void broker_net_publish(broker_t *b, const skick_envelope_t *e);
+
+/* broker_auth.c ------------------------------------------------------------- */
+
+/*  broker_auth_start: start the ZAP handler over b->cfg.curve_allow (its
+    shards/, bridges/ and clients/ directories), before any CURVE socket is
+    bound. Returns 0, or -1 after logging why (not a directory,
+    certificates directly in it: the layout before roles). */
+int broker_auth_start(broker_t *b);
+
+/*  broker_auth_stop: stop the ZAP handler (NULL-safe). */
+void broker_auth_stop(broker_t *b);
+
+/*  broker_auth_reload: make the ZAP handler read the keys again (SIGHUP). */
+void broker_auth_reload(broker_t *b);
+
+/*  The ZAP domain of each CURVE socket is this prefix and the socket's name
+    ("shard", "control", "directory-out"): it tells the ZAP
+    handler what a connection is for. */
+#define BROKER_ZAP_DOMAIN "skick."
+
+/*  broker_auth_role_name: "shard", "bridge", "client" or "none". */
+const char *broker_auth_role_name(int role);
+
+/*  broker_auth_frame_role: the BROKER_ROLE_* that the ZAP handler gave the
+    connection frame came from (its User-Id), NONE without one. */
+int broker_auth_frame_role(zmq_msg_t *frame);
+
+/*  broker_auth_hello: check a HELLO (m, borrowed) against the role of the
+    key its connection authenticated with, which is stored in *role. shard:
+    the HELLO says "peer": "shard". Returns NULL when it may join, else why
+    not (refused with ECONTEXT). Without CURVE: NULL, role NONE. */
+const char *broker_auth_hello(broker_t *b, skick_wire_held_t *m, bool shard, int *role);
+
+/*  broker_auth_may_control: true when peer p may send CONTROL e (to the
+    broker or forwarded to a shard); else false with *why (ECONTEXT). A
+    shard key may run only `hash` on the broker. */
+bool broker_auth_may_control(const broker_peer_t *p, const skick_envelope_t *e, const char **why);
 
 /* broker_peers.c ------------------------------------------------------------ */
 
@@ -215,13 +261,14 @@ int broker_peer_send(broker_t *b, broker_peer_t *p, skick_envelope_t *e);
     -1 with errno as broker_net_send (m unchanged). */
 int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m);
 
-/*  broker_peers_hello: handle a HELLO read from routing id rid on ROUTER
-    sock over connection fd (broker_route_srcfd): welcome the peer (joining
-    it, or re-joining: on the same connection, or for a shard on a new one
-    that took over its routing id when the HELLO carries the welcome's
-    token) or refuse it with a welcome false. e is borrowed. */
+/*  broker_peers_hello: handle a HELLO m (borrowed; its frames carry the
+    CURVE role) read from routing id rid on ROUTER sock over connection fd
+    (broker_route_srcfd): welcome the peer (joining it, or re-joining: on
+    the same connection, or for a shard on a new one that took over its
+    routing id when the HELLO carries the welcome's token) or refuse it
+    with a welcome false. */
 void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, int fd,
-                        const skick_envelope_t *e);
+                        skick_wire_held_t *m);
 
 /*  broker_peers_heartbeat: account a HEARTBEAT from p (a shard's body is
     its load: kept for ps, "delivered" feeds msgs_per_s). e is borrowed. */

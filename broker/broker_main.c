@@ -7,11 +7,15 @@
     timer (heartbeats, loss detection: broker_peers_tick) when it is due.
     SIGINT and SIGTERM set a flag (CZMQ's own handler is disabled); the loop
     sees it at the next wake-up, at most one timer tick later, and main
-    frees everything and exits 0. Exit 1: a socket could not be bound or a
-    certificate loaded; exit 2: a usage error. The broker_t lives on main's
-    stack and is owned by main.
+    frees everything and exits 0. SIGHUP makes the ZAP handler read the
+    admitted keys again. Exit 1: a socket could not be bound or a
+    certificate loaded; exit 2: a usage error, which includes an endpoint
+    other than loopback or ipc without CURVE unless --insecure is given.
+    Without CURVE the broker logs SKICK_INSECURE_WARNING once at start. The
+    broker_t lives on main's stack and is owned by main.
 */
 #include "broker.h"
+#include "skick_secure.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,10 +32,14 @@
 #endif
 
 static volatile sig_atomic_t s_signal;
+static volatile sig_atomic_t s_reload; /* SIGHUP: read the admitted keys again */
 
 static void s_on_signal(int sig)
 {
-    s_signal = sig;
+    if (sig == SIGHUP)
+        s_reload = 1;
+    else
+        s_signal = sig;
 }
 
 static void s_usage(FILE *out)
@@ -52,10 +60,14 @@ static void s_usage(FILE *out)
                  "  --log-level LEVEL    debug, info, notice, warning, error or silent\n"
                  "                       (default info, or $SKICK_LOG_LEVEL)\n"
                  "  --pid-file FILE      write the process id to FILE (removed at exit)\n"
-                 "  --curve-secret FILE  the broker's CZMQ secret certificate (NAME.cert_secret);\n"
-                 "                       with --curve-allow, every socket is a CURVE server\n"
-                 "  --curve-allow DIR    directory of the public certificates (NAME.cert) of the\n"
-                 "                       shards and clients admitted\n"
+                 "  --curve-secret FILE  the broker's CZMQ secret certificate (NAME.cert_secret,\n"
+                 "                       mode 0600); with --curve-allow, every socket is a CURVE\n"
+                 "                       server\n"
+                 "  --curve-allow DIR    the admitted public certificates (NAME.cert), by role:\n"
+                 "                       DIR/shards/, DIR/clients/ (skickctl), DIR/bridges/;\n"
+                 "                       read again when they change and on SIGHUP\n"
+                 "  --insecure           allow an endpoint other than loopback or ipc:// without\n"
+                 "                       CURVE (open to everyone who can reach it)\n"
                  "  --help               show this help and exit\n"
                  "  --version            show the version and exit\n"
                  "\n"
@@ -98,6 +110,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         O_PID,
         O_SECRET,
         O_ALLOW,
+        O_INSECURE,
         O_HELP,
         O_VERSION
     };
@@ -111,6 +124,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         {"pid-file", required_argument, NULL, O_PID},
         {"curve-secret", required_argument, NULL, O_SECRET},
         {"curve-allow", required_argument, NULL, O_ALLOW},
+        {"insecure", no_argument, NULL, O_INSECURE},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -158,6 +172,9 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         case O_ALLOW:
             c->curve_allow = optarg;
             break;
+        case O_INSECURE:
+            c->insecure = true;
+            break;
         case O_HELP:
             s_usage(stdout);
             return 0;
@@ -197,6 +214,13 @@ static int s_check(broker_config_t *c)
     if ((strncmp(c->control, "ipc://", 6) != 0 || !c->control[6]) &&
         strncmp(c->control, "tcp://", 6) != 0)
         return s_usage_error("--control %s: use ipc://PATH (or tcp:// with CURVE)", c->control);
+    /* (a tcp:// control endpoint without CURVE was refused above) */
+    if (!curve && !c->insecure && !skick_endpoint_is_local(c->bind))
+        return s_usage_error("--bind %s: without CURVE the broker listens on loopback "
+                             "(127.0.0.0/8, ::1, localhost) or ipc:// only, since anyone who "
+                             "can connect could join as a shard; give --curve-secret and "
+                             "--curve-allow, or --insecure to accept that",
+                             c->bind);
     if (strcmp(c->control, c->bind) == 0 || strcmp(c->control, c->dir_out) == 0)
         return s_usage_error("--control %s: must differ from the shard endpoints", c->control);
     return -1;
@@ -208,6 +232,7 @@ static void s_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -249,6 +274,11 @@ static int s_loop(broker_t *b)
     int tick = b->cfg.heartbeat_ms < 100 ? b->cfg.heartbeat_ms : 100;
     int64_t next_tick = zclock_mono();
     while (!s_signal) {
+        if (s_reload) {
+            s_reload = 0;
+            SKICK_LOG(SKICK_LOG_NOTICE, "broker", "SIGHUP: reading the admitted keys again");
+            broker_auth_reload(b);
+        }
         int64_t now = zclock_mono();
         if (now >= next_tick) {
             broker_peers_tick(b, now);
@@ -319,6 +349,8 @@ int main(int argc, char **argv)
     if (rc == 0 && b.cfg.pid_file && s_pid_file(b.cfg.pid_file) != 0)
         rc = 1;
     if (rc == 0) {
+        if (!b.cert)
+            SKICK_LOG(SKICK_LOG_WARNING, "broker", "%s", SKICK_INSECURE_WARNING);
         SKICK_LOG(SKICK_LOG_NOTICE, "broker",
                   "serving shards on %s, control on %s (directory out %s; broker %s%s)", b.cfg.bind,
                   b.cfg.control, b.cfg.dir_out, b.instance_hex, b.cert ? ", CURVE" : "");

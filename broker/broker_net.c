@@ -1,22 +1,25 @@
 /*  broker_net - the broker's three sockets: bind, secure, send
 
     Creates the shard ROUTER (--bind), the directory's XPUB (derived from
-    --bind) and the control ROUTER (--control), all through
-    CZMQ so that zauth's ZAP handler sees them. With CURVE configured every
-    one is a CURVE server and zauth admits only the public certificates in
-    --curve-allow. An ipc:// control endpoint is made owner-only: its
+    --bind) and the control ROUTER (--control). With CURVE configured every
+    one is a CURVE server with its own ZAP domain, and the broker's ZAP
+    handler (broker_auth.c) admits only the public certificates in the role
+    directories of --curve-allow. The secret certificate is refused when
+    others may read it. An ipc:// control endpoint is made owner-only: its
     directory is created 0700 (an existing one must belong to us or root),
     the socket is bound under umask 077 and chmod'ed 0600.
 
     Sends never block: ROUTERs have ZMQ_ROUTER_MANDATORY on, so a send to a
     connection that is gone fails with EHOSTUNREACH and one to a full queue
     with EAGAIN; the caller turns those into dead letters. Runs on the broker
-    thread; the broker owns the sockets, zauth and the certificate.
+    thread; the broker owns the sockets, the ZAP handler and the certificate.
 */
 #include "broker.h"
+#include "skick_secure.h"
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,7 +38,9 @@ static zsock_t *s_socket(broker_t *b, int type, const char *what)
     zsock_set_sndhwm(s, BROKER_HWM);
     zsock_set_rcvhwm(s, BROKER_HWM);
     if (b->cert) {
-        zsock_set_zap_domain(s, "skick");
+        char domain[64]; /* names the socket for the ZAP handler (broker_auth.c) */
+        snprintf(domain, sizeof domain, "%s%s", BROKER_ZAP_DOMAIN, what);
+        zsock_set_zap_domain(s, domain);
         zcert_apply(b->cert, zsock_resolve(s));
         zsock_set_curve_server(s, 1);
     }
@@ -55,6 +60,11 @@ static int s_bind(zsock_t *s, const char *ep, const char *what)
 static int s_curve_setup(broker_t *b)
 {
     const broker_config_t *c = &b->cfg;
+    char err[PATH_MAX + 200];
+    if (skick_secret_file_check(c->curve_secret, err, sizeof err) != 0) {
+        SKICK_LOG(SKICK_LOG_ERROR, "broker", "--curve-secret: %s", err);
+        return -1;
+    }
     b->cert = zcert_load(c->curve_secret);
     if (!b->cert) {
         SKICK_LOG(SKICK_LOG_ERROR, "broker",
@@ -73,20 +83,7 @@ static int s_curve_setup(broker_t *b)
                   c->curve_secret);
         return -1;
     }
-    struct stat st;
-    if (stat(c->curve_allow, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        SKICK_LOG(SKICK_LOG_ERROR, "broker",
-                  "--curve-allow %s is not a directory of public certificates", c->curve_allow);
-        return -1;
-    }
-    b->auth = zactor_new(zauth, NULL);
-    if (!b->auth) {
-        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot start the ZAP authenticator");
-        return -1;
-    }
-    zstr_sendx(b->auth, "CURVE", c->curve_allow, NULL);
-    zsock_wait(b->auth);
-    return 0;
+    return broker_auth_start(b);
 }
 
 /*  mkdir -p with mode 0700 for every directory created. */
@@ -226,7 +223,7 @@ void broker_net_close(broker_t *b)
     for (int i = 0; i < BROKER_ROUTERS; i++)
         zsock_destroy(&b->router[i]);
     zsock_destroy(&b->xpub);
-    zactor_destroy(&b->auth);
+    broker_auth_stop(b);
     zcert_destroy(&b->cert);
     if (b->control_path) {
         /* libzmq removes the file when its listener closes, in its I/O

@@ -253,15 +253,19 @@ static const char *s_handover_check(broker_t *b, const broker_peer_t *p, const s
 }
 
 void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, int fd,
-                        const skick_envelope_t *e)
+                        skick_wire_held_t *m)
 {
+    const skick_envelope_t *e = &m->env;
     /* the id: from_shard, or else the 8-byte routing id shards use */
     uint64_t id = e->from_shard ? e->from_shard : skick_rid_to_id(rid, rid_len);
     const char *kind = broker_json_str(e->body, "peer");
     bool shard = kind && strcmp(kind, "shard") == 0;
     const char *code;
     char msg[160];
+    int role = BROKER_ROLE_NONE;
     const char *why = s_hello_check(b, sock, id, kind, shard, &code, msg, sizeof msg);
+    if (!why && (why = broker_auth_hello(b, m, shard, &role)))
+        code = "ECONTEXT"; /* the key's role does not allow it */
     broker_peer_t *held = why ? NULL : broker_peer_by_id(b, id);
     broker_peer_t *same = broker_peer_by_rid(b, sock, rid, rid_len);
     if (!why && held && held != same) {
@@ -297,6 +301,7 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
         SKICK_LOG(SKICK_LOG_NOTICE, "peers", "%s joins again from a new connection", p->hex);
     p->fd = fd;
     p->shard = shard;
+    p->role = role;
     json_object_put(p->hello);
     p->hello = json_object_get(e->body);
     p->last_seen_ms = zclock_mono();
@@ -308,9 +313,10 @@ void broker_peers_hello(broker_t *b, int sock, const uint8_t *rid, size_t rid_le
     p->dir = NULL;
     p->dir_version = 0;
     const char *host = broker_json_str(e->body, "host");
-    SKICK_LOG(SKICK_LOG_INFO, "peers", "%s %s %s (host %s, on the %s socket)",
+    SKICK_LOG(SKICK_LOG_INFO, "peers", "%s %s %s (host %s, on the %s socket, key role %s)",
               shard ? "shard" : "client", p->hex, held ? "joined again" : "joined",
-              host ? host : "?", sock == BROKER_SOCK_SHARD ? "shard" : "control");
+              host ? host : "?", sock == BROKER_SOCK_SHARD ? "shard" : "control",
+              broker_auth_role_name(role));
     s_welcome(b, p);
 }
 

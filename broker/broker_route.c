@@ -16,7 +16,9 @@
       HEARTBEAT   load and liveness       (broker_peers.c)
       LOST        clean leave             (broker_peers.c)
       DIRECTORY   the sender's own entry  (broker_dir.c)
-      CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded
+      CONTROL     to_shard 0: the broker  (broker_control.c); else forwarded;
+                  first who may ask is checked: the control plane only from
+                  the control endpoint, and the key's role (broker_auth.c)
       ACTOR, CLIENT, REPLY  forwarded to the peer named by to_shard
       DEAD_LETTER           forwarded to the peer named by from_shard (the
                             original sender)
@@ -140,10 +142,12 @@ static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t ri
     broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
 }
 
-/*  Refuse a CONTROL request from the shard endpoint that only the control
-    plane may make (ECONTEXT: not allowed in this context). */
+/*  Refuse a CONTROL request that only the control plane may make
+    (ECONTEXT: not allowed in this context): from the shard endpoint, or
+    from a key whose role does not allow it (broker_auth_may_control).
+    Counted, logged (rate-limited), answered. */
 static void s_control_refused(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
-                              broker_peer_t *p, skick_envelope_t *e)
+                              broker_peer_t *p, skick_envelope_t *e, const char *why)
 {
     b->stats.control_refused++;
     skick_envelope_body(e); /* a forwarded kind: its id is needed for the answer */
@@ -151,13 +155,10 @@ static void s_control_refused(broker_t *b, int sock, const uint8_t *rid, size_t 
     char hex[17];
     broker_id_hex(e->to_shard, hex);
     broker_log_limited(&b->rl_refused, SKICK_LOG_WARNING, "route",
-                       "CONTROL %.32s%s%s from %s on the shard endpoint refused: control "
-                       "plane only",
+                       "CONTROL %.32s%s%s from %s (key role %s) refused: %s",
                        op ? op : "(no op)", e->to_shard ? " for shard " : "",
-                       e->to_shard ? hex : "", p->hex);
-    s_control_error(b, sock, rid, rid_len, p, e, SKICK_ECONTEXT,
-                    "this operation belongs to the control plane: use the control endpoint "
-                    "(skickctl), not the shard endpoint");
+                       e->to_shard ? hex : "", p->hex, broker_auth_role_name(p->role), why);
+    s_control_error(b, sock, rid, rid_len, p, e, SKICK_ECONTEXT, why);
 }
 
 /*  Refuse a well-formed envelope that breaks the protocol (EPROTO). */
@@ -410,7 +411,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         skick_envelope_body(e); /* the broker reads these itself */
     int fd = broker_route_srcfd(m);
     if (e->kind == SKICK_KIND_HELLO) {
-        broker_peers_hello(b, sock, rid, rid_len, fd, e);
+        broker_peers_hello(b, sock, rid, rid_len, fd, m);
         return;
     }
     broker_peer_t *p = broker_peer_by_rid(b, sock, rid, rid_len);
@@ -423,6 +424,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
     p->last_seen_ms = zclock_mono();
     if (!s_link_accept(b, p, e))
         return;
+    const char *why;
     switch (e->kind) {
     case SKICK_KIND_HEARTBEAT:
         broker_peers_heartbeat(b, p, e);
@@ -435,7 +437,11 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         break;
     case SKICK_KIND_CONTROL:
         if (sock == BROKER_SOCK_SHARD && !broker_control_shard_may(e))
-            s_control_refused(b, sock, rid, rid_len, p, e);
+            s_control_refused(b, sock, rid, rid_len, p, e,
+                              "this operation belongs to the control plane: use the control "
+                              "endpoint (skickctl), not the shard endpoint");
+        else if (!broker_auth_may_control(p, e, &why))
+            s_control_refused(b, sock, rid, rid_len, p, e, why);
         else if (e->to_shard == 0)
             broker_control_handle(b, sock, rid, rid_len, p, e);
         else

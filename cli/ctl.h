@@ -301,6 +301,13 @@ int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a);
     public key. */
 int ctl_keygen(ctl_t *ctl, const char *dir, const char *name, bool force, char pub_out[41]);
 
+/*  Admit the public certificate DIR/NAME.cert in role ("shard", "bridge" or
+    "client") of a broker's --curve-allow directory allow: a copy in
+    ALLOW/shards/, ALLOW/bridges/ or ALLOW/clients/ (made 0700; the copy
+    0644). 0, or -1 after ctl_fail. */
+int ctl_keygen_admit(ctl_t *ctl, const char *dir, const char *name, const char *allow,
+                     const char *role);
+
 /* command option values (struct option val) */
 enum {
     OPT_FRONT = 300,
@@ -319,6 +326,9 @@ enum {
     OPT_FOLLOW,
     OPT_LINES,
     OPT_FORCE,
+    OPT_INSECURE,
+    OPT_ALLOW,
+    OPT_ROLE,
 };
 
 /* ctl_table.c */

@@ -8,7 +8,9 @@
     their broker, `up` repairs instead, as `scale` does (ctl_repair.c).
     The run directory is made and checked by ctl_rundir.c first. `down`
     stops every live process of the record, shards first. Both hold the
-    record's lock (ctl_record.c) throughout.
+    record's lock (ctl_record.c) throughout. CURVE is on unless `up
+    --insecure` (then skickctl, the broker and every shard warn once): the
+    keys are made in RUN_DIR/keys, one per role.
 */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "skick_secure.h"
 #include "skick_wire.h"
 
 #define DEFAULT_WAIT_MS 15000
@@ -167,8 +170,8 @@ typedef struct {
 
 static int s_up_options(ctl_t *ctl, ctl_args_t *a, up_opts_t *o)
 {
-    *o = (up_opts_t){1,           1,    8000,  DEFAULT_WAIT_MS,         "tcp://127.0.0.1:7400",
-                     "127.0.0.1", NULL, false, json_object_new_array(), json_object_new_array()};
+    *o = (up_opts_t){1,           1,    8000, DEFAULT_WAIT_MS,         "tcp://127.0.0.1:7400",
+                     "127.0.0.1", NULL, true, json_object_new_array(), json_object_new_array()};
     for (int i = 0; i < a->nopts; i++) {
         const char *v = a->opts[i].arg;
         char abs[PATH_MAX];
@@ -210,8 +213,10 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, up_opts_t *o)
         case OPT_NODE_ARG:
             json_object_array_add(o->node_args, json_object_new_string(v));
             break;
-        case OPT_CURVE:
-            o->curve = true;
+        case OPT_CURVE: /* the default; kept for the scripts that still say it */
+            break;
+        case OPT_INSECURE:
+            o->curve = false;
             break;
         }
     }
@@ -228,27 +233,31 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, up_opts_t *o)
     return 0;
 }
 
-/*  Make the CURVE keys: broker, node (every shard) and client (skickctl);
-    the broker admits the public certificates in keys/allow. */
+/*  Make the CURVE keys: broker, node (every shard) and client (skickctl),
+    fresh at every up; the broker admits node.cert in keys/allow/shards/
+    and client.cert in keys/allow/clients/ (keys/allow/bridges/ stays
+    empty), so that the client key cannot join as a shard nor a shard's
+    run control operations. */
 static int s_curve_keys(ctl_t *ctl, json_object *cluster)
 {
-    char keys[PATH_MAX + 8], allow[PATH_MAX + 16], path[PATH_MAX + 64], dst[PATH_MAX + 64];
+    char keys[PATH_MAX + 8], allow[PATH_MAX + 16], path[PATH_MAX + 64];
     snprintf(keys, sizeof keys, "%s/keys", ctl->run_dir);
     snprintf(allow, sizeof allow, "%s/allow", keys);
-    if (ctl_mkdirs(allow, 0700) != 0)
-        return ctl_fail(ctl, SKICK_ESTART, "cannot create %s: %s", allow, strerror(errno)), -1;
     static const char *const names[] = {"broker", "node", "client"};
+    static const char *const roles[] = {NULL, "shard", "client"};
     for (int i = 0; i < 3; i++) {
         if (ctl_keygen(ctl, keys, names[i], true, NULL) != 0)
             return -1;
-        if (i > 0) { /* admit node and client */
-            snprintf(path, sizeof path, "%s/%s.cert", keys, names[i]);
-            snprintf(dst, sizeof dst, "%s/%s.cert", allow, names[i]);
-            unlink(dst);
-            if (link(path, dst) != 0 && symlink(path, dst) != 0)
-                return ctl_fail(ctl, SKICK_ESTART, "cannot link %s: %s", dst, strerror(errno)), -1;
-        }
+        /* a run directory of an older skickctl admitted keys directly in
+           allow/, which the broker now refuses: those links go */
+        snprintf(path, sizeof path, "%s/%s.cert", allow, names[i]);
+        unlink(path);
+        if (roles[i] && ctl_keygen_admit(ctl, keys, names[i], allow, roles[i]) != 0)
+            return -1;
     }
+    snprintf(path, sizeof path, "%s/bridges", allow);
+    if (ctl_mkdirs(path, 0700) != 0)
+        return ctl_fail(ctl, SKICK_ESTART, "cannot create %s: %s", path, strerror(errno)), -1;
     json_object *c = json_object_new_object();
     json_object_object_add(c, "dir", json_object_new_string(keys));
     json_object_object_add(c, "allow", json_object_new_string(allow));
@@ -471,6 +480,8 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
     int rc = CTL_FAIL, lock = -1;
     json_object *cluster = NULL, *ps = NULL;
     char broker_bin[PATH_MAX], node_bin[PATH_MAX];
+    if (!o.curve)
+        fprintf(stderr, "skickctl: warning: %s\n", SKICK_INSECURE_WARNING);
     if (ctl_find_binary("SKICK_BROKER_BIN", "broker", "skick-broker", broker_bin,
                         sizeof broker_bin) != 0) {
         ctl_fail(ctl, SKICK_ESTART, "cannot find skick-broker (%s; set SKICK_BROKER_BIN)",

@@ -3,7 +3,9 @@
     logs reads RUN_DIR/logs/NAME.log (written by the processes `up`
     started); -f polls the files for growth every 200 ms until SIGINT or
     SIGTERM, picking up logs that appear meanwhile (scale). keygen writes a
-    CZMQ certificate pair with zcert_save and makes the secret file 0600.
+    CZMQ certificate pair with zcert_save and makes the secret file 0600;
+    with --allow and --role it also admits the public half in that role's
+    directory of a broker's --curve-allow (shards/, bridges/, clients/).
 */
 #include <czmq.h>
 #include <dirent.h>
@@ -266,14 +268,75 @@ int ctl_keygen(ctl_t *ctl, const char *dir, const char *name, bool force, char p
     return 0;
 }
 
+/*  The role directory of a role name, or NULL. */
+static const char *s_role_dir(const char *role)
+{
+    static const char *const roles[][2] = {
+        {"shard", "shards"}, {"bridge", "bridges"}, {"client", "clients"}};
+    for (size_t i = 0; role && i < sizeof roles / sizeof roles[0]; i++)
+        if (strcmp(role, roles[i][0]) == 0)
+            return roles[i][1];
+    return NULL;
+}
+
+/*  Copy the file src to dst (mode 0644), replacing dst. 0 or -1 (errno). */
+static int s_copy(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "r");
+    if (!in)
+        return -1;
+    unlink(dst);
+    FILE *out = fopen(dst, "w");
+    char buf[4096];
+    size_t n;
+    int rc = out ? 0 : -1;
+    while (out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (ferror(in) || (out && fclose(out) != 0))
+        rc = -1;
+    fclose(in);
+    return rc == 0 ? chmod(dst, 0644) : -1;
+}
+
+int ctl_keygen_admit(ctl_t *ctl, const char *dir, const char *name, const char *allow,
+                     const char *role)
+{
+    const char *sub = s_role_dir(role);
+    if (!sub)
+        return ctl_fail(ctl, SKICK_EINVAL, "--role '%s': use shard, client or bridge",
+                        role ? role : ""),
+               -1;
+    char rdir[PATH_MAX + 16], src[PATH_MAX + 128], dst[PATH_MAX + 160];
+    snprintf(rdir, sizeof rdir, "%s/%s", allow, sub);
+    snprintf(src, sizeof src, "%s/%s.cert", dir, name);
+    snprintf(dst, sizeof dst, "%s/%s.cert", rdir, name);
+    if (ctl_mkdirs(rdir, 0700) != 0 || s_copy(src, dst) != 0)
+        return ctl_fail(ctl, SKICK_EINVAL, "cannot admit %s in %s: %s", src, rdir, strerror(errno)),
+               -1;
+    return 0;
+}
+
 int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a)
 {
     bool force = false;
-    for (int i = 0; i < a->nopts; i++)
+    const char *allow = NULL, *role = NULL;
+    for (int i = 0; i < a->nopts; i++) {
         if (a->opts[i].val == OPT_FORCE)
             force = true;
+        else if (a->opts[i].val == OPT_ALLOW)
+            allow = a->opts[i].arg;
+        else if (a->opts[i].val == OPT_ROLE)
+            role = a->opts[i].arg;
+    }
+    if (!allow != !role)
+        return ctl_usage(ctl, "--allow DIR and --role ROLE go together");
+    if (role && !s_role_dir(role))
+        return ctl_usage(ctl, "--role '%s': use shard, client or bridge", role);
     char key[41];
     if (ctl_keygen(ctl, a->pos[0], a->pos[1], force, key) != 0)
+        return CTL_FAIL;
+    if (allow && ctl_keygen_admit(ctl, a->pos[0], a->pos[1], allow, role) != 0)
         return CTL_FAIL;
     char pub[PATH_MAX + 128];
     snprintf(pub, sizeof pub, "%s/%s.cert", a->pos[0], a->pos[1]);
@@ -285,11 +348,14 @@ int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a)
         json_object_object_add(o, "public", json_object_new_string(pub));
         json_object_object_add(o, "secret", json_object_new_string(sec));
         json_object_object_add(o, "public_key", json_object_new_string(key));
+        json_object_object_add(o, "role", role ? json_object_new_string(role) : NULL);
         ctl_print_json(o);
         json_object_put(o);
     } else {
         printf("wrote %s (public) and %s_secret (secret, mode 0600)\npublic key: %s\n", pub, pub,
                key);
+        if (allow)
+            printf("admitted as a %s key in %s/%s/\n", role, allow, s_role_dir(role));
     }
     return CTL_OK;
 }

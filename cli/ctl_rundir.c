@@ -151,7 +151,8 @@ static int s_check(ctl_t *ctl, bool create)
     if (!realpath(ctl->run_dir, real) || s_check_parents(real, ctl->run_dir) != 0)
         return -1;
     snprintf(ctl->run_dir, sizeof ctl->run_dir, "%s", real);
-    static const char *const subs[] = {"logs", "keys", "keys/allow"};
+    static const char *const subs[] = {"logs", "keys", "keys/allow", "keys/allow/shards",
+                                       "keys/allow/clients", "keys/allow/bridges"};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         snprintf(sub, sizeof sub, "%s/%s", ctl->run_dir, subs[i]);
         snprintf(what, sizeof what, "%s (in the run directory)", sub);

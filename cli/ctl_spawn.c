@@ -339,8 +339,12 @@ static void s_add_curve(json_object *cluster, json_object *argv, const char *sec
 {
     json_object *curve;
     if (!json_object_object_get_ex(cluster, "curve", &curve) ||
-        !json_object_is_type(curve, json_type_object))
+        !json_object_is_type(curve, json_type_object)) {
+        /* `up --insecure`: the broker may then bind where it was told */
+        if (strcmp(secret_key, "broker_secret") == 0)
+            s_arr_add(argv, "--insecure");
         return;
+    }
     s_arr_add(argv, "--curve-secret");
     s_arr_add(argv, ctl_str(curve, secret_key));
     if (strcmp(secret_key, "broker_secret") == 0) {

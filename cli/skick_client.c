@@ -16,6 +16,7 @@
     dropped. When the broker does not know us (it restarted, or forgot an
     idle client) it answers with a dead letter (EUNREACH) and "say HELLO":
     we say HELLO again and the waiting operation re-sends its envelope once.
+    A CURVE secret key file that others may read is refused (EINVAL).
 
     Ownership: the client owns its socket, context and conversations' queued
     turns; conversations are owned by the caller and detached (client =
@@ -38,6 +39,7 @@
 
 #include "skick/log.h"
 #include "skick/skick.h"
+#include "skick_secure.h"
 #include "skick_client_int.h"
 #include "skick_wire.h"
 
@@ -580,6 +582,9 @@ static int s_apply_curve(skick_client_t *c, const skick_client_opts_t *o)
         return skick__client_fail(SKICK_EINVAL,
                                   "CURVE needs both the own secret certificate and the "
                                   "broker's public certificate");
+    char err[600];
+    if (skick_secret_file_check(o->curve_secret, err, sizeof err) != 0)
+        return skick__client_fail(SKICK_EINVAL, "%s", err);
     zcert_t *own = zcert_load(o->curve_secret);
     if (!own)
         return skick__client_fail(SKICK_EINVAL, "cannot load the certificate %s", o->curve_secret);

@@ -49,6 +49,7 @@ static const struct option s_up_opts[] = {
     {"www", required_argument, NULL, OPT_WWW},
     {"node-arg", required_argument, NULL, OPT_NODE_ARG},
     {"curve", no_argument, NULL, OPT_CURVE},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"wait", required_argument, NULL, OPT_WAIT},
     {NULL, 0, NULL, 0},
 };
@@ -75,6 +76,8 @@ static const struct option s_logs_opts[] = {
 };
 static const struct option s_keygen_opts[] = {
     {"force", no_argument, NULL, OPT_FORCE},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"role", required_argument, NULL, OPT_ROLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -105,7 +108,10 @@ static const command_t s_commands[] = {
      "  --host HOST        websocket listen address (default 127.0.0.1)\n"
      "  --www DIR          directory the front shards serve\n"
      "  --node-arg ARG     extra skick-node argument (repeatable)\n"
-     "  --curve            generate keys in RUN_DIR/keys and turn CURVE on\n"
+     "  --insecure         no CURVE: every local user can join the cluster (each\n"
+     "                     process warns); by default keys are made in RUN_DIR/keys\n"
+     "                     and every link uses CURVE, with one key per role\n"
+     "  --curve            accepted for compatibility: CURVE is the default\n"
      "  --wait MS          how long to wait for the shards (default 15000)\n",
      s_up_opts, "", 0, 0, ctl_cmd_up},
     {"down", "", "stop every process of the cluster",
@@ -172,7 +178,11 @@ static const command_t s_commands[] = {
      "Writes DIR/NAME.cert (public) and DIR/NAME.cert_secret (secret, mode\n"
      "0600) in CZMQ's certificate format.\n"
      "\n"
-     "  --force            overwrite existing files\n",
+     "  --force            overwrite existing files\n"
+     "  --allow DIR        also admit the key: copy NAME.cert into the role's\n"
+     "                     directory of the broker's --curve-allow DIR\n"
+     "  --role ROLE        with --allow: shard (DIR/shards/), client (DIR/clients/,\n"
+     "                     skickctl) or bridge (DIR/bridges/)\n",
      s_keygen_opts, "", 2, 2, ctl_cmd_keygen},
 };
 #define NCOMMANDS (sizeof s_commands / sizeof s_commands[0])

@@ -6,7 +6,10 @@
 #  websockets, no application code) and one back shard running the example
 #  modules, then follows their logs. Ctrl-C stops the cluster cleanly
 #  (skickctl down) and exits 0. SKICK_DEMO_STANDALONE=1 runs the same
-#  modules in one standalone skick-node instead (no broker).
+#  modules in one standalone skick-node instead (no broker). The cluster
+#  runs with CURVE (keys in BUILD_DIR/demo-run/keys, made by skickctl up);
+#  SKICK_DEMO_INSECURE=1 runs it without (every process then warns that the
+#  cluster is open to every local user).
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -59,7 +62,9 @@ export SKICK_RUN_DIR="$run_dir"
 if [ -e "$run_dir/cluster.json" ]; then
     "$ctl" down >/dev/null 2>&1 || true # a demo left running before
 fi
-"$ctl" up --front 1 --back 1 "${apps[@]}" --www "$here/www"
+security=()
+if [ "${SKICK_DEMO_INSECURE:-0}" = 1 ]; then security=(--insecure); fi
+"$ctl" up "${security[@]}" --front 1 --back 1 "${apps[@]}" --www "$here/www"
 
 s_down() {
     trap - INT TERM EXIT

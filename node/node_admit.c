@@ -189,7 +189,8 @@ static void s_handshake_failed(node_shard_t *sh, int event, uint32_t value)
     char detail[160], text[sizeof a->why];
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         snprintf(detail, sizeof detail, "the broker does not admit this shard's certificate "
-                 "(ZAP status %u: is its public key in the broker's --curve-allow directory?)",
+                 "(ZAP status %u: is its public key in the shards/ directory of the "
+                 "broker's --curve-allow?)",
                  value);
     else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
         snprintf(detail, sizeof detail, "the two sides use different security mechanisms "

@@ -2,11 +2,14 @@
 
     The seed's skick.start(). Exit status: 0 after a clean stop (SIGINT,
     SIGTERM or SIGHUP: on_stop hooks run, then every actor stops), 1 when the
-    shard cannot start or is forced down (a second signal, or actors still
-    stopping after twice the stop timeout), 2 for a usage error.
+    shard cannot start (a secret key file others may read is one reason) or
+    is forced down (a second signal, or actors still stopping after twice
+    the stop timeout), 2 for a usage error. A shard that joins a broker
+    without CURVE logs SKICK_INSECURE_WARNING once at start.
 */
 #include "node.h"
 #include "node_ws.h"
+#include "skick_secure.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -51,7 +54,8 @@ static void s_usage(FILE *out, const char *prog)
             "      --broker ENDPOINT   join the cluster of the skick-broker at ENDPOINT\n"
             "                          (tcp://HOST:PORT or ipc://PATH); without it the\n"
             "                          shard runs standalone\n"
-            "      --curve-secret FILE this shard's CURVE certificate (secret file)\n"
+            "      --curve-secret FILE this shard's CURVE certificate (secret file, mode 0600;\n"
+            "                          its public half in the broker's allow/shards/)\n"
             "      --curve-server FILE the broker's public certificate: encrypt and\n"
             "                          authenticate the link (skickctl keygen makes both)\n"
             "\n"
@@ -426,6 +430,15 @@ int skick_run(int argc, char **argv)
     if (app->types.count == 0 && app->sessions.count == 0 && !app->non_start)
         SKICK_LOG(SKICK_LOG_WARNING, "app", "no application modules: the shard runs empty "
                   "(load one with --app FILE.so)");
+    /* The secret is checked before anything starts: a shard must not serve
+       websockets with a key others can read, nor fail only later at join. */
+    if (o.curve_secret && skick_secret_file_check(o.curve_secret, err, sizeof err) != 0) {
+        SKICK_LOG(SKICK_LOG_ERROR, "cluster", "--curve-secret: %s", err);
+        node_app_destroy(&app);
+        return 1;
+    }
+    if (o.broker && !o.curve_secret && !o.curve_server)
+        SKICK_LOG(SKICK_LOG_WARNING, "cluster", "%s", SKICK_INSECURE_WARNING);
     if (o.front && !o.back && !o.broker)
         SKICK_LOG(SKICK_LOG_WARNING, "shard", "--front without --broker: sessions need a back "
                   "shard, and there is none; every handshake will be denied");

@@ -44,12 +44,18 @@ def parse_addr(a):
 class Client:
     """A client peer on the broker's control endpoint."""
 
-    def __init__(self, endpoint, timeout=5.0):
+    def __init__(self, endpoint, timeout=5.0, curve=None):
+        """curve: None, or (broker public key, own public key, own secret
+        key), Z85 bytes: the link then uses CURVE."""
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.id = int.from_bytes(os.urandom(8), "big") | 1
         self.sock.setsockopt(zmq.ROUTING_ID, self.id.to_bytes(8, "big"))
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:
+            self.sock.setsockopt(zmq.CURVE_SERVERKEY, curve[0])
+            self.sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[1])
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, curve[2])
         self.sock.connect(endpoint)
         self.seq = 0
         self.req = 0
@@ -141,6 +147,20 @@ class Client:
                                "error": "the partner's shard was lost (%s)" % b.get("reason")}
             self.inbox.append(e)
         raise TimeoutError("no answer from %s to %s" % (address, msg.get("action")))
+
+
+def read_cert(path):
+    """(public key, secret key or None) of a CZMQ certificate file (ZPL
+    text, keys in Z85), as bytes."""
+    pub = sec = None
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition(" = ")
+            if k == "public-key":
+                pub = v.strip('"').encode()
+            elif k == "secret-key":
+                sec = v.strip('"').encode()
+    return pub, sec
 
 
 def e_sender(e):

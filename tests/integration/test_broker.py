@@ -885,9 +885,11 @@ def test_efull(tmp, w):
 def test_curve(tmp, w):
     d = os.path.join(tmp, "curve")
     allow = os.path.join(d, "allow")
-    os.makedirs(allow)
+    os.makedirs(os.path.join(allow, "shards"))
+    os.makedirs(os.path.join(allow, "clients"))
     srv_pub, srv_sec = zmq.curve_keypair()
     ok_pub, ok_sec = zmq.curve_keypair()
+    cl_pub, cl_sec = zmq.curve_keypair()
     bad_pub, bad_sec = zmq.curve_keypair()
 
     def cert(path, pub, sec=None):
@@ -899,11 +901,13 @@ def test_curve(tmp, w):
             lines.append("    secret-key = \"%s\"" % sec.decode())
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o600)  # a secret others may read is refused
 
     cert(os.path.join(d, "broker.cert_secret"), srv_pub, srv_sec)
     cert(os.path.join(d, "broker.cert"), srv_pub)
     cert(os.path.join(d, "public-only.cert"), srv_pub)  # no public-only.cert_secret beside it
-    cert(os.path.join(allow, "client.cert"), ok_pub)
+    cert(os.path.join(allow, "shards", "shard.cert"), ok_pub)  # keys are admitted per role
+    cert(os.path.join(allow, "clients", "client.cert"), cl_pub)
     ctl = "tcp://127.0.0.1:%d" % free_base()
     br = Broker(tmp, "curve", ["--curve-secret", os.path.join(d, "broker.cert_secret"),
                                "--curve-allow", allow], control=ctl)
@@ -914,7 +918,7 @@ def test_curve(tmp, w):
         r = s.hello(timeout=10)
         s.auto_hb = True
         check(r and r.get("welcome") is True, "CURVE: a shard with an allowed certificate joins", r)
-        cl = Peer(w, ctl, kind="client", rid=False, curve=good)
+        cl = Peer(w, ctl, kind="client", rid=False, curve=(srv_pub, cl_pub, cl_sec))
         r = cl.hello(timeout=10)
         cl.auto_hb = True
         check(r and r.get("welcome") is True, "CURVE: a client on the tcp control endpoint joins", r)
@@ -942,7 +946,8 @@ def test_curve(tmp, w):
         check(rc == 0, "CURVE broker exits 0 on SIGTERM", rc)
     rc, out = run(["--bind", "tcp://127.0.0.1:%d" % free_base(), "--control", ctl,
                    "--curve-secret", os.path.join(d, "missing"), "--curve-allow", allow])
-    check(rc == 1 and "cannot load" in out, "an unreadable certificate: exit 1 with a message", (rc, out))
+    check(rc == 1 and "cannot read the secret key file" in out,
+          "an unreadable certificate: exit 1 with a message", (rc, out))
     rc, out = run(["--bind", "tcp://127.0.0.1:%d" % free_base(), "--control", ctl,
                    "--curve-secret", os.path.join(d, "public-only.cert"), "--curve-allow", allow])
     check(rc == 1 and "secret" in out, "a public certificate as --curve-secret: exit 1", (rc, out))

@@ -1320,7 +1320,8 @@ class ClusterCurveAndFailures(unittest.TestCase):
         for f in ("broker", "node", "client"):
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(keys, f + ".cert_secret"))
                                           .st_mode), 0o600)
-        self.assertTrue(os.path.exists(os.path.join(keys, "allow", "client.cert")))
+        self.assertTrue(os.path.exists(os.path.join(keys, "allow", "clients", "client.cert")))
+        self.assertTrue(os.path.exists(os.path.join(keys, "allow", "shards", "node.cert")))
         self.assertFalse(os.path.exists(os.path.join(keys, "allow", "broker.cert_secret")))
         procs = {p["name"]: p for p in j["processes"]}
         self.assertIn("--curve-allow", procs["broker"]["argv"])

@@ -305,8 +305,9 @@ class Admission(unittest.TestCase):
     def test_curve_failures_are_named_and_fixed_without_a_restart(self):
         d = self.keys("broker", "good", "stranger")
         allow = os.path.join(self.tmp, "allow")
-        os.makedirs(allow)
-        shutil.copy(os.path.join(d, "good.cert"), allow)
+        shards = os.path.join(allow, "shards")  # keys are admitted per role
+        os.makedirs(shards)
+        shutil.copy(os.path.join(d, "good.cert"), shards)
         self.broker("--curve-secret", os.path.join(d, "broker.cert_secret"),
                     "--curve-allow", allow)
         stranger = self.node("stranger", "--curve-secret", os.path.join(d, "stranger.cert_secret"),
@@ -327,7 +328,7 @@ class Admission(unittest.TestCase):
                          r"CURVE configured on one side only\?\)|the broker closed the "
                          r"connection during it \(does the broker use CURVE\?")
         # admitting the stranger's certificate is enough: it connects again by itself
-        shutil.copy(os.path.join(d, "stranger.cert"), allow)
+        shutil.copy(os.path.join(d, "stranger.cert"), shards)
         self.said(stranger, "joined the cluster", 25)
         for p in (wrong_key, plain):
             self.assertNotIn("joined", p.text())

@@ -431,11 +431,12 @@ keys="$tmp/keys"
 run="$tmp/run"
 control="ipc://$run/control"
 live=1
-mkdir -p "$keys/allow"
-for name in broker web-1 app-1 admin; do
-    "$ctl_bin" keygen "$keys" "$name" > /dev/null || live=0
+#  deploy.md "Keys": each host's key admitted as a shard, the admin's as a client
+"$ctl_bin" keygen "$keys" broker > /dev/null || live=0
+for name in web-1:shard app-1:shard admin:client; do
+    "$ctl_bin" keygen --allow "$keys/allow" --role "${name#*:}" "$keys" "${name%%:*}" > /dev/null ||
+        live=0
 done
-cp "$keys/web-1.cert" "$keys/app-1.cert" "$keys/admin.cert" "$keys/allow/" || live=0
 s_check "skickctl keygen: public .cert and owner-only .cert_secret" \
     eval '[ -f "$keys/broker.cert" ] && [ "$(stat -c %a "$keys/broker.cert_secret")" = 600 ]'
 
