@@ -24,6 +24,7 @@ format of skick_proto.py:
 """
 import json
 import os
+import select
 import re
 import shutil
 import signal
@@ -41,6 +42,9 @@ import skick_proto as sp  # noqa: E402
 
 BUILD = None
 INSECURE = "open to every local user"
+# The checks read warnings and notices from the processes' logs, whatever
+# level the caller chose (make test runs ctest with SKICK_LOG_LEVEL=error).
+os.environ["SKICK_LOG_LEVEL"] = "info"
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
@@ -78,14 +82,18 @@ def free_base():
 def output_until(argv, text, timeout=15):
     """Start argv, read its output until a line holds text (or it ends or
     timeout passes), stop it with SIGTERM; returns what was read."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out, deadline = "", time.time() + timeout
     try:
         while text not in out and time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
+            # raw reads under select: never block past the deadline on a
+            # process that prints nothing (no buffered readline either)
+            if not select.select([proc.stdout], [], [], max(0, deadline - time.time()))[0]:
                 break
-            out += line
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk.decode(errors="replace")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)

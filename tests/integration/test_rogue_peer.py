@@ -196,7 +196,8 @@ class RoguePeer(unittest.TestCase):
         self.assertTrue(actors["ok"], actors)
         self.assertIn(session, [a["address"] for a in actors["result"]])
         self.assertTrue(hashed and hashed["ok"], "a shard's own need, the hash store: served")
-        self.assertIn("on the shard endpoint refused: control plane only", self.broker_log())
+        self.assertIn("refused: this operation belongs to the control plane: use the control "
+                      "endpoint", self.broker_log())
 
     # ------------------------------------------------------------ directory
 
