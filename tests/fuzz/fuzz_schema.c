@@ -1,4 +1,4 @@
-/*  fuzz_schema - the schema compiler and validator (node/skick_schema*.c)
+/*  fuzz_schema - the schema compiler and validator (node/schema/)
 
     Input: one mode byte, then a schema document, then instances, separated
     by 0x1e (a byte no JSON text holds outside a string). Mode & 3:

@@ -3,7 +3,9 @@
 /*
  * The first test is a plain usage example. The others pin the shorthand's strict semantics,
  * compile errors, reason texts and paths, the echo cap, deep values and Unicode lengths. The
- * official JSON-Schema-Test-Suite runs separately (test_schema_suite.c).
+ * official JSON-Schema-Test-Suite runs separately (test_schema_suite.c). Both link the schema
+ * library alone (node/schema/, no libskick: tests/CMakeLists.txt), which keeps it usable
+ * without a shard.
  */
 
 #include <criterion/criterion.h>
