@@ -1,19 +1,20 @@
 /*  node_ws - the websocket server of a front shard, on civetweb
 
-    Threads. civetweb calls s_on_connect, s_on_ready, s_on_data and s_on_close
-    on the worker thread that owns the connection, for its whole life. Those
-    functions touch only their own connection's entry, the registry (under
+    Threads. civetweb calls node_ws_on_connect, node_ws_on_ready,
+    node_ws_on_data and node_ws_on_close (node_ws_conn.c) on the worker
+    thread that owns the connection, for its whole life. Those functions
+    touch only their own connection's entry, the registry (under
     ws->lock) and the event queue (under ws->lock). Everything that concerns
     actors happens on the reactor, which drains the queue when the eventfd
     fires (s_drain). Parsing JSON happens on the worker thread, so the two
     cores share that work; the parsed object is handed over whole and never
     touched by the worker again.
 
-    Lifetime of a connection entry: created by s_on_connect (one reference
-    for civetweb), entered in the registry by s_on_ready (a second one),
-    released by s_on_close (both). Anyone else (a reactor write, a timer, the
-    writability set) looks the entry up by id and holds a reference while it
-    uses it.
+    Lifetime of a connection entry: created by node_ws_on_connect (one
+    reference for civetweb), entered in the registry by node_ws_on_ready (a
+    second one), released by node_ws_on_close (both). Anyone else (a reactor
+    write, a timer, the writability set) looks the entry up by id and holds
+    a reference while it uses it.
 
     Writes never go through civetweb: at connect time we take our own
     duplicate of the connection's socket (and civetweb's TLS session for
@@ -21,24 +22,27 @@
     the socket does not take. civetweb's pings are off; ours come from
     node_ws_write.c's sweep and pongs are queued like any frame, so every
     byte to the client has one path and frames never interleave.
+
+    Files. This one is the server: the registry and the event queue, the
+    reactor's side (s_drain hands each event to the connection's
+    receptionist), the settings, civetweb's options, TLS, the built-in HTTP
+    pages, start and stop. node_ws_conn.c has the websocket callbacks of the
+    worker threads (origin and connection limits, fragments, the size and
+    rate limits, JSON parsing, the events they queue); node_ws_socket.c
+    finds a new connection's socket and TLS session; node_ws_write.c and
+    node_ws_outbox.c are the write path. node_ws_int.h is what they share.
 */
 #include "node_ws_int.h"
-#include "skick_envelope.h"
 
-#include <arpa/inet.h>
 #include <civetweb.h>
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,324 +106,7 @@ node_outbox_limits_t node_ws_default_limits(const node_ws_config_t *c)
 }
 
 /* ------------------------------------------------------------------------- */
-/* The connection's socket                                                    */
-
-/*  The TLS session the worker thread's last handshake made (its app data is
-    civetweb's connection): how s_on_connect finds a wss:// connection's. */
-static __thread SSL *s_tls_session;
-
-static void s_tls_info(const SSL *ssl, int where, int ret)
-{
-    (void) ret;
-    if (where & SSL_CB_HANDSHAKE_DONE)
-        s_tls_session = (SSL *) ssl;
-}
-
-/*  Whether descriptor fd is the TCP connection described by ri. */
-static bool s_is_conn_socket(int fd, const struct mg_request_info *ri)
-{
-    struct sockaddr_storage peer, self;
-    socklen_t pl = sizeof peer, sl = sizeof self;
-    if (getpeername(fd, (struct sockaddr *) &peer, &pl) != 0 ||
-        getsockname(fd, (struct sockaddr *) &self, &sl) != 0 || peer.ss_family != self.ss_family)
-        return false;
-    char addr[INET6_ADDRSTRLEN];
-    int pport, sport;
-    if (peer.ss_family == AF_INET) {
-        struct sockaddr_in *p = (struct sockaddr_in *) &peer;
-        inet_ntop(AF_INET, &p->sin_addr, addr, sizeof addr);
-        pport = ntohs(p->sin_port);
-        sport = ntohs(((struct sockaddr_in *) &self)->sin_port);
-    } else if (peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *p = (struct sockaddr_in6 *) &peer;
-        inet_ntop(AF_INET6, &p->sin6_addr, addr, sizeof addr);
-        pport = ntohs(p->sin6_port);
-        sport = ntohs(((struct sockaddr_in6 *) &self)->sin6_port);
-    } else {
-        return false;
-    }
-    return pport == ri->remote_port && sport == ri->server_port &&
-           strcmp(addr, ri->remote_addr) == 0;
-}
-
-/*  Find connection c's socket and return our own duplicate of it (-1 if it
-    cannot be found), with civetweb's TLS session in *ssl for wss://.
-
-    civetweb 1.15 has no accessor for either. A TLS connection's session is
-    the one this worker thread just completed the handshake of (checked by
-    its app data, which civetweb sets to the connection); its descriptor is
-    the session's. A plain connection's socket is the one descriptor of the
-    process whose addresses are this connection's (peer address and port,
-    local port): unique while the connection is open, which it is, since we
-    are on its thread. That costs one getpeername per open descriptor, once
-    per connection, on the worker thread. */
-static int s_conn_socket(const struct mg_connection *c, SSL **ssl)
-{
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    *ssl = NULL;
-    if (!ri)
-        return -1;
-    int fd = -1;
-    if (ri->is_ssl) {
-        SSL *s = s_tls_session;
-        s_tls_session = NULL;
-        if (s && SSL_get_app_data(s) == (void *) c && s_is_conn_socket(SSL_get_fd(s), ri)) {
-            *ssl = s;
-            fd = SSL_get_fd(s);
-        }
-    } else {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-        while (d && fd < 0 && (de = readdir(d)) != NULL) {
-            char *end;
-            long n = strtol(de->d_name, &end, 10);
-            if (*end == '\0' && end != de->d_name && n != dirfd(d) &&
-                s_is_conn_socket((int) n, ri))
-                fd = (int) n;
-        }
-        if (d)
-            closedir(d);
-    }
-    return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-}
-
-/* ------------------------------------------------------------------------- */
-/* civetweb callbacks (worker threads)                                        */
-
-static bool s_origin_allowed(node_ws_t *ws, const struct mg_connection *c)
-{
-    const char *origin = mg_get_header(c, "Origin");
-    if (!origin)
-        return true; /* not a browser: the origin check protects browsers */
-    const node_ws_config_t *cfg = &ws->cfg;
-    if (cfg->norigins) {
-        for (size_t i = 0; i < cfg->norigins; i++)
-            if (strcmp(cfg->origins[i], "*") == 0 || strcmp(cfg->origins[i], origin) == 0)
-                return true;
-        return false;
-    }
-    /* Default: the page must come from this server (scheme://Host). */
-    const char *host = mg_get_header(c, "Host");
-    const char *sep = strstr(origin, "://");
-    return host && sep && strcmp(sep + 3, host) == 0;
-}
-
-static int s_on_connect(const struct mg_connection *c, void *cbdata)
-{
-    node_ws_t *ws = cbdata;
-    if (!s_origin_allowed(ws, c)) {
-        SKICK_LOG(SKICK_LOG_WARNING, "ws", "refused a websocket from origin '%.80s'",
-                  mg_get_header(c, "Origin"));
-        return 1;
-    }
-    if (atomic_fetch_add(&ws->open, 1) >= ws->cfg.max_connections) {
-        atomic_fetch_sub(&ws->open, 1);
-        SKICK_LOG(SKICK_LOG_WARNING, "ws", "refused a websocket: %d connections open "
-                  "(--max-connections)", ws->cfg.max_connections);
-        return 1;
-    }
-    SSL *ssl;
-    int fd = s_conn_socket(c, &ssl);
-    if (fd < 0) {
-        atomic_fetch_sub(&ws->open, 1);
-        SKICK_LOG(SKICK_LOG_ERROR, "ws", "refused a websocket: cannot find its socket (%s)",
-                  strerror(errno));
-        return 1;
-    }
-    node_ws_conn_t *e = node_calloc(1, sizeof *e);
-    e->ws = ws;
-    e->fd = -1;
-    pthread_mutex_init(&e->lock, NULL);
-    atomic_init(&e->refs, 1);
-    atomic_init(&e->input_off, false);
-    atomic_init(&e->max_message, ws->cfg.max_message);
-    atomic_init(&e->rate, ws->cfg.rate);
-    atomic_init(&e->burst, ws->cfg.burst);
-    e->tokens = ws->cfg.burst;
-    node_ws_conn_attach(e, fd, ssl);
-    mg_set_user_connection_data(c, e);
-    return 0;
-}
-
-static void s_on_ready(struct mg_connection *c, void *cbdata)
-{
-    node_ws_t *ws = cbdata;
-    node_ws_conn_t *e = mg_get_user_connection_data(c);
-    if (!e)
-        return;
-    atomic_fetch_add(&e->refs, 1); /* the registry's */
-    pthread_mutex_lock(&ws->lock);
-    e->id = ++ws->next_id;
-    node_u64map_put(&ws->conns, e->id, e);
-    pthread_mutex_unlock(&ws->lock);
-    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
-    ev->kind = EV_OPEN;
-    ev->id = e->id;
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    snprintf(ev->peer, sizeof ev->peer, "%s:%d", ri ? ri->remote_addr : "?",
-             ri ? ri->remote_port : 0);
-    node_ws_push(ws, ev);
-}
-
-static int64_t s_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/*  Take one token; false when the connection is over its rate. */
-static bool s_take_token(node_ws_conn_t *e)
-{
-    double rate = atomic_load_explicit(&e->rate, memory_order_relaxed);
-    if (rate <= 0)
-        return true;
-    double burst = atomic_load_explicit(&e->burst, memory_order_relaxed);
-    int64_t now = s_mono_ns();
-    if (e->refill_ns) {
-        e->tokens += (double) (now - e->refill_ns) * rate / 1e9;
-        if (e->tokens > burst)
-            e->tokens = burst;
-    }
-    e->refill_ns = now;
-    if (e->tokens < 1.0)
-        return false;
-    e->tokens -= 1.0;
-    return true;
-}
-
-void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len)
-{
-    /* One strict JSON value (proto/skick_json.c): UTF-8 checked (we echo
-       client text in error objects, which must stay valid), no NaN, nesting
-       within SKICK_JSON_DEPTH, no trailing bytes. */
-    if (skick_json_parse_strict(data, len, &ev->msg) != 0) {
-        ev->msg = NULL;
-        ev->json_error = true;
-    }
-}
-
-static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
-{
-    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
-    ev->kind = EV_MESSAGE;
-    ev->id = e->id;
-    node_ws_parse(ev, data, len);
-    node_ws_push(e->ws, ev);
-}
-
-/*  Stop admitting the client's frames and tell the reactor, which closes
-    the connection with code and why: after delivering what was admitted
-    (drain: a limit the client went over) or at once (a protocol error).
-    Frames that arrive meanwhile are dropped; their sender learns why from
-    the close code. */
-static int s_refuse(node_ws_conn_t *e, int code, const char *why, bool drain,
-                    atomic_ulong *counter)
-{
-    if (atomic_exchange(&e->input_off, true))
-        return 1;
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-    NODE_LOG_LIMITED(SKICK_LOG_INFO, "ws", "connection %llu: %s: closing it (%d)",
-                     (unsigned long long) e->id, why, code);
-    node_ws_event_t *ev = node_calloc(1, sizeof *ev);
-    ev->kind = EV_REFUSED;
-    ev->id = e->id;
-    ev->code = code;
-    ev->drain = drain;
-    snprintf(ev->peer, sizeof ev->peer, "%s", why);
-    node_ws_push(e->ws, ev);
-    return 1;
-}
-
-/*  A frame arrived after input was turned off: drop it; give up on a client
-    that keeps talking instead of closing. */
-static int s_drop_after_close(node_ws_conn_t *e)
-{
-    return ++e->dropped < 10000 ? 1 : 0;
-}
-
-static int s_on_data(struct mg_connection *c, int bits, char *data, size_t len, void *cbdata)
-{
-    (void) cbdata;
-    node_ws_conn_t *e = mg_get_user_connection_data(c);
-    int op = bits & 0x0f;
-    bool fin = (bits & 0x80) != 0;
-    if (!e)
-        return 0;
-    node_ws_counters_t *n = &e->ws->n;
-    atomic_store_explicit(&e->last_rx, node_ws_mono_ms(), memory_order_relaxed);
-    switch (op) {
-    case MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE:
-        node_ws_conn_client_close(e, data, len);
-        return 0;
-    case MG_WEBSOCKET_OPCODE_PING:
-        node_ws_conn_control(e, MG_WEBSOCKET_OPCODE_PONG, data, len);
-        return 1;
-    case MG_WEBSOCKET_OPCODE_PONG:
-        return 1;
-    case MG_WEBSOCKET_OPCODE_TEXT:
-    case MG_WEBSOCKET_OPCODE_BINARY:
-        if (e->in_message)
-            return s_refuse(e, 1002, "new message inside a fragmented one", false,
-                            &n->protocol_errors);
-        e->len = 0;
-        break;
-    case MG_WEBSOCKET_OPCODE_CONTINUATION:
-        if (!e->in_message)
-            return s_refuse(e, 1002, "continuation without a message", false,
-                            &n->protocol_errors);
-        break;
-    default:
-        return s_refuse(e, 1002, "unknown opcode", false, &n->protocol_errors);
-    }
-    if (atomic_load_explicit(&e->input_off, memory_order_relaxed))
-        return s_drop_after_close(e);
-    size_t max = atomic_load_explicit(&e->max_message, memory_order_relaxed);
-    if (e->len + len > max)
-        return s_refuse(e, 1009, "message too big", true, &n->too_big);
-    if (fin && !e->in_message) {
-        if (!s_take_token(e))
-            return s_refuse(e, 1008, "rate limit exceeded", true, &n->rate_limited);
-        s_queue_message(e, data, len); /* the common case: one frame, no copy */
-        return 1;
-    }
-    if (e->len + len > e->cap) {
-        e->cap = (e->len + len) * 2 < max ? (e->len + len) * 2 : max;
-        e->buf = node_realloc(e->buf, e->cap);
-    }
-    memcpy(e->buf + e->len, data, len);
-    e->len += len;
-    e->in_message = !fin;
-    if (!fin)
-        return 1;
-    if (!s_take_token(e))
-        return s_refuse(e, 1008, "rate limit exceeded", true, &n->rate_limited);
-    s_queue_message(e, e->buf, e->len);
-    e->len = 0;
-    return 1;
-}
-
-static void s_on_close(const struct mg_connection *c, void *cbdata)
-{
-    node_ws_t *ws = cbdata;
-    node_ws_conn_t *e = mg_get_user_connection_data(c);
-    if (!e)
-        return;
-    node_ws_conn_gone(e); /* civetweb closes the socket and frees c after we return */
-    atomic_fetch_sub(&ws->open, 1);
-    if (e->id) {
-        pthread_mutex_lock(&ws->lock);
-        node_u64map_del(&ws->conns, e->id);
-        pthread_mutex_unlock(&ws->lock);
-        node_ws_event_t *ev = node_calloc(1, sizeof *ev);
-        ev->kind = EV_CLOSED;
-        ev->id = e->id;
-        node_ws_push(ws, ev);
-        node_ws_conn_unref(e); /* the registry's */
-    }
-    mg_set_user_connection_data(c, NULL);
-    node_ws_conn_unref(e); /* civetweb's */
-}
+/* civetweb's server-wide callbacks (worker threads)                          */
 
 /*  civetweb closes any connection (HTTP too): release an entry whose
     upgrade never completed (the client went away during it), which got no
@@ -647,14 +334,14 @@ static int s_password_cb(char *buf, int size, int rwflag, void *userdata)
 }
 
 /*  civetweb's TLS context is ready: learn each connection's session when its
-    handshake completes (s_conn_socket), then load certificate and key
+    handshake completes (node_ws_conn_socket), then load certificate and key
     ourselves when the key has a password (civetweb has no option for one).
     Returns 1: done, 0: let civetweb load them. */
 static int s_init_ssl(void *ssl_ctx, void *user_data)
 {
     node_ws_t *ws = user_data;
     SSL_CTX *ctx = ssl_ctx;
-    SSL_CTX_set_info_callback(ctx, s_tls_info); /* civetweb's own does nothing */
+    SSL_CTX_set_info_callback(ctx, node_ws_tls_info); /* civetweb's own does nothing */
     if (!ws->cfg.key_password)
         return 0;
     SSL_CTX_set_default_passwd_cb(ctx, s_password_cb);
@@ -768,9 +455,10 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
                  ws->last_error[0] ? ws->last_error : "civetweb failed to start");
         goto fail;
     }
-    mg_set_websocket_handler(ws->ctx, "/$", s_on_connect, s_on_ready, s_on_data, s_on_close, ws);
-    mg_set_websocket_handler(ws->ctx, "/ws$", s_on_connect, s_on_ready, s_on_data, s_on_close,
-                             ws);
+    mg_set_websocket_handler(ws->ctx, "/$", node_ws_on_connect, node_ws_on_ready,
+                             node_ws_on_data, node_ws_on_close, ws);
+    mg_set_websocket_handler(ws->ctx, "/ws$", node_ws_on_connect, node_ws_on_ready,
+                             node_ws_on_data, node_ws_on_close, ws);
     mg_set_request_handler(ws->ctx, "/skick.js$", s_on_js, ws);
     mg_set_request_handler(ws->ctx, "/$", s_on_index, ws);
     node_io_add(sh, ws->efd, s_drain, ws);

@@ -1,7 +1,7 @@
 /*  node_ws.h - the websocket server of a front shard (civetweb), private
 
     Two sides. civetweb's worker threads (one per open websocket) run the
-    callbacks in node_ws.c: they check origin and connection limits,
+    callbacks in node_ws_conn.c: they check origin and connection limits,
     reassemble fragments, enforce the size limit and the rate limit, parse
     JSON, and queue an event. The reactor drains the queue (an eventfd wakes
     it) and hands each event to the connection's receptionist

@@ -1,7 +1,9 @@
 /*  node_ws_int.h - what the websocket server's files share (private)
 
-    node_ws.c (civetweb's callbacks on its worker threads, start and stop),
-    node_ws_write.c (the write path on the reactor: outboxes, writability,
+    node_ws.c (the server: registry, event queue, reactor side, settings,
+    TLS, start and stop), node_ws_conn.c (the websocket callbacks on
+    civetweb's worker threads), node_ws_socket.c (a new connection's socket
+    and TLS session), node_ws_write.c (the write path on the reactor: outboxes, writability,
     close deadlines, pings) and node_ws_fake.c (the test kit's recording
     server) share the connection entry, the event and the server struct.
     Ownership and threading rules are in node_ws.c's header comment; the
@@ -17,6 +19,7 @@
 #include <stdatomic.h>
 
 struct ssl_st;
+struct mg_connection;
 
 /*  The life of a connection's sending side; every transition is in
     node_ws_write.c, under the entry's lock. */
@@ -143,6 +146,29 @@ void node_ws_conn_unref(node_ws_conn_t *e);
 void node_ws_push(node_ws_t *ws, node_ws_event_t *ev);
 /*  Monotonic milliseconds (the clock of pings and deadlines). */
 int64_t node_ws_mono_ms(void);
+
+/* node_ws_conn.c: civetweb's websocket callbacks (worker threads) */
+/*  node_ws_on_connect checks origin and connection limit and creates the
+    connection's entry (civetweb's reference). 0: accept, 1: refuse. */
+int node_ws_on_connect(const struct mg_connection *c, void *cbdata);
+/*  node_ws_on_ready enters the entry in the registry (a second reference)
+    and queues EV_OPEN. */
+void node_ws_on_ready(struct mg_connection *c, void *cbdata);
+/*  node_ws_on_data takes one frame: control frames, reassembly, the size
+    and rate limits, then EV_MESSAGE (or EV_REFUSED). 1: keep, 0: close. */
+int node_ws_on_data(struct mg_connection *c, int bits, char *data, size_t len, void *cbdata);
+/*  node_ws_on_close releases the entry (both references) and queues
+    EV_CLOSED; civetweb closes the socket after it returns. */
+void node_ws_on_close(const struct mg_connection *c, void *cbdata);
+
+/* node_ws_socket.c: a new connection's socket (worker threads) */
+/*  node_ws_conn_socket returns our own duplicate of connection c's socket
+    (caller owns it; -1 if it cannot be found) and civetweb's TLS session in
+    *ssl for wss:// (still civetweb's; NULL otherwise). */
+int node_ws_conn_socket(const struct mg_connection *c, struct ssl_st **ssl);
+/*  node_ws_tls_info is the info callback node_ws.c sets on civetweb's TLS
+    context: it notes the session whose handshake the thread completed. */
+void node_ws_tls_info(const struct ssl_st *ssl, int where, int ret);
 
 /* node_ws_write.c: the sending side */
 /*  Set up e's sending side on fd (ours: closed by node_ws_conn_gone) and

@@ -17,11 +17,11 @@
 
     Why we write to the socket ourselves: civetweb 1.15's writes wait until
     the kernel has taken every byte, and its API has no way to write without
-    waiting. So at connect time (node_ws.c) we find the connection's socket
-    (a duplicate descriptor of our own, so that it can never be confused with
-    a reused number) and, for wss://, civetweb's TLS session, and after the
-    upgrade every byte to the client goes through this file: data frames from
-    the reactor, pongs and close answers from the connection's civetweb
+    waiting. So at connect time (node_ws_socket.c) we find the connection's
+    socket (a duplicate descriptor of our own, so that it can never be
+    confused with a reused number) and, for wss://, civetweb's TLS session,
+    and after the upgrade every byte to the client goes through this file:
+    data frames from the reactor, pongs and close answers from the connection's civetweb
     thread. civetweb's own pings are off (we ping from the sweep below), so
     nothing else writes and frames never interleave.
 
