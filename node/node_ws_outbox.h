@@ -8,7 +8,7 @@
     node_outbox_admit (PROTOCOL.md "Slow clients").
 
     The outbox is plain data: no locks, no sockets. The owner serialises use
-    (node_ws.c holds the connection's lock; the test kit's fake server runs on
+    (node_ws_write.c holds the connection's lock; the test kit's fake server runs on
     one thread). It owns its buffers; frames are copied in.
 
     Bytes are counted from the first byte ever queued or written ("stream
