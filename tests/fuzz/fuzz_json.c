@@ -18,7 +18,10 @@
         prints the same (what a shard sends, a peer can read).
 */
 #include <json-c/json.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_common.h"
 #include "json_oracle.h"
@@ -64,8 +67,22 @@ static bool s_rfc_number(const uint8_t *t, size_t n)
     return i == n;
 }
 
+/*  True when the number text (RFC grammar, at most SKICK_JSON_NUMBER_MAX
+    characters) is beyond a double ("11e308"): the reader refuses it where
+    it stands, while the oracle judges only the finished tree, from which a
+    later duplicate key may have dropped it ({"a":11e308,"a":1}). */
+static bool s_overflows(const uint8_t *t, size_t n)
+{
+    char buf[SKICK_JSON_NUMBER_MAX + 1];
+    if (n > SKICK_JSON_NUMBER_MAX)
+        return false;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return isinf(strtod(buf, NULL));
+}
+
 /*  True when data holds what json-c's strict mode accepts and RFC 8259 (so
-    the reader) does not, or what the reader refuses on purpose: a raw
+    the reader) does not, or what the reader refuses on purpose (a number beyond a double too): a raw
     control byte inside a string, a number outside the RFC's grammar ("01",
     "5.", "-"), or one longer than SKICK_JSON_NUMBER_MAX characters ("not
     data"). Numbers are the runs of number characters outside strings. */
@@ -81,10 +98,18 @@ static bool s_oracle_looser(const uint8_t *data, size_t size)
             run++;
             continue;
         }
-        if (run && (run > SKICK_JSON_NUMBER_MAX || !s_rfc_number(data + start, run)))
+        if (run && (run > SKICK_JSON_NUMBER_MAX || !s_rfc_number(data + start, run) ||
+                    s_overflows(data + start, run)))
             return true;
         run = 0;
         if (in_string && x < 0x20 && i < size)
+            return true;
+        /* json-c's literals NaN and Infinity: refused where they stand, while
+           the oracle judges the finished tree (a later duplicate key may
+           have dropped them) */
+        if (!in_string && i + 3 <= size &&
+            (strncasecmp((const char *) data + i, "nan", 3) == 0 ||
+             strncasecmp((const char *) data + i, "inf", 3) == 0))
             return true;
         if (in_string && x == '\\')
             i++; /* the escaped byte cannot end the string */
