@@ -198,14 +198,14 @@ static void s_send_heartbeat(node_shard_t *sh)
 /*  Our entry, to the broker on the link; versions only grow (the broker
     takes only newer ones per connection). Not queued behind a backlog: it
     is a full state, and one that does not fit now goes at the next tick
-    (last_pub stays old). */
+    (it stays dirty). */
 static void s_publish(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
     json_object *entry = node_directory_own_entry(sh, ++c->dir_version);
-    c->dir_dirty = false;
-    if (s_send_raw(sh, SKICK_KIND_DIRECTORY, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0},
-                   entry, false, 0) == 0)
+    c->dir_dirty = s_send_raw(sh, SKICK_KIND_DIRECTORY, (node_ref_t){sh->id, sh->id},
+                              (node_ref_t){0, 0}, entry, false, 0) != 0;
+    if (!c->dir_dirty)
         c->last_pub = node_now(sh);
     else
         SKICK_LOG(SKICK_LOG_DEBUG, "cluster", "directory entry not sent (link full): next tick");
