@@ -7,7 +7,7 @@
     the stop timeout), 2 for a usage error. A shard that joins a broker
     without CURVE logs SKICK_INSECURE_WARNING once at start.
 */
-#include "node.h"
+#include "node_cluster.h"
 #include "node_ws.h"
 #include "skick_secure.h"
 
@@ -462,6 +462,7 @@ int skick_run(int argc, char **argv)
         return 1;
     }
     node_io_add(sh, sfd, s_on_signal, NULL);
+    node_cluster_prepare(sh); /* the shard actor answers other shards' spawn requests */
     node_shard_start(sh);
     node_ws_t *ws = NULL;
     char ws_url[300] = "";

@@ -6,7 +6,7 @@
     first), so skick_tk_recv pops exactly what was sent, conversation frames
     and sentinels included.
 */
-#include "node.h"
+#include "node_cluster.h"
 #include "node_ws.h"
 #include "skick/testkit.h"
 
@@ -31,6 +31,7 @@ skick_tk_t *skick_tk_new(skick_module_init_fn *init)
     if (init)
         init(tk->app);
     tk->sh = node_shard_new(tk->app, true);
+    node_cluster_prepare(tk->sh);
     node_shard_start(tk->sh);
     return tk;
 }

@@ -1,6 +1,6 @@
 /*  fuzz_session - the whole client-message path through the test kit:
     frame payload -> JSON (proto/skick_json.c) -> schemas -> receptionist
-    (node/node_receptionist.c) -> session actor (node/node_session.c)
+    (node/ws/node_receptionist.c) -> session actor (node/ws/node_session.c)
 
     A small application: session type "fz" (socket actions echo, sum with a
     full JSON Schema, ask (a skick_query under a subschema the client names),

@@ -1,5 +1,5 @@
 /*  test_outbox - a connection's bounded queue of websocket frames
-    (node/node_ws_outbox.c): framing, partial writes, bounds, memory.
+    (node/ws/node_ws_outbox.c): framing, partial writes, bounds, memory.
 */
 #include <criterion/criterion.h>
 #include <stdlib.h>

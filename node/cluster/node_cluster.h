@@ -1,0 +1,45 @@
+/*  node_cluster.h - the cluster layer of the shard runtime (node/cluster/)
+
+    A shard's membership in a cluster: the broker link (node_cluster.c,
+    getting admitted node_admit.c), what the other shards offer
+    (node_directory.c), remote delivery, spawns and loss (node_remote.c),
+    which local actors watch remote ones (node_watch.c), the broker's hash
+    store as a hash backend (node_cluster_hash.c) and requests from skickctl
+    (node_control.c). PROTOCOL.md "The cluster" has the wire.
+
+    The top of the runtime: it uses node/ws (remote sessions, front shard
+    stats) and node/actor, and hands the actor layer its node_transport_t
+    when it joins, so that the layers below reach other shards without
+    calling up. This header is what node/ (skick_run) uses; what the
+    cluster's files share is node_cluster_int.h. Everything is owned by the
+    shard (sh->cluster) and runs on its reactor thread.
+*/
+#ifndef NODE_CLUSTER_H_INCLUDED
+#define NODE_CLUSTER_H_INCLUDED
+
+#include "node_actor.h"
+
+typedef struct node_cluster node_cluster_t;
+
+typedef struct node_cluster_opts {
+    const char *broker;        /* the broker's ROUTER endpoint */
+    const char *curve_secret;  /* own certificate (secret file), or NULL */
+    const char *curve_server;  /* the broker's public certificate file, or NULL */
+    const char *ws_url;        /* "ws://host:port" when the shard is a front, or NULL */
+    const char *const *apps;   /* module paths, for skickctl ps */
+    int napps;
+} node_cluster_opts_t;
+
+/*  Connect sh to the broker and start joining (HELLO; the welcome comes
+    later, on the loop). 0, or -1 with a reason in err. */
+int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
+                      size_t errlen);
+/*  Announce a clean leave (LOST about ourselves) and close the sockets. */
+void node_cluster_leave(node_shard_t *sh);
+/*  Whether the broker link is up (welcomed and heard from recently). */
+bool node_cluster_connected(node_shard_t *sh);
+/*  Give the shard actor of sh the actions other shards send it
+    (spawn_session); call before node_shard_start, in a cluster or not. */
+void node_cluster_prepare(node_shard_t *sh);
+
+#endif
