@@ -36,7 +36,7 @@
     pipe ($TERM, RELOAD). broker_auth_hello and broker_auth_may_control run
     on the broker thread and read only the frame metadata and the peer.
 */
-#include "broker.h"
+#include "broker_auth.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,9 +3,11 @@
     Request {"op": ..., "id": <any JSON, echoed>, ...arguments}; exactly one
     REPLY goes back to the sender: {"id", "ok": true, "result"} or {"id",
     "ok": false, "code", "error"}. Operations: ps, directory, services,
-    stats, hash (PROTOCOL.md "Control requests"). The REPLY's `to` is the
-    request's `from`, or the peer's own address when that was 0/0. Runs on
-    the broker thread; results are built fresh and handed to the REPLY.
+    stats, hash (PROTOCOL.md "Control requests"). This file builds the
+    REPLY's body (broker_control_answer) and sends nothing: broker_route.c
+    sends it, `to` being the request's `from`, or the peer's own address
+    when that was 0/0. Runs on the broker thread; results are built fresh
+    and handed to the REPLY.
 
     Who may ask: the control plane (clients on the control endpoint) may
     make every request. A shard needs one thing from the broker, its hash
@@ -16,7 +18,8 @@
     and must not get ps, services, stats or the operations forwarded to
     shards (actors, sessions, stop) that way.
 */
-#include "broker.h"
+#include "broker_control.h"
+#include "broker_hash.h"
 
 #include <string.h>
 
@@ -203,8 +206,7 @@ bool broker_control_shard_may(const skick_envelope_t *e)
     return op && strcmp(op, "hash") == 0;
 }
 
-void broker_control_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
-                           broker_peer_t *p, const skick_envelope_t *e)
+json_object *broker_control_answer(broker_t *b, const skick_envelope_t *e)
 {
     json_object *result, *id = NULL;
     const char *why = NULL;
@@ -220,5 +222,5 @@ void broker_control_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid
         json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
         json_object_object_add(body, "error", json_object_new_string(why));
     }
-    broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+    return body;
 }

@@ -17,7 +17,8 @@
     when a shard is lost. Published envelopes carry the entry's version as
     seq and from/to 0/0. Runs on the broker thread.
 */
-#include "broker.h"
+#include "broker_dir.h"
+#include "broker_net.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,8 +5,10 @@
     Owned by the broker thread. The store owns every value; get returns a
     borrowed pointer valid until the key is next set or deleted.
 */
-#include "broker.h"
+#include "broker_hash.h"
+#include "broker_util.h"
 
+#include <czmq.h>
 #include <stdlib.h>
 
 struct broker_hash_t {

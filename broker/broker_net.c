@@ -11,10 +11,14 @@
 
     Sends never block: ROUTERs have ZMQ_ROUTER_MANDATORY on, so a send to a
     connection that is gone fails with EHOSTUNREACH and one to a full queue
-    with EAGAIN; the caller turns those into dead letters. Runs on the broker
-    thread; the broker owns the sockets, the ZAP handler and the certificate.
+    with EAGAIN; the caller turns those into dead letters. A socket monitor
+    on the shard ROUTER reports its disconnections; broker_net_disconnected
+    returns their descriptors, and broker_route.c tells the peer table. Runs
+    on the broker thread; the broker owns the sockets, the monitor, the ZAP
+    handler and the certificate.
 */
-#include "broker.h"
+#include "broker_net.h"
+#include "broker_auth.h"
 #include "skick_secure.h"
 
 #include <errno.h>
@@ -186,6 +190,35 @@ static int s_control_bind(broker_t *b)
     return 0;
 }
 
+/*  Watch the shard ROUTER's disconnections: a socket monitor into
+    b->shard_events (read by broker_net_disconnected), so that a connection
+    that later gets the same descriptor is not taken for the one that is
+    gone. Returns 0, or -1 after logging why. */
+static int s_watch(broker_t *b)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://skick-broker-shard-events-%p", (void *) b);
+    b->shard_events = zsock_new(ZMQ_PAIR);
+    if (!b->shard_events ||
+        zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), ep,
+                           ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zsock_connect(b->shard_events, "%s", ep) != 0) {
+        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot monitor the shard socket: %s",
+                  zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+/*  Stop watching (before the ROUTER is closed). */
+static void s_unwatch(broker_t *b)
+{
+    if (!b->shard_events)
+        return;
+    zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), NULL, 0);
+    zsock_destroy(&b->shard_events);
+}
+
 int broker_net_open(broker_t *b)
 {
     if (b->cfg.curve_secret && s_curve_setup(b) != 0)
@@ -210,8 +243,7 @@ int broker_net_open(broker_t *b)
     if (!b->xpub)
         return -1;
     zsock_set_xpub_verbose(b->xpub, 1); /* see every subscription, repeats too */
-    if (broker_route_watch(b) != 0 ||
-        s_bind(b->router[BROKER_SOCK_SHARD], b->cfg.bind, "shard") != 0 ||
+    if (s_watch(b) != 0 || s_bind(b->router[BROKER_SOCK_SHARD], b->cfg.bind, "shard") != 0 ||
         s_bind(b->xpub, b->cfg.dir_out, "directory-out") != 0 || s_control_bind(b) != 0)
         return -1;
     return 0;
@@ -219,7 +251,7 @@ int broker_net_open(broker_t *b)
 
 void broker_net_close(broker_t *b)
 {
-    broker_route_unwatch(b);
+    s_unwatch(b);
     for (int i = 0; i < BROKER_ROUTERS; i++)
         zsock_destroy(&b->router[i]);
     zsock_destroy(&b->xpub);
@@ -259,4 +291,35 @@ void broker_net_publish(broker_t *b, const skick_envelope_t *e)
     b->sent_on[BROKER_SOCK_XPUB] = true;
     if (skick_wire_send(zsock_resolve(b->xpub), NULL, 0, e, ZMQ_DONTWAIT) != 0)
         SKICK_LOG(SKICK_LOG_DEBUG, "directory", "publish failed: %s", zmq_strerror(zmq_errno()));
+}
+
+int broker_net_disconnected(broker_t *b, int *fds, int max)
+{
+    /* Each event is two frames: 16-bit event and 32-bit value (the
+       descriptor), then the endpoint. */
+    void *raw = b->shard_events ? zsock_resolve(b->shard_events) : NULL;
+    int gone = 0;
+    for (int n = 0; raw && n < max; n++) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&ep);
+        if (zmq_msg_recv(&ev, raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&ep);
+            break;
+        }
+        bool whole = zmq_msg_more(&ev) && zmq_msg_recv(&ep, raw, 0) >= 0;
+        if (whole && zmq_msg_size(&ev) == 6) {
+            const uint8_t *d = zmq_msg_data(&ev);
+            uint16_t event;
+            uint32_t value;
+            memcpy(&event, d, sizeof event); /* host order, as libzmq writes them */
+            memcpy(&value, d + 2, sizeof value);
+            if (event == ZMQ_EVENT_DISCONNECTED)
+                fds[gone++] = (int) value;
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&ep);
+    }
+    return gone;
 }

@@ -13,9 +13,18 @@
     every other peer (shards and clients) gets LOST after everything routed
     from the lost one (one thread, ordered links), and the directory
     publishes its removal.
+
+    Every envelope to a peer goes out here, under its link's numbering:
+    broker_route.c's forwards, replies and dead letters as well as the
+    welcome, LOST and HEARTBEAT; one to a connection that has not joined
+    carries seq 1. Nothing here calls broker_route.c (broker.h has the
+    levels).
     Runs on the broker thread.
 */
-#include "broker.h"
+#include "broker_peers.h"
+#include "broker_auth.h"
+#include "broker_dir.h"
+#include "broker_net.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -114,6 +123,76 @@ int broker_peer_forward(broker_t *b, broker_peer_t *p, skick_wire_held_t *m)
     return 0;
 }
 
+/*  Envelopes to a connection that has not joined carry seq 1: there is no
+    link yet (the broker's numbering starts at the welcome). */
+static int s_send(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
+                  skick_envelope_t *e)
+{
+    if (p)
+        return broker_peer_send(b, p, e);
+    e->seq = 1;
+    return broker_net_send(b, sock, rid, rid_len, e);
+}
+
+void broker_peer_dead_letter(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                             broker_peer_t *p, const skick_envelope_t *e, int code,
+                             const char *error)
+{
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
+    json_object_object_add(body, "error", json_object_new_string(error));
+    const char *action = e ? broker_json_str(e->body, "action") : NULL;
+    if (action) {
+        size_t n = strlen(action);
+        if (n > BROKER_ACTION_MAX) {
+            n = BROKER_ACTION_MAX;
+            while (n > 0 && ((unsigned char) action[n] & 0xc0) == 0x80)
+                n--; /* cut on a character boundary */
+        }
+        json_object_object_add(body, "action", json_object_new_string_len(action, (int) n));
+    }
+    const char *cid = e ? broker_json_str(e->body, "cid") : NULL;
+    if (cid)
+        json_object_object_add(body, "cid", json_object_new_string(cid));
+    skick_envelope_t d = {.kind = SKICK_KIND_DEAD_LETTER, .body = body};
+    if (e && e->from_shard && e->from_id) { /* full addresses only, never half */
+        d.from_shard = e->from_shard;
+        d.from_id = e->from_id;
+    }
+    if (e && e->to_shard && e->to_id) {
+        d.to_shard = e->to_shard;
+        d.to_id = e->to_id;
+    }
+    if (s_send(b, sock, rid, rid_len, p, &d) != 0)
+        SKICK_LOG(SKICK_LOG_DEBUG, "route", "cannot send a dead letter back: %s",
+                  zmq_strerror(errno));
+    json_object_put(body);
+}
+
+int broker_peer_reply(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
+                      uint64_t to_shard, uint64_t to_id, json_object **body_p)
+{
+    skick_envelope_t r = {
+        .kind = SKICK_KIND_REPLY, .to_shard = to_shard, .to_id = to_id, .body = *body_p};
+    *body_p = NULL;
+    if ((!to_shard || !to_id) && p)
+        broker_peer_addr(p, &r.to_shard, &r.to_id); /* the peer itself */
+    else if (!to_shard || !to_id)
+        r.to_shard = r.to_id = 0; /* never half an address */
+    int rc = s_send(b, sock, rid, rid_len, p, &r);
+    int err = errno;
+    json_object_put(r.body);
+    errno = err;
+    return rc;
+}
+
+void broker_peers_disconnected(broker_t *b, int fd)
+{
+    for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id))
+        if (p->sock == BROKER_SOCK_SHARD && p->fd == fd)
+            p->fd = BROKER_FD_GONE;
+}
+
 zlistx_t *broker_peers_list(broker_t *b)
 {
     zlistx_t *list = zlistx_new();
@@ -162,7 +241,7 @@ static void s_refuse(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, 
     json_object_object_add(body, "code", json_object_new_string(code));
     json_object_object_add(body, "error", json_object_new_string(error));
     uint64_t actor = id ? (shard ? id : BROKER_CLIENT_ACTOR) : 0;
-    broker_route_reply(b, sock, rid, rid_len, NULL, id, actor, &body);
+    broker_peer_reply(b, sock, rid, rid_len, NULL, id, actor, &body);
 }
 
 static void s_welcome(broker_t *b, broker_peer_t *p)
@@ -176,7 +255,7 @@ static void s_welcome(broker_t *b, broker_peer_t *p)
         json_object_object_add(body, "token", json_object_new_string(p->token));
     uint64_t shard, actor;
     broker_peer_addr(p, &shard, &actor);
-    if (broker_route_reply(b, p->sock, p->rid, p->rid_len, p, shard, actor, &body) != 0)
+    if (broker_peer_reply(b, p->sock, p->rid, p->rid_len, p, shard, actor, &body) != 0)
         SKICK_LOG(SKICK_LOG_WARNING, "peers", "cannot send the welcome to %s: %s", p->hex,
                   zmq_strerror(errno));
 }
@@ -354,8 +433,8 @@ void broker_peers_leave(broker_t *b, broker_peer_t *p, const skick_envelope_t *e
         b->stats.malformed++;
         SKICK_LOG(SKICK_LOG_WARNING, "peers",
                   "LOST from %s refused: a peer may only announce its own leave", p->hex);
-        broker_route_dead_letter(b, p->sock, p->rid, p->rid_len, p, e, SKICK_EPROTO,
-                                 "LOST must name the sender itself (a clean leave)");
+        broker_peer_dead_letter(b, p->sock, p->rid, p->rid_len, p, e, SKICK_EPROTO,
+                                "LOST must name the sender itself (a clean leave)");
         return;
     }
     if (p->shard) {

@@ -44,24 +44,26 @@
     peer or its connection is gone (EHOSTUNREACH), EFULL when its queue is
     full (EAGAIN). A CONTROL request gets a REPLY error instead, and REPLY or
     DEAD_LETTER envelopes that cannot be delivered are counted and logged.
+
+    Routing decides; the files below are told, and none of them calls back
+    here (broker.h has the levels): replies and dead letters go out through
+    the peer table (broker_peer_reply, broker_peer_dead_letter: they are
+    sends on a link), the answer to a CONTROL request comes back from
+    broker_control_answer and is sent here, and the shard ROUTER's
+    disconnections come back from broker_net_disconnected and are handed
+    to the peer table before anything else is read.
     Runs on the broker thread; envelopes read here are destroyed here.
 */
-#include "broker.h"
+#include "broker_route.h"
+#include "broker_auth.h"
+#include "broker_control.h"
+#include "broker_dir.h"
+#include "broker_net.h"
+#include "broker_peers.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-/*  Envelopes to a connection that has not joined carry seq 1: there is no
-    link yet (the broker's numbering starts at the welcome). */
-static int s_send(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
-                  skick_envelope_t *e)
-{
-    if (p)
-        return broker_peer_send(b, p, e);
-    e->seq = 1;
-    return broker_net_send(b, sock, rid, rid_len, e);
-}
 
 /*  Who sent it, for log lines: the peer id, or the routing id in hex. */
 static const char *s_who(broker_peer_t *p, const uint8_t *rid, size_t rid_len, char *out,
@@ -76,58 +78,6 @@ static const char *s_who(broker_peer_t *p, const uint8_t *rid, size_t rid_len, c
     return out;
 }
 
-void broker_route_dead_letter(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
-                              broker_peer_t *p, const skick_envelope_t *e, int code,
-                              const char *error)
-{
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
-    json_object_object_add(body, "error", json_object_new_string(error));
-    const char *action = e ? broker_json_str(e->body, "action") : NULL;
-    if (action) {
-        size_t n = strlen(action);
-        if (n > BROKER_ACTION_MAX) {
-            n = BROKER_ACTION_MAX;
-            while (n > 0 && ((unsigned char) action[n] & 0xc0) == 0x80)
-                n--; /* cut on a character boundary */
-        }
-        json_object_object_add(body, "action", json_object_new_string_len(action, (int) n));
-    }
-    const char *cid = e ? broker_json_str(e->body, "cid") : NULL;
-    if (cid)
-        json_object_object_add(body, "cid", json_object_new_string(cid));
-    skick_envelope_t d = {.kind = SKICK_KIND_DEAD_LETTER, .body = body};
-    if (e && e->from_shard && e->from_id) { /* full addresses only, never half */
-        d.from_shard = e->from_shard;
-        d.from_id = e->from_id;
-    }
-    if (e && e->to_shard && e->to_id) {
-        d.to_shard = e->to_shard;
-        d.to_id = e->to_id;
-    }
-    if (s_send(b, sock, rid, rid_len, p, &d) != 0)
-        SKICK_LOG(SKICK_LOG_DEBUG, "route", "cannot send a dead letter back: %s",
-                  zmq_strerror(errno));
-    json_object_put(body);
-}
-
-int broker_route_reply(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, broker_peer_t *p,
-                       uint64_t to_shard, uint64_t to_id, json_object **body_p)
-{
-    skick_envelope_t r = {
-        .kind = SKICK_KIND_REPLY, .to_shard = to_shard, .to_id = to_id, .body = *body_p};
-    *body_p = NULL;
-    if ((!to_shard || !to_id) && p)
-        broker_peer_addr(p, &r.to_shard, &r.to_id); /* the peer itself */
-    else if (!to_shard || !to_id)
-        r.to_shard = r.to_id = 0; /* never half an address */
-    int rc = s_send(b, sock, rid, rid_len, p, &r);
-    int err = errno;
-    json_object_put(r.body);
-    errno = err;
-    return rc;
-}
-
 /*  A REPLY {"id": <id>, "ok": false, "code", "error"} to a CONTROL request. */
 static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                             broker_peer_t *p, const skick_envelope_t *e, int code,
@@ -139,7 +89,16 @@ static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t ri
     json_object_object_add(body, "ok", json_object_new_boolean(0));
     json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
     json_object_object_add(body, "error", json_object_new_string(error));
-    broker_route_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+    broker_peer_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+}
+
+/*  Answer a CONTROL request addressed to the broker (broker_control.c
+    says what), with one REPLY to its sender. */
+static void s_control_answer(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
+                             broker_peer_t *p, const skick_envelope_t *e)
+{
+    json_object *body = broker_control_answer(b, e);
+    broker_peer_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
 }
 
 /*  Refuse a CONTROL request that only the control plane may make
@@ -172,7 +131,7 @@ static void s_refuse(broker_t *b, int sock, const uint8_t *rid, size_t rid_len, 
     if (e->kind == SKICK_KIND_CONTROL)
         s_control_error(b, sock, rid, rid_len, p, e, SKICK_EPROTO, why);
     else
-        broker_route_dead_letter(b, sock, rid, rid_len, p, e, SKICK_EPROTO, why);
+        broker_peer_dead_letter(b, sock, rid, rid_len, p, e, SKICK_EPROTO, why);
 }
 
 void broker_route_malformed(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
@@ -185,7 +144,7 @@ void broker_route_malformed(broker_t *b, int sock, const uint8_t *rid, size_t ri
                        "malformed message from %s refused: %s",
                        s_who(p, rid, rid_len, who, sizeof who), why);
     if (rid_len)
-        broker_route_dead_letter(b, sock, rid, rid_len, p, NULL, SKICK_EPROTO, why);
+        broker_peer_dead_letter(b, sock, rid, rid_len, p, NULL, SKICK_EPROTO, why);
 }
 
 /*  An envelope of another protocol version: answered in ours (version 1,
@@ -212,7 +171,7 @@ static void s_foreign(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
     json_object_array_add(versions, json_object_new_int(SKICK_ENVELOPE_VERSION));
     json_object_object_add(body, "versions", versions);
     uint64_t id = skick_rid_to_id(rid, rid_len); /* a shard's routing id is its id */
-    broker_route_reply(b, sock, rid, rid_len, NULL, id, id, &body);
+    broker_peer_reply(b, sock, rid, rid_len, NULL, id, id, &body);
 }
 
 /*  An envelope from a connection that has not joined (or was forgotten);
@@ -233,8 +192,8 @@ static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
                        taken ? taken->hex : "", taken ? ")" : "", lost ? "ELOST" : "say HELLO");
     if (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT) {
         b->stats.dead_letters++;
-        broker_route_dead_letter(b, sock, rid, rid_len, NULL, e, SKICK_EUNREACH,
-                                 "the sender has not joined the broker: say HELLO");
+        broker_peer_dead_letter(b, sock, rid, rid_len, NULL, e, SKICK_EUNREACH,
+                                "the sender has not joined the broker: say HELLO");
     }
     json_object *body = json_object_new_object();
     json_object_object_add(body, "welcome", json_object_new_boolean(0));
@@ -251,7 +210,7 @@ static void s_stranger(broker_t *b, int sock, const uint8_t *rid, size_t rid_len
         ts = id;
         ta = id;
     }
-    broker_route_reply(b, sock, rid, rid_len, NULL, ts, ta, &body);
+    broker_peer_reply(b, sock, rid, rid_len, NULL, ts, ta, &body);
 }
 
 /*  The forwarded envelope could not be delivered: tell its sender. */
@@ -265,7 +224,7 @@ static void s_undeliverable(broker_t *b, int sock, const uint8_t *rid, size_t ri
     broker_log_limited(&b->rl_dead, SKICK_LOG_INFO, "route", "%s from %s to %s not delivered: %s",
                        skick_kind_name(e->kind), p->hex, hex, skick_err_name(code));
     if (e->kind == SKICK_KIND_ACTOR || e->kind == SKICK_KIND_CLIENT)
-        broker_route_dead_letter(b, sock, rid, rid_len, p, e, code, error);
+        broker_peer_dead_letter(b, sock, rid, rid_len, p, e, code, error);
     else if (e->kind == SKICK_KIND_CONTROL)
         s_control_error(b, sock, rid, rid_len, p, e, code, error);
     /* REPLY and DEAD_LETTER: counted and logged only, never answered */
@@ -337,62 +296,16 @@ static bool s_link_accept(broker_t *b, broker_peer_t *p, const skick_envelope_t 
     return true;
 }
 
-int broker_route_watch(broker_t *b)
-{
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://skick-broker-shard-events-%p", (void *) b);
-    b->shard_events = zsock_new(ZMQ_PAIR);
-    if (!b->shard_events ||
-        zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), ep,
-                           ZMQ_EVENT_DISCONNECTED) != 0 ||
-        zsock_connect(b->shard_events, "%s", ep) != 0) {
-        SKICK_LOG(SKICK_LOG_ERROR, "broker", "cannot monitor the shard socket: %s",
-                  zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    return 0;
-}
-
-void broker_route_unwatch(broker_t *b)
-{
-    if (!b->shard_events)
-        return;
-    zmq_socket_monitor(zsock_resolve(b->router[BROKER_SOCK_SHARD]), NULL, 0);
-    zsock_destroy(&b->shard_events);
-}
-
-/*  Read the shard ROUTER's disconnections: a shard whose connection is gone
+/*  The shard ROUTER's disconnections: a shard whose connection is gone
     keeps its record until it joins again or is lost, but nothing that
     arrives on its routing id is its own any more (the kernel may give the
-    same descriptor to the next connection). Each event is two frames: 16-bit
-    event and 32-bit value (the descriptor), then the endpoint. */
+    same descriptor to the next connection). */
 static void s_read_events(broker_t *b)
 {
-    void *raw = b->shard_events ? zsock_resolve(b->shard_events) : NULL;
-    for (int n = 0; raw && n < BROKER_BATCH; n++) {
-        zmq_msg_t ev, ep;
-        zmq_msg_init(&ev);
-        zmq_msg_init(&ep);
-        if (zmq_msg_recv(&ev, raw, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            zmq_msg_close(&ep);
-            return;
-        }
-        bool whole = zmq_msg_more(&ev) && zmq_msg_recv(&ep, raw, 0) >= 0;
-        if (whole && zmq_msg_size(&ev) == 6) {
-            const uint8_t *d = zmq_msg_data(&ev);
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, d, sizeof event); /* host order, as libzmq writes them */
-            memcpy(&value, d + 2, sizeof value);
-            for (broker_peer_t *p = zhashx_first(b->by_id); p; p = zhashx_next(b->by_id))
-                if (event == ZMQ_EVENT_DISCONNECTED && p->sock == BROKER_SOCK_SHARD &&
-                    p->fd == (int) value)
-                    p->fd = BROKER_FD_GONE;
-        }
-        zmq_msg_close(&ev);
-        zmq_msg_close(&ep);
-    }
+    int fds[BROKER_BATCH];
+    int n = broker_net_disconnected(b, fds, BROKER_BATCH);
+    for (int i = 0; i < n; i++)
+        broker_peers_disconnected(b, fds[i]);
 }
 
 int broker_route_srcfd(skick_wire_held_t *m)
@@ -443,7 +356,7 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
         else if (!broker_auth_may_control(p, e, &why))
             s_control_refused(b, sock, rid, rid_len, p, e, why);
         else if (e->to_shard == 0)
-            broker_control_handle(b, sock, rid, rid_len, p, e);
+            s_control_answer(b, sock, rid, rid_len, p, e);
         else
             s_forward(b, sock, rid, rid_len, p, m);
         break;

@@ -3,8 +3,10 @@
     Small helpers shared by the broker's modules. Nothing here keeps state of
     its own except what the caller passes in (a broker_ratelimit_t).
 */
-#include "broker.h"
+#include "broker_util.h"
+#include "skick/log.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
