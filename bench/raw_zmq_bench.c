@@ -1,5 +1,9 @@
 /*  raw_zmq_bench - the raw ZeroMQ reference for the cluster benchmarks
 
+    One file on purpose (it is over 600 lines): the reference is read top
+    to bottom next to what it is compared with, and it links nothing of
+    Skick.
+
     The same shapes as the cluster's paths (proto/PROTOCOL.md "The cluster"),
     with nothing of Skick in them: fixed-size opaque messages, no envelope
     header, no JSON. Every role is a separate process (fork) on tcp loopback,

@@ -1,4 +1,6 @@
 /*  ws_load - one-thread websocket load client for the websocket benchmarks  */
+/*  One file on purpose (it is over 600 lines): a benchmark client is read
+    top to bottom to check what it measures, and it links nothing of Skick. */
 /*
     A minimal RFC 6455 client (ws:// only) driving N connections from one
     thread with epoll and non-blocking sockets; no civetweb client code, so

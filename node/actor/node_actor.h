@@ -42,6 +42,9 @@
     wait completes the fiber is put on the ready list; the loop parks itself
     among the idle fibers and switches to it. Idle fibers are parked inside
     the loop, so any of them can continue it.
+
+    One header for the layer (about 600 lines) on purpose: its structures
+    are read together, and the files above include one thing.
 */
 #ifndef NODE_ACTOR_H_INCLUDED
 #define NODE_ACTOR_H_INCLUDED

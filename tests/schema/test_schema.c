@@ -5,7 +5,8 @@
  * compile errors, reason texts and paths, the echo cap, deep values and Unicode lengths. The
  * official JSON-Schema-Test-Suite runs separately (test_schema_suite.c). Both link the schema
  * library alone (node/schema/, no libskick: tests/CMakeLists.txt), which keeps it usable
- * without a shard.
+ * without a shard. One file (over 600 lines) because it is one module's unit tests, grouped
+ * by topic below; the suite runner is its own file.
  */
 
 #include <criterion/criterion.h>
