@@ -35,7 +35,8 @@ extern "C" {
     XX(19, EUNREACH, "the actor's shard cannot be reached (no broker)")             \
     XX(20, EBACKLOG, "the client is not reading: its send queue is full")          \
     XX(21, ETOOBIG, "message larger than the limit")                                \
-    XX(22, EVERSION, "the other side speaks another protocol version")
+    XX(22, EVERSION, "the other side speaks another protocol version") \
+    XX(23, ETYPE, "the stored value is not of the type the operation needs")
 
 typedef enum {
 #define SKICK_ERR_ENUM_(n, name, msg) SKICK_##name = n,

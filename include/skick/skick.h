@@ -300,6 +300,34 @@ int skick_hash_delete(skick_actor_t *self, const char *table, const char *key);
 int skick_hash_contains(skick_actor_t *self, const char *table, const char *key,
                         bool *present);
 
+/*  Set key of table to *value (taken) for ttl_ms milliseconds (> 0): then
+    the key is gone, as if deleted. A later plain set makes it lasting.
+    0 or -1 (EINVAL, EBACKEND, EUNREACH, ETIMEDOUT). May suspend. */
+int skick_hash_set_ttl(skick_actor_t *self, const char *table, const char *key,
+                       json_object **value, int64_t ttl_ms);
+
+/*  Set key to *value (taken) only if it is absent, atomically: of several
+    shards adding the same key at once exactly one stores it. ttl_ms > 0
+    gives it a time to live as skick_hash_set_ttl does; 0: lasting. Returns
+    1 when stored, 0 when the key was present (nothing changed), -1 on an
+    error. May suspend. */
+int skick_hash_add(skick_actor_t *self, const char *table, const char *key,
+                   json_object **value, int64_t ttl_ms);
+
+/*  Add delta to the integer stored at key, atomically (an absent key counts
+    as 0 and is created; its time to live, if any, is kept) and set *value,
+    if not NULL, to the result. -1 with ETYPE when the stored value is not an
+    integer, EINVAL on overflow of int64_t. May suspend. */
+int skick_hash_incr(skick_actor_t *self, const char *table, const char *key, int64_t delta,
+                    int64_t *value);
+
+/*  The keys of table as a JSON array of strings (caller owns), at most max
+    of them (1..100000), in no particular order; *truncated (may be NULL)
+    says whether the table has more. An absent or empty table gives [].
+    NULL with EINVAL, EBACKEND, EUNREACH or ETIMEDOUT. May suspend. */
+json_object *skick_hash_keys(skick_actor_t *self, const char *table, size_t max,
+                             bool *truncated);
+
 /* ---------------------------------------------------------------------------
    Modules and the shard (the seed's Skick object and Directory)
    ------------------------------------------------------------------------- */

@@ -545,15 +545,27 @@ struct node_hash_backend {
         before returning) and storing its result in *out. */
     void (*get)(void *state, const char *table, const char *key, json_object **out,
                 node_wait_t *w);
-    void (*set)(void *state, const char *table, const char *key, json_object **value,
-                node_wait_t *w);
     void (*del)(void *state, const char *table, const char *key, node_wait_t *w);
     void (*contains)(void *state, const char *table, const char *key, bool *out,
                      node_wait_t *w);
+    /*  Set key to *value (taken when stored): only if absent when nx
+        (*stored says whether it was), with a time to live when ttl_ms > 0
+        (0: lasting; a set without one makes a key lasting again). */
+    void (*set_ex)(void *state, const char *table, const char *key, json_object **value,
+                   int64_t ttl_ms, bool nx, bool *stored, node_wait_t *w);
+    /*  Add delta to the integer at key (absent: 0); *out gets the result.
+        ETYPE when the value is not an integer, EINVAL on overflow. */
+    void (*incr)(void *state, const char *table, const char *key, int64_t delta,
+                 int64_t *out, node_wait_t *w);
+    /*  Up to max keys of table into *out (a new JSON array of strings);
+        *truncated when there are more. */
+    void (*keys)(void *state, const char *table, size_t max, json_object **out,
+                 bool *truncated, node_wait_t *w);
     /*  Forget w (its waiter gave up: timeout or stop) so that a late answer
         touches nothing; NULL when every op completes before returning. */
     void (*cancel)(void *state, node_wait_t *w);
 };
+#define NODE_HASH_KEYS_MAX 100000 /* skick_hash_keys: most keys in one answer */
 extern node_hash_backend_t node_hash_inproc;
 
 /* node_app.c */

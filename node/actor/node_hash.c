@@ -64,8 +64,9 @@ json_object *skick_hash_get(skick_actor_t *self, const char *table, const char *
     return out;
 }
 
-int skick_hash_set(skick_actor_t *self, const char *table, const char *key,
-                   json_object **value)
+/*  set, set_ttl and add: 1 stored, 0 present (add), -1 error. */
+static int s_set_ex(skick_actor_t *self, const char *table, const char *key,
+                    json_object **value, int64_t ttl_ms, bool nx)
 {
     if (!value || !*value || !s_valid(table, key)) { /* null is not storable */
         if (value) {
@@ -76,10 +77,21 @@ int skick_hash_set(skick_actor_t *self, const char *table, const char *key,
         return -1;
     }
     node_shard_t *sh = self->shard;
+    bool stored = false;
     node_wait_t w;
     node_wait_init(&w);
-    sh->hash->set(sh->hash_state, table, key, value, &w);
-    return s_finish(sh, &w);
+    sh->hash->set_ex(sh->hash_state, table, key, value, ttl_ms, nx, &stored, &w);
+    json_object_put(*value); /* a backend that did not store it leaves it */
+    *value = NULL;
+    if (s_finish(sh, &w) != 0)
+        return -1;
+    return stored ? 1 : 0;
+}
+
+int skick_hash_set(skick_actor_t *self, const char *table, const char *key,
+                   json_object **value)
+{
+    return s_set_ex(self, table, key, value, 0, false) < 0 ? -1 : 0;
 }
 
 int skick_hash_delete(skick_actor_t *self, const char *table, const char *key)
@@ -110,34 +122,150 @@ int skick_hash_contains(skick_actor_t *self, const char *table, const char *key,
     return s_finish(sh, &w);
 }
 
-/* ------------------------------------------------------------------------- */
-/* The in-process backend: table name -> JSON object                          */
-
-static void s_put_table(void *p)
+int skick_hash_set_ttl(skick_actor_t *self, const char *table, const char *key,
+                       json_object **value, int64_t ttl_ms)
 {
-    json_object_put(p);
+    if (ttl_ms <= 0) {
+        if (value) {
+            json_object_put(*value);
+            *value = NULL;
+        }
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    return s_set_ex(self, table, key, value, ttl_ms, false) < 0 ? -1 : 0;
+}
+
+int skick_hash_add(skick_actor_t *self, const char *table, const char *key,
+                   json_object **value, int64_t ttl_ms)
+{
+    if (ttl_ms < 0) {
+        if (value) {
+            json_object_put(*value);
+            *value = NULL;
+        }
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    return s_set_ex(self, table, key, value, ttl_ms, true);
+}
+
+int skick_hash_incr(skick_actor_t *self, const char *table, const char *key, int64_t delta,
+                    int64_t *value)
+{
+    if (!s_valid(table, key)) {
+        skick_set_errno(SKICK_EINVAL);
+        return -1;
+    }
+    node_shard_t *sh = self->shard;
+    int64_t out = 0;
+    node_wait_t w;
+    node_wait_init(&w);
+    sh->hash->incr(sh->hash_state, table, key, delta, &out, &w);
+    if (s_finish(sh, &w) != 0)
+        return -1;
+    if (value)
+        *value = out;
+    return 0;
+}
+
+json_object *skick_hash_keys(skick_actor_t *self, const char *table, size_t max,
+                             bool *truncated)
+{
+    if (truncated)
+        *truncated = false;
+    if (!s_valid(table, "k") || max == 0 || max > NODE_HASH_KEYS_MAX) {
+        skick_set_errno(SKICK_EINVAL);
+        return NULL;
+    }
+    node_shard_t *sh = self->shard;
+    json_object *out = NULL;
+    bool more = false;
+    node_wait_t w;
+    node_wait_init(&w);
+    sh->hash->keys(sh->hash_state, table, max, &out, &more, &w);
+    if (s_finish(sh, &w) != 0) {
+        json_object_put(out);
+        return NULL;
+    }
+    if (truncated)
+        *truncated = more;
+    return out ? out : json_object_new_array();
+}
+
+/* ------------------------------------------------------------------------- */
+/* The in-process backend: table name -> values and deadlines                  */
+
+/*  One table: its values as a JSON object, and for the keys that have a
+    time to live their deadline on the shard clock (node_now). An expired
+    key is dropped when it is next touched (get, set, add, incr, contains,
+    delete) or listed, so it is never seen; until then it costs its memory. */
+typedef struct {
+    json_object *values;  /* key -> value */
+    node_strmap_t expiry; /* key -> int64_t* deadline (ms), keys with a TTL only */
+} s_table_t;
+
+typedef struct {
+    node_shard_t *sh;    /* for the clock */
+    node_strmap_t tables; /* name -> s_table_t* */
+} s_inproc_t;
+
+static void s_table_free(void *p)
+{
+    s_table_t *t = p;
+    json_object_put(t->values);
+    node_strmap_free(&t->expiry, free);
+    free(t);
 }
 
 static void *s_open(node_shard_t *sh, const char *url)
 {
-    (void) sh;
     (void) url;
-    node_strmap_t *tables = node_malloc(sizeof *tables);
-    node_strmap_init(tables);
-    return tables;
+    s_inproc_t *st = node_malloc(sizeof *st);
+    st->sh = sh;
+    node_strmap_init(&st->tables);
+    return st;
 }
 
 static void s_close(void *state)
 {
-    node_strmap_free(state, s_put_table);
-    free(state);
+    s_inproc_t *st = state;
+    node_strmap_free(&st->tables, s_table_free);
+    free(st);
+}
+
+/*  Drop key from t if its time is up. */
+static void s_expire(s_inproc_t *st, s_table_t *t, const char *key)
+{
+    int64_t *deadline = node_strmap_get(&t->expiry, key);
+    if (deadline && *deadline <= node_now(st->sh)) {
+        json_object_object_del(t->values, key);
+        free(node_strmap_del(&t->expiry, key));
+    }
+}
+
+/*  Table name with key checked for expiry; NULL when the table is absent
+    and create is false. */
+static s_table_t *s_table(s_inproc_t *st, const char *name, const char *key, bool create)
+{
+    s_table_t *t = node_strmap_get(&st->tables, name);
+    if (!t && create) {
+        t = node_malloc(sizeof *t);
+        t->values = json_object_new_object();
+        node_strmap_init(&t->expiry);
+        node_strmap_put(&st->tables, name, t);
+    }
+    if (t && key)
+        s_expire(st, t, key);
+    return t;
 }
 
 static void s_get(void *state, const char *table, const char *key, json_object **out,
                   node_wait_t *w)
 {
-    json_object *t = node_strmap_get(state, table), *v = NULL;
-    if (t && json_object_object_get_ex(t, key, &v)) {
+    s_table_t *t = s_table(state, table, key, false);
+    json_object *v = NULL;
+    if (t && json_object_object_get_ex(t->values, key, &v)) {
         if (json_object_deep_copy(v, out, NULL) != 0) {
             node_wait_complete(w, SKICK_ENOMEM);
             return;
@@ -148,35 +276,102 @@ static void s_get(void *state, const char *table, const char *key, json_object *
     }
 }
 
-static void s_set(void *state, const char *table, const char *key, json_object **value,
-                  node_wait_t *w)
+static void s_mem_set_ex(void *state, const char *table, const char *key, json_object **value,
+                     int64_t ttl_ms, bool nx, bool *stored, node_wait_t *w)
 {
-    json_object *t = node_strmap_get(state, table);
-    if (!t) {
-        t = json_object_new_object();
-        node_strmap_put(state, table, t);
+    s_inproc_t *st = state;
+    s_table_t *t = s_table(st, table, key, true);
+    *stored = false;
+    if (nx && json_object_object_get_ex(t->values, key, NULL)) {
+        node_wait_complete(w, SKICK_OK); /* present: *value stays the caller's */
+        return;
     }
-    json_object_object_add(t, key, *value);
+    json_object_object_add(t->values, key, *value);
     *value = NULL;
+    free(node_strmap_del(&t->expiry, key));
+    if (ttl_ms > 0) {
+        int64_t *deadline = node_malloc(sizeof *deadline);
+        *deadline = node_now(st->sh) + ttl_ms;
+        node_strmap_put(&t->expiry, key, deadline);
+    }
+    *stored = true;
     node_wait_complete(w, SKICK_OK);
 }
 
 static void s_del(void *state, const char *table, const char *key, node_wait_t *w)
 {
-    json_object *t = node_strmap_get(state, table);
-    if (!t || !json_object_object_get_ex(t, key, NULL)) {
+    s_table_t *t = s_table(state, table, key, false);
+    if (!t || !json_object_object_get_ex(t->values, key, NULL)) {
         node_wait_complete(w, SKICK_ENOTFOUND);
         return;
     }
-    json_object_object_del(t, key);
+    json_object_object_del(t->values, key);
+    free(node_strmap_del(&t->expiry, key));
     node_wait_complete(w, SKICK_OK);
 }
 
 static void s_contains(void *state, const char *table, const char *key, bool *out,
                        node_wait_t *w)
 {
-    json_object *t = node_strmap_get(state, table);
-    *out = t && json_object_object_get_ex(t, key, NULL);
+    s_table_t *t = s_table(state, table, key, false);
+    *out = t && json_object_object_get_ex(t->values, key, NULL);
+    node_wait_complete(w, SKICK_OK);
+}
+
+static void s_incr(void *state, const char *table, const char *key, int64_t delta,
+                   int64_t *out, node_wait_t *w)
+{
+    s_table_t *t = s_table(state, table, key, true);
+    json_object *v = NULL;
+    int64_t now = 0;
+    if (json_object_object_get_ex(t->values, key, &v)) {
+        if (!json_object_is_type(v, json_type_int)) {
+            node_wait_complete(w, SKICK_ETYPE);
+            return;
+        }
+        now = json_object_get_int64(v);
+    }
+    if (__builtin_add_overflow(now, delta, out)) {
+        node_wait_complete(w, SKICK_EINVAL);
+        return;
+    }
+    if (v)
+        json_object_set_int64(v, *out); /* in place: a time to live stays */
+    else
+        json_object_object_add(t->values, key, json_object_new_int64(*out));
+    node_wait_complete(w, SKICK_OK);
+}
+
+static void s_keys(void *state, const char *table, size_t max, json_object **out,
+                   bool *truncated, node_wait_t *w)
+{
+    s_inproc_t *st = state;
+    s_table_t *t = s_table(st, table, NULL, false);
+    *out = json_object_new_array();
+    *truncated = false;
+    if (t && t->expiry.count) { /* drop what expired first: it is not listed */
+        json_object *names = json_object_new_array();
+        json_object_object_foreach(t->values, k, v)
+        {
+            (void) v;
+            if (node_strmap_get(&t->expiry, k))
+                json_object_array_add(names, json_object_new_string(k));
+        }
+        for (size_t i = 0; i < json_object_array_length(names); i++)
+            s_expire(st, t, json_object_get_string(json_object_array_get_idx(names, i)));
+        json_object_put(names);
+    }
+    if (t) {
+        json_object_object_foreach(t->values, k, v)
+        {
+            (void) v;
+            if (json_object_array_length(*out) == max) {
+                *truncated = true;
+                break;
+            }
+            json_object_array_add(*out, json_object_new_string(k));
+        }
+    }
     node_wait_complete(w, SKICK_OK);
 }
 
@@ -185,8 +380,10 @@ node_hash_backend_t node_hash_inproc = {
     .open = s_open,
     .close = s_close,
     .get = s_get,
-    .set = s_set,
+    .set_ex = s_mem_set_ex,
     .del = s_del,
     .contains = s_contains,
+    .incr = s_incr,
+    .keys = s_keys,
     .cancel = NULL, /* every operation completes before returning */
 };

@@ -14,8 +14,10 @@
 
 typedef struct {
     node_wait_t *w;    /* the waiting operation */
-    json_object **out; /* get: where the value goes */
-    bool *present;     /* contains: where the answer goes */
+    json_object **out; /* get: where the value goes; keys: the array */
+    bool *present;     /* contains: the answer; set_ex: stored; keys: truncated */
+    int64_t *number;   /* incr: the result */
+    bool keys;         /* a keys request: result {"keys": [...], "truncated": bool} */
 } node_hash_req_t;
 
 static void *s_open(node_shard_t *sh, const char *url)
@@ -29,8 +31,10 @@ static void s_close(void *state)
     (void) state;
 }
 
+/*  Send {"op":"hash","cmd":cmd,"table","key"(when not NULL),"value"(taken)}
+    plus the members of extra (taken, may be NULL); req waits for the REPLY. */
 static void s_request(node_shard_t *sh, const char *cmd, const char *table, const char *key,
-                      json_object **value, node_hash_req_t req)
+                      json_object **value, json_object *extra, node_hash_req_t req)
 {
     node_cluster_t *c = sh->cluster;
     if (!c || !c->welcomed) {
@@ -38,6 +42,7 @@ static void s_request(node_shard_t *sh, const char *cmd, const char *table, cons
             json_object_put(*value);
             *value = NULL;
         }
+        json_object_put(extra);
         node_wait_complete(req.w, SKICK_EBACKEND);
         return;
     }
@@ -47,11 +52,14 @@ static void s_request(node_shard_t *sh, const char *cmd, const char *table, cons
     json_object_object_add(b, "id", json_object_new_int64((int64_t) id));
     json_object_object_add(b, "cmd", json_object_new_string(cmd));
     json_object_object_add(b, "table", json_object_new_string(table));
-    json_object_object_add(b, "key", json_object_new_string(key));
+    if (key)
+        json_object_object_add(b, "key", json_object_new_string(key));
     if (value) {
         json_object_object_add(b, "value", *value);
         *value = NULL;
     }
+    json_object_object_foreach(extra, k, v) json_object_object_add(b, k, json_object_get(v));
+    json_object_put(extra);
     if (node_cluster_send(sh, SKICK_KIND_CONTROL, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, &b,
                           false, 0) != 0) {
         json_object_put(b);
@@ -66,24 +74,52 @@ static void s_request(node_shard_t *sh, const char *cmd, const char *table, cons
 static void s_get(void *state, const char *table, const char *key, json_object **out,
                   node_wait_t *w)
 {
-    s_request(state, "get", table, key, NULL, (node_hash_req_t){.w = w, .out = out});
+    s_request(state, "get", table, key, NULL, NULL, (node_hash_req_t){.w = w, .out = out});
 }
 
-static void s_set(void *state, const char *table, const char *key, json_object **value,
-                  node_wait_t *w)
+static void s_set_ex(void *state, const char *table, const char *key, json_object **value,
+                     int64_t ttl_ms, bool nx, bool *stored, node_wait_t *w)
 {
-    s_request(state, "set", table, key, value, (node_hash_req_t){.w = w});
+    json_object *extra = NULL;
+    if (ttl_ms > 0 || nx) {
+        extra = json_object_new_object();
+        if (ttl_ms > 0)
+            json_object_object_add(extra, "ttl_ms", json_object_new_int64(ttl_ms));
+        if (nx)
+            json_object_object_add(extra, "nx", json_object_new_boolean(true));
+    }
+    *stored = !nx; /* a plain set answers null; add answers whether it stored */
+    s_request(state, "set", table, key, value, extra,
+              (node_hash_req_t){.w = w, .present = nx ? stored : NULL});
+}
+
+static void s_incr(void *state, const char *table, const char *key, int64_t delta,
+                   int64_t *out, node_wait_t *w)
+{
+    json_object *extra = json_object_new_object();
+    json_object_object_add(extra, "delta", json_object_new_int64(delta));
+    s_request(state, "incr", table, key, NULL, extra, (node_hash_req_t){.w = w, .number = out});
+}
+
+static void s_keys(void *state, const char *table, size_t max, json_object **out,
+                   bool *truncated, node_wait_t *w)
+{
+    json_object *extra = json_object_new_object();
+    json_object_object_add(extra, "max", json_object_new_int64((int64_t) max));
+    s_request(state, "keys", table, NULL, NULL, extra,
+              (node_hash_req_t){.w = w, .out = out, .present = truncated, .keys = true});
 }
 
 static void s_del(void *state, const char *table, const char *key, node_wait_t *w)
 {
-    s_request(state, "delete", table, key, NULL, (node_hash_req_t){.w = w});
+    s_request(state, "delete", table, key, NULL, NULL, (node_hash_req_t){.w = w});
 }
 
 static void s_contains(void *state, const char *table, const char *key, bool *out,
                        node_wait_t *w)
 {
-    s_request(state, "contains", table, key, NULL, (node_hash_req_t){.w = w, .present = out});
+    s_request(state, "contains", table, key, NULL, NULL,
+              (node_hash_req_t){.w = w, .present = out});
 }
 
 static void s_cancel(void *state, node_wait_t *w)
@@ -108,12 +144,27 @@ void node_cluster_hash_reply(node_shard_t *sh, json_object *body)
     }
     int err = SKICK_OK;
     if (!skick_get_bool(body, "ok", false)) {
-        const char *code = skick_get_string(body, "code", "");
-        err = strcmp(code, "ENOTFOUND") == 0 ? SKICK_ENOTFOUND
-              : strcmp(code, "EINVAL") == 0  ? SKICK_EINVAL
-                                             : SKICK_EBACKEND;
+        int code = skick_err_code(skick_get_string(body, "code", NULL), SKICK_EBACKEND);
+        err = code == SKICK_ENOTFOUND || code == SKICK_EINVAL || code == SKICK_ETYPE
+                  ? code
+                  : SKICK_EBACKEND; /* what the store says, or that it failed */
+    } else if (r->keys) {
+        json_object *result = json_object_object_get(body, "result"), *keys = NULL;
+        if (json_object_object_get_ex(result, "keys", &keys) &&
+            json_object_is_type(keys, json_type_array)) {
+            json_object_deep_copy(keys, r->out, NULL);
+            *r->present = skick_get_bool(result, "truncated", false);
+        } else {
+            err = SKICK_EBACKEND;
+        }
     } else {
         json_object *result = json_object_object_get(body, "result");
+        if (r->number) {
+            if (json_object_is_type(result, json_type_int))
+                *r->number = json_object_get_int64(result);
+            else
+                err = SKICK_EBACKEND;
+        }
         if (r->out) {
             if (result)
                 json_object_deep_copy(result, r->out, NULL); /* the caller's own copy */
@@ -145,8 +196,10 @@ node_hash_backend_t node_hash_broker = {
     .open = s_open,
     .close = s_close,
     .get = s_get,
-    .set = s_set,
+    .set_ex = s_set_ex,
     .del = s_del,
     .contains = s_contains,
+    .incr = s_incr,
+    .keys = s_keys,
     .cancel = s_cancel,
 };
