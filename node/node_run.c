@@ -8,6 +8,7 @@
     without CURVE logs SKICK_INSECURE_WARNING once at start.
 */
 #include "node_cluster.h"
+#include "node_redis.h"
 #include "node_ws.h"
 #include "skick_secure.h"
 
@@ -33,6 +34,9 @@ typedef struct {
     const char *broker;              /* --broker endpoint, or NULL: standalone */
     const char *curve_secret;        /* --curve-secret */
     const char *curve_server;        /* --curve-server */
+    const char *hash;                /* --hash URL, or NULL: the default backend */
+    skick_redis_url_t hash_url;      /* --hash parsed */
+    size_t hash_inflight;            /* --hash-inflight, 0: the default */
     node_ws_config_t ws;             /* websocket server settings */
     const char *origins[NODE_MAX_LIST];
     const char *extra[2 * NODE_MAX_LIST]; /* --civetweb name=value, split */
@@ -58,6 +62,15 @@ static void s_usage(FILE *out, const char *prog)
             "                          its public half in the broker's allow/shards/)\n"
             "      --curve-server FILE the broker's public certificate: encrypt and\n"
             "                          authenticate the link (skickctl keygen makes both)\n"
+            "\n"
+            "Hashes:\n"
+            "      --hash URL          keep skick_hash_* tables in Redis instead of the default\n"
+            "                          (in-process standalone, the broker in a cluster):\n"
+            "                          redis://[user:password@]HOST:PORT[/DB] or\n"
+            "                          unix:///PATH/redis.sock[?db=N] (docs/hashes.md); the\n"
+            "                          shard exits 1 if the first connection's AUTH is refused\n"
+            "      --hash-inflight N   Redis operations in flight at most; beyond, EBACKLOG\n"
+            "                          (default 10000)\n"
             "\n"
             "Websockets (front role):\n"
             "      --host ADDR         listen address (default 127.0.0.1)\n"
@@ -267,6 +280,8 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         {"broker", required_argument, NULL, 1100},
         {"curve-secret", required_argument, NULL, 1101},
         {"curve-server", required_argument, NULL, 1102},
+        {"hash", required_argument, NULL, 1103},
+        {"hash-inflight", required_argument, NULL, 1104},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -327,6 +342,20 @@ static int s_parse(int argc, char **argv, node_options_t *o)
             break;
         case 1102:
             o->curve_server = optarg;
+            break;
+        case 1103: {
+            char err[800];
+            if (skick_redis_url_parse(optarg, &o->hash_url, err, sizeof err) != 0) {
+                fprintf(stderr, "skick: --hash: %s\n", err);
+                return -1;
+            }
+            o->hash = optarg;
+            break;
+        }
+        case 1104:
+            if (s_number("--hash-inflight", optarg, 1, 10000000, &v))
+                return -1;
+            o->hash_inflight = (size_t) v;
             break;
         default:
             if (c >= 1000 && c <= 1019) {
@@ -453,6 +482,13 @@ int skick_run(int argc, char **argv)
         sh->cfg.stop_timeout_ms = o.cfg.stop_timeout_ms;
     if (o.cfg.stack_size)
         sh->cfg.stack_size = o.cfg.stack_size;
+    if (o.hash) { /* before anything runs: every hash operation goes to Redis */
+        sh->hash->close(sh->hash_state);
+        sh->hash = &node_hash_redis;
+        sh->hash_state = node_redis_open(sh, &o.hash_url,
+                                         &(node_redis_opts_t){.max_inflight = o.hash_inflight,
+                                                              .exit_on_refusal = true});
+    }
     sigset_t old;
     int sfd = s_signals(&old);
     if (sfd < 0) {

@@ -26,13 +26,14 @@ rules=(
   "cli              proto include/skick"
   "node/core        include/skick"
   "node/actor       node/core proto include/skick"
+  "node/redis       node/actor node/core proto include/skick"
   "node/ws          node/actor node/core proto include/skick"
   "node/cluster     node/ws node/actor node/core proto include/skick"
-  "node             node/cluster node/ws node/actor node/core node/schema proto include/skick"
+  "node             node/cluster node/ws node/redis node/actor node/core node/schema proto include/skick"
 )
 
 # node/'s folders from the bottom up, for the call check.
-node_order=(node/schema node/core node/actor node/ws node/cluster node)
+node_order=(node/schema node/core node/actor node/redis node/ws node/cluster node)
 
 # Every header of the tree by base name -> the folders that hold one.
 declare -A where

@@ -255,10 +255,15 @@ typedef struct node_config {
 
 typedef struct node_hash_backend node_hash_backend_t;
 
+typedef void(node_io_fn)(node_shard_t *sh, int fd, void *arg);
+
 typedef struct node_io {
-    int fd;                                          /* descriptor */
-    void (*cb)(node_shard_t *sh, int fd, void *arg); /* readable callback */
-    void *arg;
+    int fd;            /* descriptor */
+    node_io_fn *cb;    /* readable (or error, hang-up) callback */
+    node_io_fn *wcb;   /* writable callback, NULL: never watched for writing */
+    void *arg;         /* for both callbacks */
+    bool read, write;  /* what is watched now (node_io_watch) */
+    uint64_t gen;      /* registration serial: a stale poll result is dropped */
 } node_io_t;
 
 typedef struct node_task {
@@ -293,7 +298,11 @@ struct node_shard {
     bool until_idle;             /* loop returns to host when idle */
     bool exit_loop;              /* loop returns to host now */
     struct node_io *io;          /* polled descriptors */
-    size_t nio;
+    size_t nio, capio;
+    struct pollfd *pfd;          /* s_poll's array, one per watched descriptor */
+    uint64_t *pfd_gen;           /* the registration each pfd entry was made for */
+    size_t cappfd;
+    uint64_t next_io_gen;        /* last node_io_t.gen handed out */
     struct node_task *tasks_head; /* coroutines to start */
     struct node_task *tasks_tail;
     uint32_t steps;              /* loop steps since the last poll */
@@ -443,6 +452,18 @@ void node_task_post(node_shard_t *sh, skick_actor_t *a, node_exec_kind_t kind,
 /*  Register fd with the loop: cb runs on the loop when it is readable. */
 int node_io_add(node_shard_t *sh, int fd, void (*cb)(node_shard_t *sh, int fd, void *arg),
                 void *arg);
+/*  Register fd with a readable callback and a writable one (both may be
+    NULL), watching neither until node_io_watch says so: for libraries that
+    toggle their interest (hiredis). -1 when fd is registered already. */
+int node_io_add_rw(node_shard_t *sh, int fd, node_io_fn *on_read, node_io_fn *on_write,
+                   void *arg);
+/*  Watch fd (registered) for reading and/or writing from the next poll on.
+    An error or hang-up is reported to the read callback when reading is
+    watched, else to the write callback. 0, or -1 when fd is not registered. */
+int node_io_watch(node_shard_t *sh, int fd, bool read, bool write);
+/*  Forget fd. Safe from inside any io callback, also for another fd: a
+    descriptor removed (or removed and registered again) during a poll gets
+    no callback for what that poll saw. */
 void node_io_remove(node_shard_t *sh, int fd);
 
 /* node_actor.c */

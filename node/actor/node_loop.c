@@ -136,6 +136,8 @@ void node_shard_destroy(node_shard_t **sh_p)
     node_services_fini(sh);
     sh->hash->close(sh->hash_state);
     free(sh->io);
+    free(sh->pfd);
+    free(sh->pfd_gen);
     free(sh);
     node_shard = saved == sh ? NULL : saved;
 }
@@ -431,41 +433,111 @@ static bool s_fire_timers(node_shard_t *sh)
 /* ------------------------------------------------------------------------- */
 /* I/O                                                                        */
 
+static node_io_t *s_io_find(node_shard_t *sh, int fd)
+{
+    for (size_t i = 0; i < sh->nio; i++)
+        if (sh->io[i].fd == fd)
+            return &sh->io[i];
+    return NULL;
+}
+
+int node_io_add_rw(node_shard_t *sh, int fd, node_io_fn *on_read, node_io_fn *on_write,
+                   void *arg)
+{
+    if (fd < 0 || s_io_find(sh, fd))
+        return -1;
+    if (sh->nio == sh->capio) {
+        sh->capio = sh->capio ? 2 * sh->capio : 8;
+        sh->io = node_realloc(sh->io, sh->capio * sizeof *sh->io);
+    }
+    sh->io[sh->nio++] = (node_io_t){.fd = fd, .cb = on_read, .wcb = on_write, .arg = arg,
+                                    .gen = ++sh->next_io_gen};
+    return 0;
+}
+
 int node_io_add(node_shard_t *sh, int fd, void (*cb)(node_shard_t *sh, int fd, void *arg),
                 void *arg)
 {
-    sh->io = node_realloc(sh->io, (sh->nio + 1) * sizeof *sh->io);
-    sh->io[sh->nio++] = (node_io_t){fd, cb, arg};
+    if (node_io_add_rw(sh, fd, cb, NULL, arg) != 0)
+        return -1;
+    return node_io_watch(sh, fd, true, false);
+}
+
+int node_io_watch(node_shard_t *sh, int fd, bool read, bool write)
+{
+    node_io_t *io = s_io_find(sh, fd);
+    if (!io)
+        return -1;
+    io->read = read && io->cb;
+    io->write = write && io->wcb;
     return 0;
 }
 
 void node_io_remove(node_shard_t *sh, int fd)
 {
-    for (size_t i = 0; i < sh->nio; i++)
-        if (sh->io[i].fd == fd) {
-            sh->io[i] = sh->io[--sh->nio];
-            return;
-        }
+    node_io_t *io = s_io_find(sh, fd);
+    if (io)
+        *io = sh->io[--sh->nio];
+}
+
+/*  Build the pollfd array of what is watched; returns its length. */
+static size_t s_poll_set(node_shard_t *sh)
+{
+    if (sh->cappfd < sh->nio) {
+        sh->cappfd = sh->capio;
+        sh->pfd = node_realloc(sh->pfd, sh->cappfd * sizeof *sh->pfd);
+        sh->pfd_gen = node_realloc(sh->pfd_gen, sh->cappfd * sizeof *sh->pfd_gen);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < sh->nio; i++) {
+        const node_io_t *io = &sh->io[i];
+        if (!io->read && !io->write)
+            continue; /* not even POLLERR: a hung-up socket nobody reads would spin */
+        sh->pfd[n] = (struct pollfd){.fd = io->fd, .events = (short) ((io->read ? POLLIN : 0) |
+                                                                      (io->write ? POLLOUT : 0))};
+        sh->pfd_gen[n++] = io->gen;
+    }
+    return n;
+}
+
+/*  The registration pfd entry i was made for, if it still stands. */
+static const node_io_t *s_io_current(node_shard_t *sh, size_t i)
+{
+    const node_io_t *io = s_io_find(sh, sh->pfd[i].fd);
+    return io && io->gen == sh->pfd_gen[i] ? io : NULL;
 }
 
 static void s_poll(node_shard_t *sh, int64_t timeout_ms)
 {
     if (sh->poll_hook && sh->poll_hook(sh))
         timeout_ms = 0; /* it found work: look again soon, do not sleep */
-    struct pollfd pfd[16];
-    size_t n = sh->nio < 16 ? sh->nio : 16;
-    for (size_t i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){.fd = sh->io[i].fd, .events = POLLIN};
+    size_t n = s_poll_set(sh);
     if (timeout_ms > 60000 || timeout_ms < 0)
         timeout_ms = 60000;
-    int rc = poll(pfd, n, (int) timeout_ms);
+    int rc = poll(sh->pfd, n, (int) timeout_ms);
     if (rc <= 0)
         return;
-    for (size_t i = 0; i < n; i++)
-        if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) {
-            node_io_t io = sh->io[i];
+    /* A callback may add, remove or re-watch descriptors (its own or any
+       other): each entry is looked up again before each callback, by fd and
+       registration serial, and a copy of it is called. Callbacks never
+       suspend and never poll, so the pfd array stays as it is meanwhile. */
+    for (size_t i = 0; i < n; i++) {
+        short ev = sh->pfd[i].revents;
+        if (!ev)
+            continue;
+        const node_io_t *cur = s_io_current(sh, i);
+        bool failed = (ev & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+        if (cur && cur->read && (ev & POLLIN || failed)) {
+            node_io_t io = *cur;
             io.cb(sh, io.fd, io.arg);
+            cur = s_io_current(sh, i);
+            failed = false; /* told once */
         }
+        if (cur && cur->write && (ev & POLLOUT || failed)) {
+            node_io_t io = *cur;
+            io.wcb(sh, io.fd, io.arg);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------- */

@@ -3,8 +3,9 @@
     node_cluster_join makes the link's sockets (CURVE when configured: the
     shard's own certificate and the broker's public key), connects them,
     registers them with the reactor, switches the shard's hashes to the
-    broker's store and its transport to the cluster's, and starts waiting
-    for the welcome (node_admit.c). node_cluster_leave says goodbye (LOST
+    broker's store (unless a backend was chosen at start: --hash) and its
+    transport to the cluster's, and starts waiting for the welcome
+    (node_admit.c). node_cluster_leave says goodbye (LOST
     about ourselves, after the backlog for up to a second) and frees it all;
     the shard is standalone again. The link's traffic is node_cluster.c's.
 */
@@ -145,9 +146,11 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
     node_io_add(sh, zsock_fd(c->dealer), node_cluster_on_fd, NULL);
     node_io_add(sh, zsock_fd(c->sub), node_cluster_on_fd, NULL);
     sh->poll_hook = node_cluster_poll_hook;
-    sh->hash->close(sh->hash_state);
-    sh->hash = &node_hash_broker; /* the cluster-wide store */
-    sh->hash_state = sh->hash->open(sh, NULL);
+    if (sh->hash == &node_hash_inproc) { /* a backend chosen at start (--hash) stays */
+        sh->hash->close(sh->hash_state);
+        sh->hash = &node_hash_broker; /* the cluster-wide store */
+        sh->hash_state = sh->hash->open(sh, NULL);
+    }
     node_admit_wait(sh);
     c->tick = node_timer_add(sh, NODE_CLUSTER_TICK_MS, node_cluster_tick, NULL);
     SKICK_LOG(SKICK_LOG_INFO, "cluster", "joining the cluster at %s", o->broker);
