@@ -115,6 +115,8 @@ void node_shard_destroy(node_shard_t **sh_p)
         node_fiber_destroy(f);
     }
     node_fiber_destroy(sh->doomed);
+    /* The backend may still cancel its timers and drop its descriptors. */
+    sh->hash->close(sh->hash_state);
     for (size_t i = 0; i < sh->nheap; i++)
         free(sh->heap[i]);
     free(sh->heap);
@@ -134,7 +136,6 @@ void node_shard_destroy(node_shard_t **sh_p)
     node_strmap_free(&sh->schemas, s_free_schema);
     node_conv_fini(sh);
     node_services_fini(sh);
-    sh->hash->close(sh->hash_state);
     free(sh->io);
     free(sh->pfd);
     free(sh->pfd_gen);

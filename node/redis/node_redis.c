@@ -189,6 +189,8 @@ static void s_ev_cleanup(void *p)
 /*  The handshake failed: AUTH or SELECT refused, or a password missing. */
 static void s_refused(s_redis_t *r, const char *what, const char *answer)
 {
+    if (strncmp(answer, "NOAUTH", 6) == 0)
+        what = "access without a password";
     if (!r->refused)
         SKICK_LOG(SKICK_LOG_ERROR, "redis", "%s refused %s: %s; hash operations fail with "
                   "EBACKEND (check the user, password and database in --hash)", r->shown,
