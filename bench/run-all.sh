@@ -29,3 +29,6 @@ if [ "${SKICK_BENCH_CLUSTER:-1}" = 1 ]; then
         echo "# cluster benchmarks skipped: $build/broker/skick-broker not built"
     fi
 fi
+# Hashes: one shard's round trips with the Redis backend next to redis-benchmark
+# against the same redis-server (bench/hash_bench.sh).
+if [ "${SKICK_BENCH_HASH:-1}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/hash_bench.sh" "$build"; fi
