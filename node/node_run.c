@@ -2,7 +2,8 @@
 
     The seed's skick.start(). Exit status: 0 after a clean stop (SIGINT,
     SIGTERM or SIGHUP: on_stop hooks run, then every actor stops), 1 when the
-    shard cannot start (a secret key file others may read is one reason) or
+    shard cannot start (a secret key file others may read is one reason; a
+    Redis that refuses the first connection's AUTH, --hash, another) or
     is forced down (a second signal, or actors still stopping after twice
     the stop timeout), 2 for a usage error. A shard that joins a broker
     without CURVE logs SKICK_INSECURE_WARNING once at start.

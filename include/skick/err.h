@@ -32,7 +32,7 @@ extern "C" {
     XX(16, ECONTEXT, "not allowed in this context")                                 \
     XX(17, ESTART, "could not start")                                               \
     XX(18, EFORMAT, "malformed message")                                            \
-    XX(19, EUNREACH, "the actor's shard cannot be reached (no broker)")             \
+    XX(19, EUNREACH, "cannot be reached (no broker, or the Redis server is down)") \
     XX(20, EBACKLOG, "the client is not reading: its send queue is full")          \
     XX(21, ETOOBIG, "message larger than the limit")                                \
     XX(22, EVERSION, "the other side speaks another protocol version") \

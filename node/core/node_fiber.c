@@ -28,6 +28,7 @@
 #endif
 #endif
 #ifdef NODE_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(__has_include)
@@ -150,6 +151,11 @@ void node_fiber_destroy(node_fiber_t *f)
         return;
 #ifdef NODE_VALGRIND
     VALGRIND_STACK_DEREGISTER(f->valgrind_id);
+#endif
+#ifdef NODE_ASAN
+    /* munmap leaves the shadow as the stack's last frames poisoned it: the
+       next mapping at this address (another fiber's stack) would trip on it. */
+    __asan_unpoison_memory_region(f->stack_bottom, f->stack_size);
 #endif
     munmap(f->map, f->map_size);
     free(f);

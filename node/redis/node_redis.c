@@ -88,33 +88,17 @@ static void s_watch(s_redis_t *r)
         node_io_watch(r->sh, r->fd, r->reading, r->writing);
 }
 
-static void s_ev_add_read(void *p)
+/*  hiredis turns its interest on and off through these four. */
+static void s_interest(void *p, bool *which, bool on)
 {
-    s_redis_t *r = p;
-    r->reading = true;
-    s_watch(r);
+    *which = on;
+    s_watch(p);
 }
 
-static void s_ev_del_read(void *p)
-{
-    s_redis_t *r = p;
-    r->reading = false;
-    s_watch(r);
-}
-
-static void s_ev_add_write(void *p)
-{
-    s_redis_t *r = p;
-    r->writing = true;
-    s_watch(r);
-}
-
-static void s_ev_del_write(void *p)
-{
-    s_redis_t *r = p;
-    r->writing = false;
-    s_watch(r);
-}
+static void s_ev_add_read(void *p) { s_interest(p, &((s_redis_t *) p)->reading, true); }
+static void s_ev_del_read(void *p) { s_interest(p, &((s_redis_t *) p)->reading, false); }
+static void s_ev_add_write(void *p) { s_interest(p, &((s_redis_t *) p)->writing, true); }
+static void s_ev_del_write(void *p) { s_interest(p, &((s_redis_t *) p)->writing, false); }
 
 static void s_on_read(node_shard_t *sh, int fd, void *arg)
 {
@@ -349,75 +333,70 @@ static s_op_t *s_op_new(s_redis_t *r, s_kind_t kind, node_wait_t *w)
     return op;
 }
 
-/*  One key op: argv[1] is the Redis key of table, key. */
-static void s_key_op(s_redis_t *r, s_kind_t kind, const char *table, const char *key,
-                     node_wait_t *w, s_op_t **opp, char *keybuf, size_t *keylen)
+/*  Send "cmd <table>:<key> [arg]" for waiter w, results through the
+    pointers of res (out, flag, num). */
+static void s_key_cmd(s_redis_t *r, s_kind_t kind, const char *cmd, const char *table,
+                      const char *key, const char *arg, node_wait_t *w, s_op_t res)
 {
-    *opp = NULL;
-    int n = skick_redis_key(keybuf, SKICK_REDIS_KEY_MAX, table, key);
+    char k[SKICK_REDIS_KEY_MAX];
+    int n = skick_redis_key(k, sizeof k, table, key);
     if (n < 0) {
         node_wait_complete(w, SKICK_EINVAL);
         return;
     }
-    *keylen = (size_t) n;
-    *opp = s_op_new(r, kind, w);
+    s_op_t *op = s_op_new(r, kind, w);
+    if (!op)
+        return;
+    op->out = res.out;
+    op->flag = res.flag;
+    op->num = res.num;
+    s_send(op, arg ? 3 : 2, (const char *[]){cmd, k, arg},
+           (size_t[]){strlen(cmd), (size_t) n, arg ? strlen(arg) : 0});
 }
 
 static void s_get(void *state, const char *table, const char *key, json_object **out,
                   node_wait_t *w)
 {
-    char k[SKICK_REDIS_KEY_MAX];
-    size_t kl;
-    s_op_t *op;
-    s_key_op(state, OP_GET, table, key, w, &op, k, &kl);
-    if (!op)
-        return;
-    op->out = out;
-    s_send(op, 2, (const char *[]){"GET", k}, (size_t[]){3, kl});
+    s_key_cmd(state, OP_GET, "GET", table, key, NULL, w, (s_op_t){.out = out});
 }
 
 static void s_del(void *state, const char *table, const char *key, node_wait_t *w)
 {
-    char k[SKICK_REDIS_KEY_MAX];
-    size_t kl;
-    s_op_t *op;
-    s_key_op(state, OP_DEL, table, key, w, &op, k, &kl);
-    if (op)
-        s_send(op, 2, (const char *[]){"DEL", k}, (size_t[]){3, kl});
+    s_key_cmd(state, OP_DEL, "DEL", table, key, NULL, w, (s_op_t){0});
 }
 
 static void s_contains(void *state, const char *table, const char *key, bool *out,
                        node_wait_t *w)
 {
-    char k[SKICK_REDIS_KEY_MAX];
-    size_t kl;
-    s_op_t *op;
-    s_key_op(state, OP_EXISTS, table, key, w, &op, k, &kl);
-    if (!op)
-        return;
-    op->flag = out;
-    s_send(op, 2, (const char *[]){"EXISTS", k}, (size_t[]){6, kl});
+    s_key_cmd(state, OP_EXISTS, "EXISTS", table, key, NULL, w, (s_op_t){.flag = out});
+}
+
+static void s_incr(void *state, const char *table, const char *key, int64_t delta,
+                   int64_t *out, node_wait_t *w)
+{
+    char d[24];
+    snprintf(d, sizeof d, "%lld", (long long) delta);
+    s_key_cmd(state, OP_INCR, "INCRBY", table, key, d, w, (s_op_t){.num = out});
 }
 
 static void s_set_ex(void *state, const char *table, const char *key, json_object **value,
                      int64_t ttl_ms, bool nx, bool *stored, node_wait_t *w)
 {
     char k[SKICK_REDIS_KEY_MAX], ttl[24];
-    size_t kl;
     char *text;
     size_t tl;
     *stored = false;
-    if (skick_redis_encode(*value, &text, &tl) != 0) {
+    int n = skick_redis_key(k, sizeof k, table, key);
+    if (n < 0 || skick_redis_encode(*value, &text, &tl) != 0) {
         node_wait_complete(w, SKICK_EINVAL); /* *value stays the caller's */
         return;
     }
-    s_op_t *op;
-    s_key_op(state, OP_SET, table, key, w, &op, k, &kl);
+    s_op_t *op = s_op_new(state, OP_SET, w);
     if (op) {
         op->flag = stored;
         op->nx = nx;
         const char *argv[6] = {"SET", k, text};
-        size_t lens[6] = {3, kl, tl};
+        size_t lens[6] = {3, (size_t) n, tl};
         int argc = 3;
         if (ttl_ms > 0) {
             snprintf(ttl, sizeof ttl, "%lld", (long long) ttl_ms);
@@ -433,20 +412,6 @@ static void s_set_ex(void *state, const char *table, const char *key, json_objec
         s_send(op, argc, argv, lens);
     }
     free(text);
-}
-
-static void s_incr(void *state, const char *table, const char *key, int64_t delta,
-                   int64_t *out, node_wait_t *w)
-{
-    char k[SKICK_REDIS_KEY_MAX], d[24];
-    size_t kl;
-    s_op_t *op;
-    s_key_op(state, OP_INCR, table, key, w, &op, k, &kl);
-    if (!op)
-        return;
-    op->num = out;
-    snprintf(d, sizeof d, "%lld", (long long) delta);
-    s_send(op, 3, (const char *[]){"INCRBY", k, d}, (size_t[]){6, kl, strlen(d)});
 }
 
 #define S_SCAN_COUNT "1000" /* keys Redis looks at per SCAN step */

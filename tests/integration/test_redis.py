@@ -533,20 +533,20 @@ class Options(unittest.TestCase):
 
 def main():
     global BUILD
-    if len(sys.argv) < 2:
-        print(f"usage: {sys.argv[0]} BUILD_DIR [unittest args]", file=sys.stderr)
-        return 2
+    if len(sys.argv) < 2 or not os.path.isdir(sys.argv[1]):
+        sys.exit(f"usage: {sys.argv[0]} BUILD_DIR [TestClass[.test] ...]")
     BUILD = os.path.abspath(sys.argv[1])
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
         print("redis-server / redis-cli missing: deploy/install-deps.sh --test", file=sys.stderr)
         return 2
     faulthandler.dump_traceback_later(280, exit=True)  # under ctest's 300 s
-    prog = unittest.main(module=__name__, argv=[sys.argv[0]] + sys.argv[2:], exit=False,
-                         verbosity=2)
-    r = prog.result
-    nfailed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
-    print(f"{r.testsRun - nfailed - len(r.skipped)} passed, {nfailed} failed")
-    return 0 if nfailed == 0 else 1
+    loader = unittest.defaultTestLoader
+    suite = (loader.loadTestsFromNames(sys.argv[2:], sys.modules[__name__]) if sys.argv[2:]
+             else loader.loadTestsFromModule(sys.modules[__name__]))
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    bad = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - bad - len(result.skipped)} passed, {bad} failed")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
