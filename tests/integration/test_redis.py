@@ -11,7 +11,8 @@ a websocket session), then checks with redis-cli:
   * the layout and the value mapping of docs/hashes.md, both ways (values the
     shard wrote as redis-cli sees them; values redis-cli wrote as the shard
     reads them), TTLs (PTTL), add, incr, keys, delete, contains, the refusals;
-  * two shards on one Redis: add from both, exactly one wins; incr sums;
+  * two shards on one Redis: add from both, exactly one wins; incr sums; a
+    shard started with --hash keeps Redis when it joins a cluster;
   * faults: Redis down at start (EUNREACH at once, reconnect with back-off,
     one log line for the loss and one for the recovery), killed -9 with
     operations pending (each ends with EUNREACH), restarted (traffic resumes),
@@ -38,6 +39,8 @@ import time
 import unittest
 
 import websockets
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 BUILD = None  # set by main()
 WAIT = 10.0  # bound on one answer (seconds)
@@ -515,6 +518,43 @@ class Auth(RedisCase):
         self.assertEqual(n.count(r"refused AUTH"), 1, n.log())
         self.redis.cli("CONFIG", "SET", "requirepass", "right", auth="changed")
         await Faults._until_ok(self, s, 8)
+
+
+class InACluster(RedisCase):
+    """A shard started with --hash keeps Redis when it joins a cluster."""
+
+    def start_broker(self, tmp):
+        """skick-broker on fresh ports (a port taken meanwhile: try others)."""
+        from test_cluster import free_port as free_ports  # p, p+1, p+2 free
+        for attempt in range(3):
+            endpoint = f"tcp://127.0.0.1:{free_ports(3)}"
+            path = os.path.join(tmp, f"broker-{attempt}.log")
+            with open(path, "w") as log:
+                broker = subprocess.Popen([os.path.join(BUILD, "broker", "skick-broker"),
+                                           "--log-level", "info", "--bind", endpoint,
+                                           "--control",
+                                           f"ipc://{tmp}/control-{attempt}"],
+                                          stdout=log, stderr=subprocess.STDOUT)
+            _procs.append(broker)
+            wait_until(lambda: "serving" in open(path).read() or broker.poll() is not None, 20,
+                       "skick-broker start")
+            if broker.poll() is None:
+                return broker, endpoint
+        self.fail("skick-broker did not start:\n" + open(path).read())
+
+    async def test_cluster_keeps_redis(self):
+        tmp = tempfile.mkdtemp(prefix="skick-redis-broker-")
+        broker, endpoint = self.start_broker(tmp)
+        try:
+            n, s = await self.node("--broker", endpoint)
+            wait_until(lambda: "joined the cluster" in n.log(), 10, "the shard joining")
+            await s.ok("set", key="c", value="via redis")
+            self.assertEqual(self.redis.cli("GET", "t:c"), "via redis")
+            self.assertEqual(await s.ok("incr", key="n", delta=2), 2)
+        finally:
+            broker.terminate()
+            broker.wait(10)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Options(unittest.TestCase):
