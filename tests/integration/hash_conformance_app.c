@@ -489,10 +489,10 @@ static void s_session(skick_actor_t *self, json_object *init)
     conf_t *st = skick_state_new(self, sizeof *st, s_conf_free);
     st->session = true;
     st->results = json_object_new_object();
-    skick_socket(self, "conformance", NULL, s_conformance);
-    skick_socket(self, "add", NULL, s_add_action);
-    skick_socket(self, "incr", NULL, s_incr_action);
-    skick_socket(self, "ops_later", NULL, s_ops_later);
+    skick_socket(self, "conformance", "{\"table\": \"string\"}", s_conformance);
+    skick_socket(self, "add", "{\"table\": \"string\", \"key\": \"string\", \"value\": \"any\"}", s_add_action);
+    skick_socket(self, "incr", "{\"table\": \"string\", \"key\": \"string\", \"delta\": \"integer\", \"n\": \"integer\"}", s_incr_action);
+    skick_socket(self, "ops_later", "{\"table\": \"string\", \"delay\": \"integer\"}", s_ops_later);
     skick_socket(self, "results", NULL, s_results);
 }
 
