@@ -15,6 +15,7 @@
     ctl_ps.c: ps (the broker's view joined with the record).
     ctl_query.c: actors, services, sessions, stats, send, ask, stop.
     ctl_misc.c: logs, keygen.
+    ctl_hash.c: hash get|set|del|keys|incr (the broker's hash store).
     ctl_table.c: human tables.
 
     Exit statuses: CTL_OK 0, CTL_FAIL 1 (a one-line "skickctl: CODE: text"
@@ -327,6 +328,7 @@ int ctl_cmd_stop(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_logs(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a);
+int ctl_cmd_hash(ctl_t *ctl, ctl_args_t *a);
 
 /*  Generate a CZMQ certificate pair DIR/NAME.cert and DIR/NAME.cert_secret
     (0600). 0, or -1 after ctl_fail. pub_out (may be NULL) gets the Z85
@@ -361,6 +363,9 @@ enum {
     OPT_INSECURE,
     OPT_ALLOW,
     OPT_ROLE,
+    OPT_TTL,
+    OPT_NX,
+    OPT_MAX,
 };
 
 /* ctl_table.c */
