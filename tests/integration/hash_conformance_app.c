@@ -122,6 +122,14 @@ static void s_del(chk_t *c, const char *table, const char *key)
             skick_err_name(skick_errno()));
 }
 
+/*  key of table is absent for get, contains and delete. */
+static void s_absent(chk_t *c, const char *table, const char *key)
+{
+    s_expect(c, table, key, NULL);
+    s_check(c, !s_contains(c, table, key), "contains %s is false", key);
+    s_err(c, skick_hash_delete(c->self, table, key) != 0, SKICK_ENOTFOUND, key);
+}
+
 /*  Whether the keys array holds name. */
 static bool s_listed(json_object *keys, const char *name)
 {
@@ -136,9 +144,7 @@ static bool s_listed(json_object *keys, const char *name)
 static void s_basics(chk_t *c)
 {
     skick_actor_t *self = c->self;
-    s_expect(c, c->t, "a", NULL);
-    s_check(c, !s_contains(c, c->t, "a"), "contains of an absent key is false");
-    s_err(c, skick_hash_delete(self, c->t, "a") != 0, SKICK_ENOTFOUND, "delete of an absent key");
+    s_absent(c, c->t, "a");
     s_set(c, c->t, "a", "\"one\"");
     s_expect(c, c->t, "a", "\"one\"");
     s_check(c, s_contains(c, c->t, "a"), "contains after set is true");
@@ -279,9 +285,7 @@ static void s_ttl_before(chk_t *c)
 static void s_ttl_after(chk_t *c)
 {
     skick_actor_t *self = c->self;
-    s_expect(c, c->t, "ttl1", NULL);
-    s_check(c, !s_contains(c, c->t, "ttl1"), "contains is false once the ttl is up");
-    s_err(c, skick_hash_delete(self, c->t, "ttl1") != 0, SKICK_ENOTFOUND, "delete of an expired key");
+    s_absent(c, c->t, "ttl1"); /* its time is up */
     s_expect(c, c->t, "ttl2", "\"lasting\"");
     s_expect(c, c->t, "ttl3", NULL);
     s_expect(c, c->t, "ttl4", NULL);

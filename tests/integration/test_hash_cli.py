@@ -18,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_cluster as tc  # noqa: E402
+import test_hash_conformance as thc  # noqa: E402  (LoneBroker)
 
 
 def skickctl(control, *args, timeout=20):
@@ -28,20 +29,8 @@ def skickctl(control, *args, timeout=20):
     return p.returncode, p.stdout, p.stderr
 
 
-class HashCommands(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tc.tempfile.mkdtemp(prefix="skick-hash-cli-")
-        cls.control = "ipc://%s/control" % cls.tmp
-        port = tc.free_port(3)
-        cls.broker = tc.Proc("broker", [os.path.join(tc.BUILD, "broker", "skick-broker"),
-                                        "--bind", "tcp://127.0.0.1:%d" % port,
-                                        "--control", cls.control], cls.tmp)
-        tc.wait_for(lambda: "serving" in cls.broker.text() or cls.broker.p.poll() is not None)
-
-    @classmethod
-    def tearDownClass(cls):
-        assert cls.broker.stop() == 0, cls.broker.text()[-2000:]
+class HashCommands(thc.LoneBroker):
+    """skickctl hash against a broker of its own."""
 
     def run_ok(self, *args):
         rc, out, err = skickctl(self.control, *args)
@@ -174,18 +163,5 @@ class WithShards(unittest.TestCase):
         self.assertTrue(all(v == 0 for v in codes.values()), codes)
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    tc.BUILD = os.path.abspath(sys.argv[1])
-    argv = [sys.argv[0]] + sys.argv[2:]
-    prog = unittest.main(argv=argv, exit=False, verbosity=2)
-    r = prog.result
-    print("%d passed, %d failed" % (r.testsRun - len(r.failures) - len(r.errors),
-                                    len(r.failures) + len(r.errors)))
-    return 0 if r.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tc.main())  # BUILD_DIR [unittest args]: sets tc.BUILD, runs this file's tests

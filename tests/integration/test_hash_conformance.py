@@ -201,8 +201,9 @@ class Conformance(unittest.TestCase):
         self.run_on(InCluster, "broker")
 
 
-class BrokerHashOp(unittest.TestCase):
-    """The broker's CONTROL "hash" op, from a client (PROTOCOL.md)."""
+class LoneBroker(unittest.TestCase):
+    """A test class with a skick-broker of its own and no shards: cls.broker
+    (a test_cluster.Proc), cls.control (its control endpoint), cls.tmp."""
 
     @classmethod
     def setUpClass(cls):
@@ -213,12 +214,24 @@ class BrokerHashOp(unittest.TestCase):
                                         "--bind", "tcp://127.0.0.1:%d" % port,
                                         "--control", cls.control], cls.tmp)
         tc.wait_for(lambda: "serving" in cls.broker.text() or cls.broker.p.poll() is not None)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.broker.stop() == 0, cls.broker.text()[-2000:]
+
+
+class BrokerHashOp(LoneBroker):
+    """The broker's CONTROL "hash" op, from a client (PROTOCOL.md)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
         cls.client = sp.Client(cls.control)
 
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        assert cls.broker.stop() == 0, cls.broker.text()[-2000:]
+        super().tearDownClass()
 
     def h(self, cmd, **kw):
         return self.client.request("hash", cmd=cmd, **kw)
@@ -356,18 +369,5 @@ class BrokerLoss(unittest.TestCase):
         self.assertTrue(all(v == 0 for v in codes.values()), codes)
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    tc.BUILD = os.path.abspath(sys.argv[1])
-    argv = [sys.argv[0]] + sys.argv[2:]
-    prog = unittest.main(argv=argv, exit=False, verbosity=2)
-    r = prog.result
-    print("%d passed, %d failed" % (r.testsRun - len(r.failures) - len(r.errors),
-                                    len(r.failures) + len(r.errors)))
-    return 0 if r.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tc.main())  # BUILD_DIR [unittest args]: sets tc.BUILD, runs this file's tests
