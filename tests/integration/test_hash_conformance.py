@@ -334,10 +334,12 @@ class BrokerHashOp(LoneBroker):
         """Expired keys nobody touches again go within a few ticks."""
         t = unique("sweep")
         before = self.stats()["hash_keys"]
+        t0 = time.monotonic()
         for i in range(300):
-            self.ok("set", table=t, key="k%d" % i, value="x" * 100, ttl_ms=200)
-        self.assertEqual(self.stats()["hash_keys"], before + 300)
-        got = tc.wait_for(lambda: self.stats()["hash_keys"] == before, 5)
+            self.ok("set", table=t, key="k%d" % i, value="x" * 100, ttl_ms=1500)
+        if time.monotonic() - t0 < 1.2:  # else some may have gone already (a slow machine)
+            self.assertEqual(self.stats()["hash_keys"], before + 300)
+        got = tc.wait_for(lambda: self.stats()["hash_keys"] == before, 10)
         self.assertTrue(got, self.stats())
 
 
