@@ -164,8 +164,8 @@ static int s_hash_int(json_object *rq, const char *name, int64_t min, int64_t ma
 
 /*  set: {"value", "ttl_ms"?: n > 0, "nx"?: bool}; answers null, or with nx
     whether it stored. */
-static int s_hash_set(broker_t *b, json_object *rq, const char *table, const char *key,
-                      int64_t now, json_object **result, const char **why)
+static int s_hash_set(broker_t *b, json_object *rq, const char *table, const char *key, int64_t now,
+                      json_object **result, const char **why)
 {
     json_object *v, *nxv = NULL;
     int64_t ttl;

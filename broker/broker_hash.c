@@ -40,11 +40,11 @@ typedef struct {
 } s_value_t;
 
 struct broker_hash_t {
-    zhashx_t *tables;  /* table name -> zhashx_t of key -> s_value_t (owned) */
-    size_t keys;       /* keys over all tables */
-    s_value_t **heap;  /* the values with a deadline, soonest first (borrowed) */
-    size_t heap_len;   /* entries in heap */
-    size_t heap_cap;   /* its allocated entries */
+    zhashx_t *tables; /* table name -> zhashx_t of key -> s_value_t (owned) */
+    size_t keys;      /* keys over all tables */
+    s_value_t **heap; /* the values with a deadline, soonest first (borrowed) */
+    size_t heap_len;  /* entries in heap */
+    size_t heap_cap;  /* its allocated entries */
 };
 
 static void s_value_destroy(void **item)
@@ -194,7 +194,7 @@ static void s_drop(broker_hash_t *self, zhashx_t *t, const char *table, const ch
 }
 
 /*  The live value of key in table (an expired one is dropped), or NULL;
-    *t_out (may be NULL) gets the table, NULL when absent or just emptied. */
+ *t_out (may be NULL) gets the table, NULL when absent or just emptied. */
 static s_value_t *s_find(broker_hash_t *self, const char *table, const char *key, int64_t now,
                          zhashx_t **t_out)
 {

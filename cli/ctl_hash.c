@@ -63,7 +63,8 @@ static int s_parse(ctl_t *ctl, ctl_args_t *a, s_hash_args_t *h)
         if (o->val == OPT_TTL || o->val == OPT_NX) {
             if (strcmp(h->cmd, "set") != 0)
                 return ctl_usage(ctl, "%s applies to hash set only",
-                                 o->val == OPT_TTL ? "--ttl" : "--nx"), -1;
+                                 o->val == OPT_TTL ? "--ttl" : "--nx"),
+                       -1;
             if (o->val == OPT_NX)
                 h->nx = true;
             else if (ctl_parse_int(ctl, "--ttl", o->arg, 1, 1000000000000L, &h->ttl_ms) != 0)
@@ -136,8 +137,7 @@ static void s_print(ctl_t *ctl, const s_hash_args_t *h, json_object *result)
             json_object_object_add(o, "key", json_object_new_string(h->key));
         if (keys) {
             json_object_object_add(o, "keys", json_object_get(ctl_get(result, "keys")));
-            json_object_object_add(o, "truncated",
-                                   json_object_get(ctl_get(result, "truncated")));
+            json_object_object_add(o, "truncated", json_object_get(ctl_get(result, "truncated")));
         } else if (set) {
             json_object_object_add(o, "stored", json_object_new_boolean(stored));
         } else if (strcmp(h->cmd, "delete") == 0) {
@@ -153,8 +153,10 @@ static void s_print(ctl_t *ctl, const s_hash_args_t *h, json_object *result)
             printf("%s\n", json_object_get_string(json_object_array_get_idx(list, i)));
         fflush(stdout);
         if (json_object_get_boolean(ctl_get(result, "truncated")))
-            fprintf(stderr, "skickctl: table %s has more than %ld keys (raise --max, up to "
-                            "100000)\n", h->table, h->max);
+            fprintf(stderr,
+                    "skickctl: table %s has more than %ld keys (raise --max, up to "
+                    "100000)\n",
+                    h->table, h->max);
     } else if (set) {
         if (stored)
             printf("stored %s %s\n", h->table, h->key);

@@ -99,8 +99,9 @@ static void s_expect(chk_t *c, const char *table, const char *key, const char *t
         s_err(c, got == NULL, SKICK_ENOTFOUND, key);
     } else {
         json_object *want = json_tokener_parse(text);
-        s_check(c, got && json_object_get_type(got) == json_object_get_type(want) &&
-                       json_object_equal(got, want),
+        s_check(c,
+                got && json_object_get_type(got) == json_object_get_type(want) &&
+                    json_object_equal(got, want),
                 "get %s: wanted %s, got %s", key, text,
                 got ? json_object_to_json_string(got) : skick_err_name(skick_errno()));
         json_object_put(want);
@@ -160,11 +161,25 @@ static void s_basics(chk_t *c)
 static void s_round_trips(chk_t *c)
 {
     static const char *const values[] = {
-        "\"\"", "\"plain\"", "\"quote \\\" backslash \\\\ slash / newline \\n tab \\t\"",
+        "\"\"",
+        "\"plain\"",
+        "\"quote \\\" backslash \\\\ slash / newline \\n tab \\t\"",
         "\"h\\u00e9llo w\\u00f6rld \\u2713 \\u65e5\\u672c \\ud83d\\ude00\"",
-        "\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80 (raw UTF-8)\"", "\"\\u0000 NUL inside\"",
-        "0", "-1", "42", "9223372036854775807", "-9223372036854775808", "3.5", "-0.25",
-        "1e+100", "true", "false", "[]", "{}", "[1, \"x\", null, true, {\"a\": []}]",
+        "\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80 (raw UTF-8)\"",
+        "\"\\u0000 NUL inside\"",
+        "0",
+        "-1",
+        "42",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "3.5",
+        "-0.25",
+        "1e+100",
+        "true",
+        "false",
+        "[]",
+        "{}",
+        "[1, \"x\", null, true, {\"a\": []}]",
         "{\"a\": 1, \"b\": {\"c\": [1, 2, {\"d\": null}]}, \"\\u00fc\": \"\\u00fc\"}"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char key[32];
@@ -268,7 +283,8 @@ static void s_ttl_before(chk_t *c)
     v = json_object_new_int(5);
     skick_hash_set_ttl(self, c->t, "ttl3", &v, TTL_MS);
     int64_t n = 0;
-    s_check(c, skick_hash_incr(self, c->t, "ttl3", 1, &n) == 0 && n == 6, "incr of a key with a ttl");
+    s_check(c, skick_hash_incr(self, c->t, "ttl3", 1, &n) == 0 && n == 6,
+            "incr of a key with a ttl");
     s_set(c, c->t, "ttl4", "\"lasting\"");
     v = json_object_new_string("soon");
     skick_hash_set_ttl(self, c->t, "ttl4", &v, TTL_MS); /* set_ttl over a lasting key */
@@ -297,8 +313,9 @@ static void s_ttl_after(chk_t *c)
     s_check(c, skick_hash_add(self, c->t, "add2", &v, 0) == 1, "add after the ttl is up stores");
     bool truncated = true;
     json_object *keys = skick_hash_keys(self, c->t, 1000, &truncated);
-    s_check(c, keys && !s_listed(keys, "ttl1") && !s_listed(keys, "ttl3") &&
-                   !s_listed(keys, "ttl4") && s_listed(keys, "ttl5") && !truncated,
+    s_check(c,
+            keys && !s_listed(keys, "ttl1") && !s_listed(keys, "ttl3") && !s_listed(keys, "ttl4") &&
+                s_listed(keys, "ttl5") && !truncated,
             "keys lists no expired key: %s", keys ? json_object_to_json_string(keys) : "NULL");
     json_object_put(keys);
 }
@@ -376,8 +393,8 @@ static void s_cleanup(chk_t *c, const char *table)
 
 static void s_conformance(skick_actor_t *self, json_object *msg)
 {
-    chk_t c = {.self = self, .t = skick_get_string(msg, "table", ""),
-               .failed = json_object_new_array()};
+    chk_t c = {
+        .self = self, .t = skick_get_string(msg, "table", ""), .failed = json_object_new_array()};
     if (!*c.t || strlen(c.t) > 200) {
         s_check(&c, false, "the request needs a table name of 1-200 bytes");
     } else {
@@ -424,8 +441,8 @@ static void s_incr_action(skick_actor_t *self, json_object *msg)
                             skick_get_string(msg, "key", ""), skick_get_int(msg, "delta", 1),
                             &last) != 0)
             errors++;
-    json_object *r = skick_json("{\"last\": %lld, \"errors\": %lld}", (long long) last,
-                                (long long) errors);
+    json_object *r =
+        skick_json("{\"last\": %lld, \"errors\": %lld}", (long long) last, (long long) errors);
     s_answer(self, msg, &r);
 }
 
@@ -494,8 +511,12 @@ static void s_session(skick_actor_t *self, json_object *init)
     st->session = true;
     st->results = json_object_new_object();
     skick_socket(self, "conformance", "{\"table\": \"string\"}", s_conformance);
-    skick_socket(self, "add", "{\"table\": \"string\", \"key\": \"string\", \"value\": \"any\"}", s_add_action);
-    skick_socket(self, "incr", "{\"table\": \"string\", \"key\": \"string\", \"delta\": \"integer\", \"n\": \"integer\"}", s_incr_action);
+    skick_socket(self, "add", "{\"table\": \"string\", \"key\": \"string\", \"value\": \"any\"}",
+                 s_add_action);
+    skick_socket(
+        self, "incr",
+        "{\"table\": \"string\", \"key\": \"string\", \"delta\": \"integer\", \"n\": \"integer\"}",
+        s_incr_action);
     skick_socket(self, "ops_later", "{\"table\": \"string\", \"delay\": \"integer\"}", s_ops_later);
     skick_socket(self, "results", NULL, s_results);
 }
