@@ -16,9 +16,8 @@ shards share the store, races two shards on add and incr.
   (b) InCluster: a broker and two back shards, the broker's store, through
       the broker's control endpoint (skick_proto.Client asking the module's
       actor "hash_conformance" on each back shard).
-  (c) Redis (issue 10): Standalone(count=2, node_args=["--hash", URL],
-      shared=True) against a redis-server the test starts; add it to
-      BACKENDS and a test method like the two below.
+  (c) Redis (issue 10): two skick-node processes with --hash redis://...
+      on one redis-server the test starts (test_redis.Redis), sharing it.
 
 Also: the broker's hash op itself (fields, answers, errors, expiry on the
 broker's clock, the sweep), and pending operations of the new kinds failing
@@ -182,6 +181,24 @@ def conformance(test, backend, name):
     test.assertEqual(max(r["last"] for r in got), 900)
 
 
+class OnRedis(Standalone):
+    """Two standalone shards sharing one redis-server (--hash redis://...)."""
+
+    def __init__(self):
+        import test_redis  # noqa: E402  (Redis: a redis-server of the test's own)
+        self.redis = test_redis.Redis()
+        try:
+            super().__init__(count=2, node_args=["--hash", self.redis.url], shared=True)
+        except Exception:
+            self.redis.close()
+            raise
+
+    def close(self):
+        codes = super().close()
+        self.redis.close()
+        return codes
+
+
 class Conformance(unittest.TestCase):
     """One method per backend; each starts its own processes."""
 
@@ -199,6 +216,9 @@ class Conformance(unittest.TestCase):
 
     def test_b_cluster_broker_store(self):
         self.run_on(InCluster, "broker")
+
+    def test_c_redis(self):
+        self.run_on(OnRedis, "redis")
 
 
 class LoneBroker(unittest.TestCase):
