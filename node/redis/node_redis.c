@@ -26,6 +26,10 @@
     redisAsyncHandleRead/Write (ev.cleanup runs first, maybe twice in
     0.14): s_ev_cleanup forgets the context and its descriptor, and the io
     callbacks look at r->ac again after each hiredis call.
+
+    One file (about 650 lines) on purpose: the connection's states and the
+    operations' lifecycle (queued, answered, cancelled, failed with the
+    connection) are one state machine, read together.
 */
 #include "node_redis.h"
 
