@@ -126,44 +126,143 @@ static json_object *s_stats(broker_t *b)
     return o;
 }
 
-/*  The hash op. Returns 0 with *result set, or an error code with *why. */
+/*  The hash op's string member name of rq: 0 with *out (borrowed) and *len,
+    or EINVAL with *why when it is absent or not a string. */
+static int s_hash_str(json_object *rq, const char *name, const char **out, size_t *len,
+                      const char **why, const char *missing)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(rq, name, &v) || !json_object_is_type(v, json_type_string)) {
+        *why = missing;
+        return SKICK_EINVAL;
+    }
+    *out = json_object_get_string(v);
+    *len = (size_t) json_object_get_string_len(v);
+    return 0;
+}
+
+/*  The optional integer member name of rq in [min, max]: 0 with *out (def
+    when absent), or EINVAL with *why. */
+static int s_hash_int(json_object *rq, const char *name, int64_t min, int64_t max, int64_t def,
+                      int64_t *out, const char **why, const char *bad)
+{
+    json_object *v;
+    *out = def;
+    if (!json_object_object_get_ex(rq, name, &v))
+        return 0;
+    /* a uint64 above INT64_MAX reads as INT64_MAX: refuse it by its text */
+    if (!json_object_is_type(v, json_type_int) ||
+        (json_object_get_int64(v) == INT64_MAX &&
+         json_object_get_uint64(v) > (uint64_t) INT64_MAX) ||
+        json_object_get_int64(v) < min || json_object_get_int64(v) > max) {
+        *why = bad;
+        return SKICK_EINVAL;
+    }
+    *out = json_object_get_int64(v);
+    return 0;
+}
+
+/*  set: {"value", "ttl_ms"?: n > 0, "nx"?: bool}; answers null, or with nx
+    whether it stored. */
+static int s_hash_set(broker_t *b, json_object *rq, const char *table, const char *key, int64_t now,
+                      json_object **result, const char **why)
+{
+    json_object *v, *nxv = NULL;
+    int64_t ttl;
+    if (!json_object_object_get_ex(rq, "value", &v)) {
+        *why = "hash set needs a value";
+        return SKICK_EINVAL;
+    }
+    if (s_hash_int(rq, "ttl_ms", 1, INT64_MAX - now, 0, &ttl, why,
+                   "hash set: ttl_ms must be a positive integer (milliseconds)") != 0)
+        return SKICK_EINVAL;
+    if (json_object_object_get_ex(rq, "nx", &nxv) && !json_object_is_type(nxv, json_type_boolean)) {
+        *why = "hash set: nx must be true or false";
+        return SKICK_EINVAL;
+    }
+    bool nx = nxv && json_object_get_boolean(nxv), stored;
+    json_object *mine = json_object_get(v); /* shared with the request, never mutated */
+    int rc = broker_hash_set(b->hash, table, key, &mine, ttl, nx, now, &stored);
+    json_object_put(mine); /* still ours when not stored */
+    if (rc != 0) {
+        *why = "hash set: ttl_ms too large";
+        return rc;
+    }
+    if (nx)
+        *result = json_object_new_boolean(stored);
+    return 0;
+}
+
+/*  The hash op (PROTOCOL.md "The hash operation"). Returns 0 with *result
+    set, or an error code with *why. */
 static int s_hash(broker_t *b, json_object *rq, json_object **result, const char **why)
 {
-    const char *cmd = broker_json_str(rq, "cmd");
-    const char *table = broker_json_str(rq, "table");
-    const char *key = broker_json_str(rq, "key");
+    const char *cmd, *table, *key = NULL;
+    size_t n, tl, kl = 0;
+    int64_t now = zclock_mono(), num;
     *result = NULL;
-    if (!cmd || !table || !key) {
-        *why = "hash needs string members cmd, table and key";
+    if (s_hash_str(rq, "cmd", &cmd, &n, why, "hash needs a string cmd") != 0 ||
+        s_hash_str(rq, "table", &table, &tl, why, "hash needs a string table") != 0)
+        return SKICK_EINVAL;
+    if (!broker_hash_valid_table(table, tl)) {
+        *why = "hash: a table name is 1-256 bytes of A-Z a-z 0-9 _ . -";
         return SKICK_EINVAL;
     }
-    if (strcmp(cmd, "get") == 0) {
-        json_object *v;
-        if (broker_hash_get(b->hash, table, key, &v) != 0) {
-            *why = "no such key";
-            return SKICK_ENOTFOUND;
-        }
-        *result = json_object_get(v);
-    } else if (strcmp(cmd, "set") == 0) {
-        json_object *v;
-        if (!json_object_object_get_ex(rq, "value", &v)) {
-            *why = "hash set needs a value";
+    if (strcmp(cmd, "keys") == 0) {
+        if (s_hash_int(rq, "max", 1, BROKER_HASH_KEYS_MAX, 0, &num, why,
+                       "hash keys: max must be an integer from 1 to 100000") != 0)
+            return SKICK_EINVAL;
+        if (num == 0) {
+            *why = "hash keys needs max (1 to 100000)";
             return SKICK_EINVAL;
         }
-        json_object *mine = json_object_get(v); /* shared with the request, never mutated */
-        broker_hash_set(b->hash, table, key, &mine);
-    } else if (strcmp(cmd, "delete") == 0) {
-        if (broker_hash_delete(b->hash, table, key) != 0) {
-            *why = "no such key";
-            return SKICK_ENOTFOUND;
-        }
-    } else if (strcmp(cmd, "contains") == 0) {
-        *result = json_object_new_boolean(broker_hash_contains(b->hash, table, key));
-    } else {
-        *why = "hash cmd must be get, set, delete or contains";
+        bool more;
+        json_object *keys = broker_hash_list(b->hash, table, (size_t) num, now, &more);
+        *result = json_object_new_object();
+        json_object_object_add(*result, "keys", keys);
+        json_object_object_add(*result, "truncated", json_object_new_boolean(more));
+        return 0;
+    }
+    if (s_hash_str(rq, "key", &key, &kl, why, "hash needs a string key") != 0)
+        return SKICK_EINVAL;
+    if (!broker_hash_valid_key(key, kl)) {
+        *why = "hash: a key is 1-1024 bytes without control characters";
         return SKICK_EINVAL;
     }
-    return 0;
+    int rc = 0;
+    if (strcmp(cmd, "get") == 0) {
+        json_object *v;
+        if ((rc = broker_hash_get(b->hash, table, key, now, &v)) == 0)
+            *result = json_object_get(v);
+    } else if (strcmp(cmd, "set") == 0) {
+        return s_hash_set(b, rq, table, key, now, result, why);
+    } else if (strcmp(cmd, "delete") == 0) {
+        rc = broker_hash_delete(b->hash, table, key, now);
+    } else if (strcmp(cmd, "contains") == 0) {
+        *result = json_object_new_boolean(broker_hash_contains(b->hash, table, key, now));
+    } else if (strcmp(cmd, "incr") == 0) {
+        json_object *d;
+        if (!json_object_object_get_ex(rq, "delta", &d)) {
+            *why = "hash incr needs an integer delta";
+            return SKICK_EINVAL;
+        }
+        if (s_hash_int(rq, "delta", INT64_MIN, INT64_MAX, 0, &num, why,
+                       "hash incr: delta must be an integer (int64)") != 0)
+            return SKICK_EINVAL;
+        int64_t out;
+        if ((rc = broker_hash_incr(b->hash, table, key, num, now, &out)) == 0)
+            *result = json_object_new_int64(out);
+    } else {
+        *why = "unknown hash cmd (get, set, delete, contains, incr, keys)";
+        return SKICK_EINVAL;
+    }
+    if (rc == SKICK_ENOTFOUND)
+        *why = "no such key";
+    else if (rc == SKICK_ETYPE)
+        *why = "hash incr: the stored value is not an integer";
+    else if (rc == SKICK_EINVAL)
+        *why = "hash incr: the result would overflow int64";
+    return rc;
 }
 
 /*  Run the request. Returns 0 with *result set, or an error code with *why. */

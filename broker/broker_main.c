@@ -282,6 +282,7 @@ static int s_loop(broker_t *b)
         int64_t now = zclock_mono();
         if (now >= next_tick) {
             broker_peers_tick(b, now);
+            broker_hash_sweep(b->hash, now, BROKER_HASH_SWEEP_MAX); /* expired keys' memory */
             next_tick = now + tick;
             for (int i = 0; i < BROKER_SOCKS; i++)
                 look[i] = true;

@@ -6,11 +6,16 @@
     ctl_record.c: the launcher's record (cluster.json), its lock, and what
         each recorded process has become (alive, or how it ended).
     ctl_spawn.c: starting processes detached under a watcher, stopping them.
-    ctl_launch.c: up, down, and waiting for the broker's view.
+    ctl_launch.c: up and down (starting and stopping the processes).
+    ctl_launch_record.c: the record up starts from (run directory, old
+        record, new record and CURVE keys).
+    ctl_wait.c: waiting for the broker's view, and printing what up and
+        scale made.
     ctl_scale.c: scale.
     ctl_ps.c: ps (the broker's view joined with the record).
     ctl_query.c: actors, services, sessions, stats, send, ask, stop.
     ctl_misc.c: logs, keygen.
+    ctl_hash.c: hash get|set|del|keys|incr (the broker's hash store).
     ctl_table.c: human tables.
 
     Exit statuses: CTL_OK 0, CTL_FAIL 1 (a one-line "skickctl: CODE: text"
@@ -224,7 +229,7 @@ void ctl_status_text(int status, char *buf, size_t len);
 /*  Reap the watchers that have ended (they are our children). */
 void ctl_reap(void);
 
-/* ctl_launch.c */
+/* ctl_wait.c */
 /*  The options skickctl connects to cluster's control endpoint with: the
     timeout and, when it runs with CURVE, the keys `up` made. */
 void ctl_cluster_client_opts(json_object *cluster, int timeout_ms, skick_client_opts_t *o);
@@ -243,6 +248,34 @@ int ctl_wait_shards(ctl_t *ctl, json_object *cluster, const pid_t *gone, int ngo
     cluster's fields added. */
 void ctl_print_result(ctl_t *ctl, json_object *cluster, json_object *ps, const char *what,
                       json_object *extra);
+
+/* ctl_launch_record.c */
+/*  What `up` was asked for (ctl_launch.c parses it). */
+typedef struct {
+    long front, back;              /* shard counts */
+    long port;                     /* the first front shard's websocket port */
+    long wait_ms;                  /* --wait */
+    const char *broker;            /* the broker's endpoint (--broker) */
+    const char *host;              /* --host */
+    const char *www;               /* --www (absolute, malloc'd) or NULL */
+    bool curve;                    /* false with --insecure */
+    json_object *apps, *node_args; /* owned until moved into the cluster */
+} ctl_launch_opts_t;
+
+/*  Make the run directory (0700) and check it (ctl_rundir.c), absolute,
+    with the control endpoint that follows from it. 0, or -1 after
+    ctl_fail. */
+int ctl_launch_run_dir(ctl_t *ctl);
+/*  Look at the old record in RUN_DIR. Refused when its broker still
+    runs, or when it cannot be read; one whose processes have all ended is
+    reported and forgotten (then *repair stays NULL and a new cluster
+    starts); one whose shards still run without their broker is given in
+    *repair (caller owns), to be repaired. 0, or -1 after ctl_fail. */
+int ctl_launch_check_old(ctl_t *ctl, json_object **repair);
+/*  The new record for o (with fresh CURVE keys when o->curve), saved.
+    Takes o's lists (sets them NULL). Caller owns; NULL after ctl_fail. */
+json_object *ctl_launch_record_new(ctl_t *ctl, ctl_launch_opts_t *o, const char *broker_bin,
+                                   const char *node_bin);
 
 /* ctl_repair.c */
 /*  Whether cluster records a broker and it is alive (ctl_proc_alive). */
@@ -295,6 +328,7 @@ int ctl_cmd_stop(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_logs(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a);
+int ctl_cmd_hash(ctl_t *ctl, ctl_args_t *a);
 
 /*  Generate a CZMQ certificate pair DIR/NAME.cert and DIR/NAME.cert_secret
     (0600). 0, or -1 after ctl_fail. pub_out (may be NULL) gets the Z85
@@ -329,6 +363,9 @@ enum {
     OPT_INSECURE,
     OPT_ALLOW,
     OPT_ROLE,
+    OPT_TTL,
+    OPT_NX,
+    OPT_MAX,
 };
 
 /* ctl_table.c */

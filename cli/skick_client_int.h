@@ -1,10 +1,11 @@
 /*  skick_client_int - private to libskick-client (cli/skick_client*.c)
 
-    skick_client.c: the link (connect, HELLO and welcome, sequence numbers,
-    receiving and dispatching, heartbeats, waiting). skick_client_ops.c:
-    what callers do with it (control requests, sends, conversations, ask).
-    The helpers below are shared between the two files and hidden from the
-    library's exported symbols.
+    skick_client.c: the link (connect, HELLO, sequence numbers, sending,
+    heartbeats, waiting). skick_client_recv.c: receiving and dispatching
+    what the broker sends (welcome, REPLY, turns, dead letters, losses).
+    skick_client_ops.c: what callers do with it (control requests, sends,
+    conversations, ask). The helpers below are shared between the three
+    files and hidden from the library's exported symbols.
 */
 #ifndef SKICK_CLIENT_INT_H_INCLUDED
 #define SKICK_CLIENT_INT_H_INCLUDED

@@ -80,6 +80,12 @@ static const struct option s_keygen_opts[] = {
     {"role", required_argument, NULL, OPT_ROLE},
     {NULL, 0, NULL, 0},
 };
+static const struct option s_hash_opts[] = {
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"nx", no_argument, NULL, OPT_NX},
+    {"max", required_argument, NULL, OPT_MAX},
+    {NULL, 0, NULL, 0},
+};
 
 typedef struct {
     const char *name;
@@ -184,6 +190,29 @@ static const command_t s_commands[] = {
      "  --role ROLE        with --allow: shard (DIR/shards/), client (DIR/clients/,\n"
      "                     skickctl) or bridge (DIR/bridges/)\n",
      s_keygen_opts, "", 2, 2, ctl_cmd_keygen},
+    {"hash", "CMD TABLE [ARGS]", "read and change the cluster's hash store",
+     "The broker's hash store, the one a cluster's shards use by default:\n"
+     "\n"
+     "  hash get TABLE KEY          print the value (JSON); ENOTFOUND if absent\n"
+     "  hash set TABLE KEY VALUE    store VALUE: JSON text, or else the text as a\n"
+     "                              string (hello -> \"hello\"; quote '\"42\"' for a\n"
+     "                              string of digits); null is refused\n"
+     "  hash del TABLE KEY          delete; ENOTFOUND if absent\n"
+     "  hash keys TABLE             the keys, one a line, in no order\n"
+     "  hash incr TABLE KEY [DELTA] add DELTA (default 1) to an integer, print\n"
+     "                              the result; ETYPE if it is not an integer\n"
+     "                              (a negative VALUE or DELTA goes after --:\n"
+     "                              hash incr T K -- -5)\n"
+     "\n"
+     "  --ttl MS           set: the key goes after MS milliseconds\n"
+     "  --nx               set: only if the key is absent (prints whether it\n"
+     "                     stored; exit 0 either way)\n"
+     "  --max N            keys: list at most N (default 1000, up to 100000);\n"
+     "                     a note on stderr says when there are more\n"
+     "\n"
+     "TABLE is 1-256 bytes of A-Z a-z 0-9 _ . -; KEY 1-1024 bytes without\n"
+     "control characters (EINVAL otherwise).\n",
+     s_hash_opts, "", 2, 4, ctl_cmd_hash},
 };
 #define NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
 

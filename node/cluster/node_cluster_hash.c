@@ -58,8 +58,10 @@ static void s_request(node_shard_t *sh, const char *cmd, const char *table, cons
         json_object_object_add(b, "value", *value);
         *value = NULL;
     }
-    json_object_object_foreach(extra, k, v) json_object_object_add(b, k, json_object_get(v));
-    json_object_put(extra);
+    if (extra) {
+        json_object_object_foreach(extra, k, v) json_object_object_add(b, k, json_object_get(v));
+        json_object_put(extra);
+    }
     if (node_cluster_send(sh, SKICK_KIND_CONTROL, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, &b,
                           false, 0) != 0) {
         json_object_put(b);
