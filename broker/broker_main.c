@@ -363,9 +363,11 @@ static int s_loop(broker_t *b)
             again |= look[i];
         }
         pfd[BROKER_SOCKS].fd = b->redis ? broker_redis_fd(b->redis, &pfd[BROKER_SOCKS].events) : -1;
-        /* Busy sockets skip the wait; Redis still gets a look (no wait) so
-           that its answers and commands do not wait for the sockets. */
-        if (again && pfd[BROKER_SOCKS].fd < 0)
+        /* Busy sockets skip the wait; Redis, when it has something to send
+           or answers to come, still gets a look (no wait) so that they do
+           not wait for the sockets. */
+        if (again && (pfd[BROKER_SOCKS].fd < 0 || (!(pfd[BROKER_SOCKS].events & POLLOUT) &&
+                                                   !broker_redis_inflight(b->redis))))
             continue;
         now = zclock_mono();
         int wait = again ? 0 : (int) (next_tick - now > 0 ? next_tick - now : 0);

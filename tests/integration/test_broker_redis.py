@@ -91,8 +91,12 @@ class LoneBroker:
         return self.client.request("hash", cmd=cmd, timeout=timeout, **kw)
 
     def close(self):
+        """Stop it; its exit status (-1 after a sanitizer report)."""
         self.client.close()
         code = self.proc.stop()
+        if tc.SANITIZER.search(self.proc.text()):
+            print(self.proc.text()[-3000:], file=sys.stderr)
+            code = -1
         shutil.rmtree(self.tmp, ignore_errors=True)
         return code
 
