@@ -204,9 +204,9 @@ static int s_hash_set_args(json_object *rq, int64_t now, broker_redis_op_t *op, 
 static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, const char **why)
 {
     static const char *const cmds[] = {
-        [BROKER_REDIS_GET] = "get",           [BROKER_REDIS_SET] = "set",
-        [BROKER_REDIS_DELETE] = "delete",     [BROKER_REDIS_CONTAINS] = "contains",
-        [BROKER_REDIS_INCR] = "incr",         [BROKER_REDIS_KEYS] = "keys",
+        [BROKER_REDIS_GET] = "get",       [BROKER_REDIS_SET] = "set",
+        [BROKER_REDIS_DELETE] = "delete", [BROKER_REDIS_CONTAINS] = "contains",
+        [BROKER_REDIS_INCR] = "incr",     [BROKER_REDIS_KEYS] = "keys",
     };
     const char *cmd;
     size_t n, tl, kl = 0;

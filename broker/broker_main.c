@@ -72,12 +72,13 @@ static void s_usage(FILE *out)
                  "  --insecure           allow an endpoint other than loopback or ipc:// without\n"
                  "                       CURVE (open to everyone who can reach it)\n"
                  "  --hash URL           keep the cluster's hash store in Redis instead of the\n"
-                 "                       broker's memory: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\n"
-                 "                       or unix:///PATH/redis.sock[?db=N], the layout of\n"
+                 "                       broker's memory:\n"
+                 "                       redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
+                 "                       unix:///PATH/redis.sock[?db=N], the layout of\n"
                  "                       skick-node --hash (docs/hashes.md); give the same URL\n"
                  "                       to the shards' --hash to share the tables with them\n"
-                 "  --hash-inflight N    hash requests in flight to Redis at most (default 10000);\n"
-                 "                       beyond, EBACKLOG at once\n"
+                 "  --hash-inflight N    hash requests in flight to Redis at most (default\n"
+                 "                       10000); beyond, EBACKLOG at once\n"
                  "  --hash-timeout-ms N  a hash request Redis has not answered by then fails with\n"
                  "                       ETIMEDOUT (default 5000, the shards' call timeout)\n"
                  "  --help               show this help and exit\n"
@@ -366,8 +367,8 @@ static int s_loop(broker_t *b)
         /* Busy sockets skip the wait; Redis, when it has something to send
            or answers to come, still gets a look (no wait) so that they do
            not wait for the sockets. */
-        if (again && (pfd[BROKER_SOCKS].fd < 0 || (!(pfd[BROKER_SOCKS].events & POLLOUT) &&
-                                                   !broker_redis_inflight(b->redis))))
+        if (again && (pfd[BROKER_SOCKS].fd < 0 ||
+                      (!(pfd[BROKER_SOCKS].events & POLLOUT) && !broker_redis_inflight(b->redis))))
             continue;
         now = zclock_mono();
         int wait = again ? 0 : (int) (next_tick - now > 0 ? next_tick - now : 0);
@@ -415,8 +416,8 @@ int main(int argc, char **argv)
         SKICK_LOG(SKICK_LOG_NOTICE, "broker",
                   "serving shards on %s, control on %s (directory out %s; broker %s%s; hash "
                   "store %s)",
-                  b.cfg.bind, b.cfg.control, b.cfg.dir_out, b.instance_hex,
-                  b.cert ? ", CURVE" : "", b.redis ? broker_redis_shown(b.redis) : "memory");
+                  b.cfg.bind, b.cfg.control, b.cfg.dir_out, b.instance_hex, b.cert ? ", CURVE" : "",
+                  b.redis ? broker_redis_shown(b.redis) : "memory");
         rc = s_loop(&b);
         if (b.cfg.pid_file)
             unlink(b.cfg.pid_file);

@@ -60,35 +60,35 @@ typedef enum { S_DOWN, S_CONNECTING, S_READY } s_state_t;
 typedef struct s_req s_req_t;
 
 struct broker_redis_t {
-    skick_redis_url_t url;        /* where, and how to log in */
-    char shown[700];              /* the URL for logs, the password as *** */
-    size_t max_inflight;          /* bound on inflight */
-    int timeout_ms;               /* answer bound */
-    redisAsyncContext *ac;        /* the connection, NULL when down */
-    bool reading, writing;        /* hiredis's interest on ac's descriptor */
-    s_state_t state;              /* see above */
-    bool closing;                 /* destroy in progress: no reconnect */
-    bool refused;                 /* the last handshake was refused (AUTH, SELECT) */
-    bool ever_ready;              /* a handshake succeeded once */
-    bool down_logged;             /* the loss (or failure to connect) was logged */
-    char why[256];                /* why the connection went, for the log */
-    char answer[900];             /* an error text handed out as *why */
-    int64_t backoff_ms;           /* the next reconnect delay */
-    int64_t retry_at;             /* DOWN: when to connect again, 0 = not scheduled */
-    int64_t ready_by;             /* CONNECTING: the handshake's deadline */
-    size_t inflight;              /* requests whose callback has not run */
-    s_req_t *head, *tail;         /* requests waiting for an answer, oldest first */
-    broker_ratelimit_t rl;        /* log budget: error answers */
+    skick_redis_url_t url; /* where, and how to log in */
+    char shown[700];       /* the URL for logs, the password as *** */
+    size_t max_inflight;   /* bound on inflight */
+    int timeout_ms;        /* answer bound */
+    redisAsyncContext *ac; /* the connection, NULL when down */
+    bool reading, writing; /* hiredis's interest on ac's descriptor */
+    s_state_t state;       /* see above */
+    bool closing;          /* destroy in progress: no reconnect */
+    bool refused;          /* the last handshake was refused (AUTH, SELECT) */
+    bool ever_ready;       /* a handshake succeeded once */
+    bool down_logged;      /* the loss (or failure to connect) was logged */
+    char why[256];         /* why the connection went, for the log */
+    char answer[900];      /* an error text handed out as *why */
+    int64_t backoff_ms;    /* the next reconnect delay */
+    int64_t retry_at;      /* DOWN: when to connect again, 0 = not scheduled */
+    int64_t ready_by;      /* CONNECTING: the handshake's deadline */
+    size_t inflight;       /* requests whose callback has not run */
+    s_req_t *head, *tail;  /* requests waiting for an answer, oldest first */
+    broker_ratelimit_t rl; /* log budget: error answers */
 };
 
 struct s_req {
-    broker_redis_t *r;       /* the store */
+    broker_redis_t *r;          /* the store */
     broker_redis_done_fn *done; /* gets the answer */
-    void *arg;               /* the asker's, NULL once answered (timed out) */
-    broker_redis_cmd_t cmd;  /* what the answer means */
-    bool nx;                 /* set: a nil answer means "present" */
-    int64_t deadline;        /* when it times out (monotonic ms) */
-    s_req_t *prev, *next;    /* in r's waiting list while arg is set */
+    void *arg;                  /* the asker's, NULL once answered (timed out) */
+    broker_redis_cmd_t cmd;     /* what the answer means */
+    bool nx;                    /* set: a nil answer means "present" */
+    int64_t deadline;           /* when it times out (monotonic ms) */
+    s_req_t *prev, *next;       /* in r's waiting list while arg is set */
     /* keys only */
     json_object *keys;       /* the keys found so far */
     zhashx_t *seen;          /* the same key may come twice in a SCAN */
@@ -104,10 +104,22 @@ static void s_connect(broker_redis_t *r, int64_t now);
 /* ------------------------------------------------------------------------- */
 /* The adapter: hiredis's interest, polled by broker_main.c                   */
 
-static void s_add_read(void *p) { ((broker_redis_t *) p)->reading = true; }
-static void s_del_read(void *p) { ((broker_redis_t *) p)->reading = false; }
-static void s_add_write(void *p) { ((broker_redis_t *) p)->writing = true; }
-static void s_del_write(void *p) { ((broker_redis_t *) p)->writing = false; }
+static void s_add_read(void *p)
+{
+    ((broker_redis_t *) p)->reading = true;
+}
+static void s_del_read(void *p)
+{
+    ((broker_redis_t *) p)->reading = false;
+}
+static void s_add_write(void *p)
+{
+    ((broker_redis_t *) p)->writing = true;
+}
+static void s_del_write(void *p)
+{
+    ((broker_redis_t *) p)->writing = false;
+}
 
 /*  The connection is gone (or never came): log it once, retry later. */
 static void s_down(broker_redis_t *r, const char *why)
@@ -145,7 +157,9 @@ static void s_ev_cleanup(void *p)
         return; /* hiredis 0.14 calls it again from __redisAsyncFree */
     char why[sizeof r->why];
     snprintf(why, sizeof why, "%s",
-             r->why[0] ? r->why : r->ac->err ? r->ac->errstr : "closed by the server");
+             r->why[0]    ? r->why
+             : r->ac->err ? r->ac->errstr
+                          : "closed by the server");
     r->why[0] = '\0';
     s_down(r, why);
 }
@@ -161,8 +175,7 @@ static void s_handshake(redisAsyncContext *ac, void *reply, void *privdata)
     if (!rep || r->closing || r->ac != ac)
         return; /* the connection went: s_ev_cleanup saw to it */
     if (rep->type == REDIS_REPLY_ERROR) {
-        const char *what = strncmp(rep->str, "NOAUTH", 6) == 0 ? "access without a password"
-                                                                : step;
+        const char *what = strncmp(rep->str, "NOAUTH", 6) == 0 ? "access without a password" : step;
         if (!r->refused)
             SKICK_LOG(SKICK_LOG_ERROR, "redis",
                       "%s refused %s: %s; hash requests fail with EBACKEND (check the user, "
@@ -324,7 +337,7 @@ static void s_error(s_req_t *q, const char *text)
 }
 
 /*  The result of reply rep (not an error, not a SCAN step) for q: 0 with
-    *v (may stay NULL: a JSON null), or an error code with *why. */
+ *v (may stay NULL: a JSON null), or an error code with *why. */
 static int s_result(const s_req_t *q, const redisReply *rep, json_object **v, const char **why)
 {
     *why = "Redis gave an answer of an unexpected type";
@@ -424,9 +437,9 @@ static bool s_send(s_req_t *q, const broker_redis_op_t *op, const char *key, siz
                    const char *text, size_t textlen)
 {
     static const char *const names[] = {
-        [BROKER_REDIS_GET] = "GET",       [BROKER_REDIS_SET] = "SET",
-        [BROKER_REDIS_DELETE] = "DEL",    [BROKER_REDIS_CONTAINS] = "EXISTS",
-        [BROKER_REDIS_INCR] = "INCRBY",   [BROKER_REDIS_KEYS] = "SCAN",
+        [BROKER_REDIS_GET] = "GET",     [BROKER_REDIS_SET] = "SET",
+        [BROKER_REDIS_DELETE] = "DEL",  [BROKER_REDIS_CONTAINS] = "EXISTS",
+        [BROKER_REDIS_INCR] = "INCRBY", [BROKER_REDIS_KEYS] = "SCAN",
     };
     if (op->cmd == BROKER_REDIS_KEYS)
         return s_scan_step(q, "0", 1);
@@ -456,8 +469,8 @@ static bool s_send(s_req_t *q, const broker_redis_op_t *op, const char *key, siz
     return s_queue(q, argc, argv, lens);
 }
 
-int broker_redis_run(broker_redis_t *self, const broker_redis_op_t *op,
-                     broker_redis_done_fn *done, void *arg, const char **why)
+int broker_redis_run(broker_redis_t *self, const broker_redis_op_t *op, broker_redis_done_fn *done,
+                     void *arg, const char **why)
 {
     assert(self && op && done && arg);
     char key[SKICK_REDIS_KEY_MAX];
@@ -509,8 +522,7 @@ int broker_redis_run(broker_redis_t *self, const broker_redis_op_t *op,
 /* ------------------------------------------------------------------------- */
 /* The loop's side                                                            */
 
-broker_redis_t *broker_redis_new(const skick_redis_url_t *url, size_t max_inflight,
-                                 int timeout_ms)
+broker_redis_t *broker_redis_new(const skick_redis_url_t *url, size_t max_inflight, int timeout_ms)
 {
     assert(url);
     broker_redis_t *r = broker_alloc(sizeof *r);

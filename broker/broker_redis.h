@@ -26,11 +26,11 @@
 
 typedef struct broker_redis_t broker_redis_t;
 
-#define BROKER_REDIS_INFLIGHT 10000     /* default bound on operations in flight */
-#define BROKER_REDIS_TIMEOUT_MS 5000    /* default answer bound (the shards' call timeout) */
-#define BROKER_REDIS_BACKOFF_MIN_MS 100 /* first reconnect delay, doubled per failure */
+#define BROKER_REDIS_INFLIGHT 10000      /* default bound on operations in flight */
+#define BROKER_REDIS_TIMEOUT_MS 5000     /* default answer bound (the shards' call timeout) */
+#define BROKER_REDIS_BACKOFF_MIN_MS 100  /* first reconnect delay, doubled per failure */
 #define BROKER_REDIS_BACKOFF_MAX_MS 5000 /* reconnect delay at most */
-#define BROKER_REDIS_CONNECT_MS 2000    /* a connection not ready by then is dropped */
+#define BROKER_REDIS_CONNECT_MS 2000     /* a connection not ready by then is dropped */
 
 /*  The hash op's commands (PROTOCOL.md "The hash operation"). */
 typedef enum {
@@ -65,8 +65,7 @@ typedef void broker_redis_done_fn(void *arg, int code, json_object *result, cons
     At most max_inflight operations in flight (0: BROKER_REDIS_INFLIGHT),
     each answered within timeout_ms (0: BROKER_REDIS_TIMEOUT_MS). Caller
     owns; never NULL. */
-broker_redis_t *broker_redis_new(const skick_redis_url_t *url, size_t max_inflight,
-                                 int timeout_ms);
+broker_redis_t *broker_redis_new(const skick_redis_url_t *url, size_t max_inflight, int timeout_ms);
 
 /*  broker_redis_destroy: close the connection; every operation still
     pending is answered EUNREACH first. NULL-safe; sets *self_p to NULL. */
@@ -77,8 +76,8 @@ void broker_redis_destroy(broker_redis_t **self_p);
     code (done never runs for it) with *why: EINVAL (a key or table the
     layout refuses, a value Redis cannot hold), EUNREACH (no connection),
     EBACKEND (Redis refused the login), EBACKLOG (max_inflight reached). */
-int broker_redis_run(broker_redis_t *self, const broker_redis_op_t *op,
-                     broker_redis_done_fn *done, void *arg, const char **why);
+int broker_redis_run(broker_redis_t *self, const broker_redis_op_t *op, broker_redis_done_fn *done,
+                     void *arg, const char **why);
 
 /*  broker_redis_fd: the connection's descriptor and the poll events
     hiredis wants on it (*events), or -1 when there is none. */

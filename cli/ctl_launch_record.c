@@ -8,8 +8,8 @@
     does). A new cluster gets a fresh record, cluster.json, saved before
     the first process starts: its endpoints, the programs, the apps and
     node arguments, the hash store's URL (--hash; its password too: the
-    record is the owner's only, 0600 in a 0700 directory), and unless --insecure a fresh set of CURVE keys in
-    RUN_DIR/keys, one per role, admitted in keys/allow/.
+    record is the owner's only, 0600 in a 0700 directory), and unless --insecure a fresh set of
+   CURVE keys in RUN_DIR/keys, one per role, admitted in keys/allow/.
 
     Its callers hold the record's lock (ctl_lock) throughout. The record
     returned is the caller's; starting the processes and recording them

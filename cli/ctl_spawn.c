@@ -297,9 +297,10 @@ static int s_start(ctl_t *ctl, json_object *cluster, const char *name, const cha
         for (size_t i = 0; i < argc; i++) {
             char shown[800];
             args[i] = (char *) json_object_get_string(json_object_array_get_idx(argv, i));
-            dprintf(lfd, " %s", i && strcmp(args[i - 1], "--hash") == 0
-                                    ? ctl_hash_shown(args[i], shown, sizeof shown)
-                                    : args[i]); /* no password in the log */
+            dprintf(lfd, " %s",
+                    i && strcmp(args[i - 1], "--hash") == 0
+                        ? ctl_hash_shown(args[i], shown, sizeof shown)
+                        : args[i]); /* no password in the log */
         }
         dprintf(lfd, "\n");
         pid = s_spawn(ctl, name, args, lfd, err, sizeof err);

@@ -291,6 +291,7 @@ class Faults(unittest.TestCase):
         try:
             self.assertTrue(client.request("hash", cmd="set", table="t", key="a", value=1)["ok"])
             self.redis.signal(signal.SIGSTOP)
+            sent = time.monotonic()
             ids = send_many(client, 20, "t")
             # actor traffic through the broker while Redis does not answer
             t0 = time.monotonic()
@@ -298,9 +299,14 @@ class Faults(unittest.TestCase):
                 kind, r = self.c.client.ask(echo, {"action": "ask", "n": n}, 2)
                 self.assertEqual((kind, r["n"]), ("reply", n))
             self.assertLess(time.monotonic() - t0, 1.5)
+            waited = time.monotonic() - sent
             got = collect(client, ids, 4)
             self.assertEqual(len(got), 20)
             self.assertEqual({b["code"] for b, _ in got.values()}, {"ETIMEDOUT"})
+            # at the bound (2 s), not before, and not much after (the loop looks every round)
+            after = [waited + t for _, t in got.values()]
+            self.assertGreaterEqual(min(after), 1.9, after)
+            self.assertLess(max(after), 3.0, after)
             self.redis.signal(signal.SIGCONT)
             self.assertTrue(client.request("hash", cmd="get", table="t", key="a")["ok"])
             # the sets that timed out were done late: a timeout says nothing about them
