@@ -29,6 +29,9 @@
       5  broker_auth.c     the ZAP handler (admitted keys per role) and the
                            role checks at HELLO and on CONTROL
          broker_hash.c     the cluster's hash store (tables of JSON values)
+         broker_redis.c    the same store in Redis (--hash): hiredis async on
+                           main's poll loop; answers go up through the
+                           function main registered (b->answer_later)
       6  broker_util.c     ids as text, rate-limited logging, small JSON helpers
 
     Where a lower file has news for a higher one it returns it: control
@@ -55,6 +58,7 @@
 #include "broker_hash.h"
 #include "broker_net.h"
 #include "broker_peers.h"
+#include "broker_redis.h"
 #include "broker_route.h"
 #include "broker_util.h"
 

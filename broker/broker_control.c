@@ -9,6 +9,13 @@
     when that was 0/0. Runs on the broker thread; results are built fresh
     and handed to the REPLY.
 
+    The hash op runs on the memory store (broker_hash.c), or with --hash on
+    Redis (broker_redis.c): the same members are checked the same way
+    (s_hash_parse) before either store is told. Redis answers later: the
+    request's id and its asker wait in an s_later_t, and the REPLY body
+    built when Redis answers goes out through b->answer_later (set by main
+    to route's sender: this file still sends nothing itself).
+
     Who may ask: the control plane (clients on the control endpoint) may
     make every request. A shard needs one thing from the broker, its hash
     operations (the cluster's default hash store, node_cluster_hash.c), so
@@ -20,6 +27,7 @@
 */
 #include "broker_control.h"
 #include "broker_hash.h"
+#include "broker_redis.h"
 
 #include <string.h>
 
@@ -119,6 +127,16 @@ static json_object *s_stats(broker_t *b)
     /* clang-format on */
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         json_object_object_add(o, counters[i].name, json_object_new_uint64(counters[i].value));
+    json_object_object_add(o, "hash_store", json_object_new_string(b->redis ? "redis" : "memory"));
+    if (b->redis) { /* the tables are Redis's: their counts are not the broker's to give */
+        json_object_object_add(o, "hash_redis",
+                               json_object_new_string(broker_redis_shown(b->redis)));
+        json_object_object_add(o, "hash_connected",
+                               json_object_new_boolean(broker_redis_connected(b->redis)));
+        json_object_object_add(o, "hash_inflight",
+                               json_object_new_int64((int64_t) broker_redis_inflight(b->redis)));
+        return o;
+    }
     json_object_object_add(o, "hash_tables",
                            json_object_new_int64((int64_t) broker_hash_tables(b->hash)));
     json_object_object_add(o, "hash_keys",
@@ -162,53 +180,54 @@ static int s_hash_int(json_object *rq, const char *name, int64_t min, int64_t ma
     return 0;
 }
 
-/*  set: {"value", "ttl_ms"?: n > 0, "nx"?: bool}; answers null, or with nx
-    whether it stored. */
-static int s_hash_set(broker_t *b, json_object *rq, const char *table, const char *key, int64_t now,
-                      json_object **result, const char **why)
+/*  set's members: {"value", "ttl_ms"?: n > 0, "nx"?: bool} into op. */
+static int s_hash_set_args(json_object *rq, int64_t now, broker_redis_op_t *op, const char **why)
 {
-    json_object *v, *nxv = NULL;
-    int64_t ttl;
-    if (!json_object_object_get_ex(rq, "value", &v)) {
+    json_object *nxv = NULL;
+    if (!json_object_object_get_ex(rq, "value", &op->value)) {
         *why = "hash set needs a value";
         return SKICK_EINVAL;
     }
-    if (s_hash_int(rq, "ttl_ms", 1, INT64_MAX - now, 0, &ttl, why,
+    if (s_hash_int(rq, "ttl_ms", 1, INT64_MAX - now, 0, &op->ttl_ms, why,
                    "hash set: ttl_ms must be a positive integer (milliseconds)") != 0)
         return SKICK_EINVAL;
     if (json_object_object_get_ex(rq, "nx", &nxv) && !json_object_is_type(nxv, json_type_boolean)) {
         *why = "hash set: nx must be true or false";
         return SKICK_EINVAL;
     }
-    bool nx = nxv && json_object_get_boolean(nxv), stored;
-    json_object *mine = json_object_get(v); /* shared with the request, never mutated */
-    int rc = broker_hash_set(b->hash, table, key, &mine, ttl, nx, now, &stored);
-    json_object_put(mine); /* still ours when not stored */
-    if (rc != 0) {
-        *why = "hash set: ttl_ms too large";
-        return rc;
-    }
-    if (nx)
-        *result = json_object_new_boolean(stored);
+    op->nx = nxv && json_object_get_boolean(nxv);
     return 0;
 }
 
-/*  The hash op (PROTOCOL.md "The hash operation"). Returns 0 with *result
-    set, or an error code with *why. */
-static int s_hash(broker_t *b, json_object *rq, json_object **result, const char **why)
+/*  The hash op's request rq as an operation (borrowing rq's strings), its
+    members checked. 0, or EINVAL with *why. */
+static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, const char **why)
 {
-    const char *cmd, *table, *key = NULL;
+    static const char *const cmds[] = {
+        [BROKER_REDIS_GET] = "get",       [BROKER_REDIS_SET] = "set",
+        [BROKER_REDIS_DELETE] = "delete", [BROKER_REDIS_CONTAINS] = "contains",
+        [BROKER_REDIS_INCR] = "incr",     [BROKER_REDIS_KEYS] = "keys",
+    };
+    const char *cmd;
     size_t n, tl, kl = 0;
-    int64_t now = zclock_mono(), num;
-    *result = NULL;
+    int64_t num;
+    *op = (broker_redis_op_t){0};
     if (s_hash_str(rq, "cmd", &cmd, &n, why, "hash needs a string cmd") != 0 ||
-        s_hash_str(rq, "table", &table, &tl, why, "hash needs a string table") != 0)
+        s_hash_str(rq, "table", &op->table, &tl, why, "hash needs a string table") != 0)
         return SKICK_EINVAL;
-    if (!broker_hash_valid_table(table, tl)) {
+    if (!broker_hash_valid_table(op->table, tl)) {
         *why = "hash: a table name is 1-256 bytes of A-Z a-z 0-9 _ . -";
         return SKICK_EINVAL;
     }
-    if (strcmp(cmd, "keys") == 0) {
+    size_t c = 0;
+    while (c < sizeof cmds / sizeof cmds[0] && strcmp(cmd, cmds[c]) != 0)
+        c++;
+    if (c == sizeof cmds / sizeof cmds[0]) {
+        *why = "unknown hash cmd (get, set, delete, contains, incr, keys)";
+        return SKICK_EINVAL;
+    }
+    op->cmd = (broker_redis_cmd_t) c;
+    if (op->cmd == BROKER_REDIS_KEYS) {
         if (s_hash_int(rq, "max", 1, BROKER_HASH_KEYS_MAX, 0, &num, why,
                        "hash keys: max must be an integer from 1 to 100000") != 0)
             return SKICK_EINVAL;
@@ -216,45 +235,74 @@ static int s_hash(broker_t *b, json_object *rq, json_object **result, const char
             *why = "hash keys needs max (1 to 100000)";
             return SKICK_EINVAL;
         }
-        bool more;
-        json_object *keys = broker_hash_list(b->hash, table, (size_t) num, now, &more);
-        *result = json_object_new_object();
-        json_object_object_add(*result, "keys", keys);
-        json_object_object_add(*result, "truncated", json_object_new_boolean(more));
+        op->max = (size_t) num;
         return 0;
     }
-    if (s_hash_str(rq, "key", &key, &kl, why, "hash needs a string key") != 0)
+    if (s_hash_str(rq, "key", &op->key, &kl, why, "hash needs a string key") != 0)
         return SKICK_EINVAL;
-    if (!broker_hash_valid_key(key, kl)) {
+    if (!broker_hash_valid_key(op->key, kl)) {
         *why = "hash: a key is 1-1024 bytes without control characters";
         return SKICK_EINVAL;
     }
-    int rc = 0;
-    if (strcmp(cmd, "get") == 0) {
-        json_object *v;
-        if ((rc = broker_hash_get(b->hash, table, key, now, &v)) == 0)
-            *result = json_object_get(v);
-    } else if (strcmp(cmd, "set") == 0) {
-        return s_hash_set(b, rq, table, key, now, result, why);
-    } else if (strcmp(cmd, "delete") == 0) {
-        rc = broker_hash_delete(b->hash, table, key, now);
-    } else if (strcmp(cmd, "contains") == 0) {
-        *result = json_object_new_boolean(broker_hash_contains(b->hash, table, key, now));
-    } else if (strcmp(cmd, "incr") == 0) {
+    if (op->cmd == BROKER_REDIS_SET)
+        return s_hash_set_args(rq, now, op, why);
+    if (op->cmd == BROKER_REDIS_INCR) {
         json_object *d;
         if (!json_object_object_get_ex(rq, "delta", &d)) {
             *why = "hash incr needs an integer delta";
             return SKICK_EINVAL;
         }
-        if (s_hash_int(rq, "delta", INT64_MIN, INT64_MAX, 0, &num, why,
-                       "hash incr: delta must be an integer (int64)") != 0)
-            return SKICK_EINVAL;
+        return s_hash_int(rq, "delta", INT64_MIN, INT64_MAX, 0, &op->delta, why,
+                          "hash incr: delta must be an integer (int64)");
+    }
+    return 0;
+}
+
+/*  op on the memory store. Returns 0 with *result set, or an error code
+    with *why. */
+static int s_hash_memory(broker_t *b, const broker_redis_op_t *op, int64_t now,
+                         json_object **result, const char **why)
+{
+    int rc = 0;
+    bool flag;
+    switch (op->cmd) {
+    case BROKER_REDIS_KEYS: {
+        json_object *keys = broker_hash_list(b->hash, op->table, op->max, now, &flag);
+        *result = json_object_new_object();
+        json_object_object_add(*result, "keys", keys);
+        json_object_object_add(*result, "truncated", json_object_new_boolean(flag));
+        return 0;
+    }
+    case BROKER_REDIS_GET: {
+        json_object *v;
+        if ((rc = broker_hash_get(b->hash, op->table, op->key, now, &v)) == 0)
+            *result = json_object_get(v);
+        break;
+    }
+    case BROKER_REDIS_SET: {
+        json_object *mine = json_object_get(op->value); /* shared with the request, never mutated */
+        rc = broker_hash_set(b->hash, op->table, op->key, &mine, op->ttl_ms, op->nx, now, &flag);
+        json_object_put(mine); /* still ours when not stored */
+        if (rc != 0) {
+            *why = "hash set: ttl_ms too large";
+            return rc;
+        }
+        if (op->nx)
+            *result = json_object_new_boolean(flag);
+        return 0;
+    }
+    case BROKER_REDIS_DELETE:
+        rc = broker_hash_delete(b->hash, op->table, op->key, now);
+        break;
+    case BROKER_REDIS_CONTAINS:
+        *result = json_object_new_boolean(broker_hash_contains(b->hash, op->table, op->key, now));
+        break;
+    case BROKER_REDIS_INCR: {
         int64_t out;
-        if ((rc = broker_hash_incr(b->hash, table, key, num, now, &out)) == 0)
+        if ((rc = broker_hash_incr(b->hash, op->table, op->key, op->delta, now, &out)) == 0)
             *result = json_object_new_int64(out);
-    } else {
-        *why = "unknown hash cmd (get, set, delete, contains, incr, keys)";
-        return SKICK_EINVAL;
+        break;
+    }
     }
     if (rc == SKICK_ENOTFOUND)
         *why = "no such key";
@@ -265,8 +313,54 @@ static int s_hash(broker_t *b, json_object *rq, json_object **result, const char
     return rc;
 }
 
+/*  A hash request waiting for Redis: who asked, and the request's id. */
+typedef struct {
+    broker_t *b;          /* the broker */
+    broker_asker_t asker; /* where the REPLY goes */
+    json_object *id;      /* the request's "id" (owned), echoed */
+} s_later_t;
+
+static json_object *s_body(json_object *id, int code, json_object *result, const char *why);
+
+/*  Redis answered (broker_redis_done_fn): the REPLY goes out now. */
+static void s_hash_done(void *arg, int code, json_object *result, const char *why)
+{
+    s_later_t *l = arg;
+    json_object *body = s_body(l->id, code, result, why);
+    l->b->answer_later(l->b, &l->asker, &body);
+    json_object_put(body); /* NULL once sent */
+    json_object_put(l->id);
+    free(l);
+}
+
+/*  The hash op (PROTOCOL.md "The hash operation"). Returns 0 with *result
+    set, or an error code with *why; with the Redis store, 0 and *later
+    when the answer goes out later through b->answer_later. */
+static int s_hash(broker_t *b, json_object *rq, const broker_asker_t *asker, bool *later,
+                  json_object **result, const char **why)
+{
+    broker_redis_op_t op;
+    int64_t now = zclock_mono();
+    *result = NULL;
+    int rc = s_hash_parse(rq, now, &op, why);
+    if (rc != 0 || !b->redis)
+        return rc ? rc : s_hash_memory(b, &op, now, result, why);
+    s_later_t *l = broker_alloc(sizeof *l);
+    json_object *id = NULL;
+    json_object_object_get_ex(rq, "id", &id);
+    *l = (s_later_t){.b = b, .asker = *asker, .id = json_object_get(id)};
+    if ((rc = broker_redis_run(b->redis, &op, s_hash_done, l, why)) != 0) {
+        json_object_put(l->id);
+        free(l);
+        return rc;
+    }
+    *later = true;
+    return 0;
+}
+
 /*  Run the request. Returns 0 with *result set, or an error code with *why. */
-static int s_run(broker_t *b, json_object *rq, json_object **result, const char **why)
+static int s_run(broker_t *b, json_object *rq, const broker_asker_t *asker, bool *later,
+                 json_object **result, const char **why)
 {
     *result = NULL;
     const char *op = broker_json_str(rq, "op");
@@ -289,7 +383,7 @@ static int s_run(broker_t *b, json_object *rq, json_object **result, const char 
     } else if (strcmp(op, "stats") == 0)
         *result = s_stats(b);
     else if (strcmp(op, "hash") == 0)
-        return s_hash(b, rq, result, why);
+        return s_hash(b, rq, asker, later, result, why);
     else {
         *why = "unknown operation (the broker knows ps, directory, services, stats, hash)";
         return SKICK_EINVAL;
@@ -305,21 +399,33 @@ bool broker_control_shard_may(const skick_envelope_t *e)
     return op && strcmp(op, "hash") == 0;
 }
 
-json_object *broker_control_answer(broker_t *b, const skick_envelope_t *e)
+/*  The REPLY body {"id", "ok": true, "result"} (result taken) or {"id",
+    "ok": false, "code", "error"}; id borrowed. */
+static json_object *s_body(json_object *id, int code, json_object *result, const char *why)
 {
-    json_object *result, *id = NULL;
-    const char *why = NULL;
-    int code = s_run(b, e->body, &result, &why);
     json_object *body = json_object_new_object();
-    if (json_object_is_type(e->body, json_type_object))
-        json_object_object_get_ex(e->body, "id", &id);
     json_object_object_add(body, "id", json_object_get(id));
     json_object_object_add(body, "ok", json_object_new_boolean(code == 0));
     if (code == 0) {
         json_object_object_add(body, "result", result);
     } else {
+        json_object_put(result);
         json_object_object_add(body, "code", json_object_new_string(skick_err_name(code)));
         json_object_object_add(body, "error", json_object_new_string(why));
     }
     return body;
+}
+
+json_object *broker_control_answer(broker_t *b, const skick_envelope_t *e,
+                                   const broker_asker_t *asker)
+{
+    json_object *result, *id = NULL;
+    const char *why = NULL;
+    bool later = false;
+    int code = s_run(b, e->body, asker, &later, &result, &why);
+    if (later)
+        return NULL;
+    if (json_object_is_type(e->body, json_type_object))
+        json_object_object_get_ex(e->body, "id", &id);
+    return s_body(id, code, result, why);
 }

@@ -1,8 +1,8 @@
 /*  broker_control - CONTROL requests addressed to the broker (to_shard 0)
 
     Told by broker_route.c, which checks who may ask and sends the answer:
-    this file builds answers and sends nothing. Uses broker_hash.c and
-    broker_util.c, and reads the peer table (b->by_id) and the counters.
+    this file builds answers and sends nothing. Uses broker_hash.c,
+    broker_redis.c and broker_util.c, and reads the peer table (b->by_id) and the counters.
 */
 #ifndef BROKER_CONTROL_H_INCLUDED
 #define BROKER_CONTROL_H_INCLUDED
@@ -17,9 +17,12 @@
 bool broker_control_shard_may(const skick_envelope_t *e);
 
 /*  broker_control_answer: run the CONTROL request e (borrowed) addressed to
-    the broker and return the body of its one REPLY: {"id", "ok": true,
-    "result"} or {"id", "ok": false, "code", "error"}. Caller owns it
-    (broker_route.c hands it to broker_peer_reply); never NULL. */
-json_object *broker_control_answer(broker_t *b, const skick_envelope_t *e);
+    the broker, from asker (borrowed), and return the body of its one
+    REPLY: {"id", "ok": true, "result"} or {"id", "ok": false, "code",
+    "error"}. Caller owns it (broker_route.c hands it to broker_peer_reply).
+    NULL when the answer comes later: a hash op on the Redis store, whose
+    REPLY body goes to b->answer_later (with asker) once Redis answers. */
+json_object *broker_control_answer(broker_t *b, const skick_envelope_t *e,
+                                   const broker_asker_t *asker);
 
 #endif

@@ -5,6 +5,9 @@
     XPUB. Each round reads at most BROKER_BATCH messages per
     socket, so no socket starves the others or the timer, then runs the
     timer (heartbeats, loss detection: broker_peers_tick) when it is due.
+    With --hash the poll set has a fourth descriptor, Redis's connection
+    (broker_redis.c says which events hiredis wants), and every round runs
+    broker_redis_tick; nothing else waits on Redis.
     SIGINT and SIGTERM set a flag (CZMQ's own handler is disabled); the loop
     sees it at the next wake-up, at most one timer tick later, and main
     frees everything and exits 0. SIGHUP makes the ZAP handler read the
@@ -68,6 +71,16 @@ static void s_usage(FILE *out)
                  "                       read again when they change and on SIGHUP\n"
                  "  --insecure           allow an endpoint other than loopback or ipc:// without\n"
                  "                       CURVE (open to everyone who can reach it)\n"
+                 "  --hash URL           keep the cluster's hash store in Redis instead of the\n"
+                 "                       broker's memory:\n"
+                 "                       redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
+                 "                       unix:///PATH/redis.sock[?db=N], the layout of\n"
+                 "                       skick-node --hash (docs/hashes.md); give the same URL\n"
+                 "                       to the shards' --hash to share the tables with them\n"
+                 "  --hash-inflight N    hash requests in flight to Redis at most (default\n"
+                 "                       10000); beyond, EBACKLOG at once\n"
+                 "  --hash-timeout-ms N  a hash request Redis has not answered by then fails with\n"
+                 "                       ETIMEDOUT (default 5000, the shards' call timeout)\n"
                  "  --help               show this help and exit\n"
                  "  --version            show the version and exit\n"
                  "\n"
@@ -86,15 +99,28 @@ __attribute__((format(printf, 1, 2))) static int s_usage_error(const char *fmt, 
     return 2;
 }
 
-static int s_number(const char *text, const char *name, int min, int *out)
+/*  text as a number from min to max into *out; 0, or 2 after the usage
+    error (what says what the number counts). */
+static int s_ranged(const char *text, const char *name, const char *what, int min, int max,
+                    int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > 3600000)
-        return s_usage_error("%s needs a number of milliseconds (%d to 3600000)", name, min);
+    if (errno || end == text || *end || v < min || v > max)
+        return s_usage_error("%s needs a number of %s (%d to %d)", name, what, min, max);
     *out = (int) v;
     return 0;
+}
+
+static int s_number(const char *text, const char *name, int min, int *out)
+{
+    return s_ranged(text, name, "milliseconds", min, 3600000, out);
+}
+
+static int s_count(const char *text, const char *name, int min, int max, int *out)
+{
+    return s_ranged(text, name, "requests", min, max, out);
 }
 
 /*  Parse argv into c. Returns -1 to go on, or an exit status. */
@@ -111,6 +137,9 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         O_SECRET,
         O_ALLOW,
         O_INSECURE,
+        O_HASH,
+        O_HASH_INFLIGHT,
+        O_HASH_TIMEOUT,
         O_HELP,
         O_VERSION
     };
@@ -125,6 +154,9 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         {"curve-secret", required_argument, NULL, O_SECRET},
         {"curve-allow", required_argument, NULL, O_ALLOW},
         {"insecure", no_argument, NULL, O_INSECURE},
+        {"hash", required_argument, NULL, O_HASH},
+        {"hash-inflight", required_argument, NULL, O_HASH_INFLIGHT},
+        {"hash-timeout-ms", required_argument, NULL, O_HASH_TIMEOUT},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -134,7 +166,10 @@ static int s_options(broker_config_t *c, int argc, char **argv)
     c->heartbeat_ms = 500;
     c->lost_after_ms = 3000;
     c->client_timeout_ms = 30000;
+    c->hash_inflight = BROKER_REDIS_INFLIGHT;
+    c->hash_timeout_ms = BROKER_REDIS_TIMEOUT_MS;
     int o, level;
+    char why[512];
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (o) {
@@ -174,6 +209,19 @@ static int s_options(broker_config_t *c, int argc, char **argv)
             break;
         case O_INSECURE:
             c->insecure = true;
+            break;
+        case O_HASH:
+            if (skick_redis_url_parse(optarg, &c->hash_url, why, sizeof why) != 0)
+                return s_usage_error("--hash: %s", why);
+            c->hash = optarg;
+            break;
+        case O_HASH_INFLIGHT:
+            if (s_count(optarg, "--hash-inflight", 1, 10000000, &c->hash_inflight))
+                return 2;
+            break;
+        case O_HASH_TIMEOUT:
+            if (s_number(optarg, "--hash-timeout-ms", 10, &c->hash_timeout_ms))
+                return 2;
             break;
         case O_HELP:
             s_usage(stdout);
@@ -267,7 +315,7 @@ static int s_loop(broker_t *b)
 {
     zsock_t *socks[BROKER_SOCKS] = {b->router[BROKER_SOCK_SHARD], b->router[BROKER_SOCK_CONTROL],
                                     b->xpub};
-    struct pollfd pfd[BROKER_SOCKS];
+    struct pollfd pfd[BROKER_SOCKS + 1]; /* the last: Redis's connection (--hash), or -1 */
     for (int i = 0; i < BROKER_SOCKS; i++)
         pfd[i] = (struct pollfd){.fd = zsock_fd(socks[i]), .events = POLLIN};
     bool look[BROKER_SOCKS] = {true, true, true}; /* drain before waiting */
@@ -280,6 +328,8 @@ static int s_loop(broker_t *b)
             broker_auth_reload(b);
         }
         int64_t now = zclock_mono();
+        if (b->redis)
+            broker_redis_tick(b->redis, now); /* answer bounds, reconnects: every round */
         if (now >= next_tick) {
             broker_peers_tick(b, now);
             broker_hash_sweep(b->hash, now, BROKER_HASH_SWEEP_MAX); /* expired keys' memory */
@@ -313,18 +363,25 @@ static int s_loop(broker_t *b)
             look[i] |= b->sent_on[i];
             again |= look[i];
         }
-        if (again)
+        pfd[BROKER_SOCKS].fd = b->redis ? broker_redis_fd(b->redis, &pfd[BROKER_SOCKS].events) : -1;
+        /* Busy sockets skip the wait; Redis, when it has something to send
+           or answers to come, still gets a look (no wait) so that they do
+           not wait for the sockets. */
+        if (again && (pfd[BROKER_SOCKS].fd < 0 ||
+                      (!(pfd[BROKER_SOCKS].events & POLLOUT) && !broker_redis_inflight(b->redis))))
             continue;
         now = zclock_mono();
-        int wait = (int) (next_tick - now > 0 ? next_tick - now : 0);
-        int n = poll(pfd, BROKER_SOCKS, wait);
+        int wait = again ? 0 : (int) (next_tick - now > 0 ? next_tick - now : 0);
+        int n = again ? poll(&pfd[BROKER_SOCKS], 1, 0) : poll(pfd, BROKER_SOCKS + 1, wait);
         if (n < 0 && errno != EINTR) {
             SKICK_LOG(SKICK_LOG_ERROR, "broker", "poll failed: %s", strerror(errno));
             return 1;
         }
-        for (int i = 0; n > 0 && i < BROKER_SOCKS; i++)
+        for (int i = 0; n > 0 && !again && i < BROKER_SOCKS; i++)
             if (pfd[i].revents)
                 look[i] = true;
+        if (n > 0 && pfd[BROKER_SOCKS].fd >= 0 && pfd[BROKER_SOCKS].revents)
+            broker_redis_io(b->redis, pfd[BROKER_SOCKS].revents);
     }
     SKICK_LOG(SKICK_LOG_INFO, "broker", "stopping on %s", strsignal(s_signal));
     return 0;
@@ -345,6 +402,7 @@ int main(int argc, char **argv)
     b.started_ms = zclock_mono();
     broker_peers_init(&b);
     b.hash = broker_hash_new();
+    b.answer_later = broker_route_answer_later;
     s_signals();
     rc = broker_net_open(&b) == 0 ? 0 : 1;
     if (rc == 0 && b.cfg.pid_file && s_pid_file(b.cfg.pid_file) != 0)
@@ -352,13 +410,19 @@ int main(int argc, char **argv)
     if (rc == 0) {
         if (!b.cert)
             SKICK_LOG(SKICK_LOG_WARNING, "broker", "%s", SKICK_INSECURE_WARNING);
+        if (b.cfg.hash)
+            b.redis = broker_redis_new(&b.cfg.hash_url, (size_t) b.cfg.hash_inflight,
+                                       b.cfg.hash_timeout_ms);
         SKICK_LOG(SKICK_LOG_NOTICE, "broker",
-                  "serving shards on %s, control on %s (directory out %s; broker %s%s)", b.cfg.bind,
-                  b.cfg.control, b.cfg.dir_out, b.instance_hex, b.cert ? ", CURVE" : "");
+                  "serving shards on %s, control on %s (directory out %s; broker %s%s; hash "
+                  "store %s)",
+                  b.cfg.bind, b.cfg.control, b.cfg.dir_out, b.instance_hex, b.cert ? ", CURVE" : "",
+                  b.redis ? broker_redis_shown(b.redis) : "memory");
         rc = s_loop(&b);
         if (b.cfg.pid_file)
             unlink(b.cfg.pid_file);
     }
+    broker_redis_destroy(&b.redis); /* its pending requests are answered while sockets are open */
     broker_net_close(&b);
     broker_peers_destroy(&b);
     broker_hash_destroy(&b.hash);

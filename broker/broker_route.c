@@ -97,8 +97,29 @@ static void s_control_error(broker_t *b, int sock, const uint8_t *rid, size_t ri
 static void s_control_answer(broker_t *b, int sock, const uint8_t *rid, size_t rid_len,
                              broker_peer_t *p, const skick_envelope_t *e)
 {
-    json_object *body = broker_control_answer(b, e);
-    broker_peer_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+    broker_asker_t asker = {.sock = sock,
+                            .rid_len = rid_len,
+                            .peer = p ? p->id : 0,
+                            .to_shard = e->from_shard,
+                            .to_id = e->from_id};
+    memcpy(asker.rid, rid, rid_len);
+    json_object *body = broker_control_answer(b, e, &asker);
+    if (body) /* NULL: it comes later (Redis), through broker_route_answer_later */
+        broker_peer_reply(b, sock, rid, rid_len, p, e->from_shard, e->from_id, &body);
+}
+
+void broker_route_answer_later(broker_t *b, const broker_asker_t *asker, json_object **body_p)
+{
+    broker_peer_t *p = broker_peer_by_rid(b, asker->sock, asker->rid, asker->rid_len);
+    if (!p || p->id != asker->peer) {
+        /* it left (or its routing id is somebody else's now): nobody to tell */
+        SKICK_LOG(SKICK_LOG_DEBUG, "route", "a hash answer for a peer that is gone: dropped");
+        return;
+    }
+    if (broker_peer_reply(b, asker->sock, asker->rid, asker->rid_len, p, asker->to_shard,
+                          asker->to_id, body_p) != 0)
+        SKICK_LOG(SKICK_LOG_DEBUG, "route", "cannot send a hash answer to %s: %s", p->hex,
+                  zmq_strerror(errno));
 }
 
 /*  Refuse a CONTROL request that only the control plane may make

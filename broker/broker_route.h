@@ -29,6 +29,12 @@ void broker_route_handle(broker_t *b, int sock, const uint8_t *rid, size_t rid_l
     routing id sent it. */
 int broker_route_srcfd(skick_wire_held_t *m);
 
+/*  broker_route_answer_later: send the REPLY *body_p (taken) of a CONTROL
+    request answered after its envelope was handled (a hash op on Redis) to
+    asker, when its peer is still there with the same id (broker_answer_fn;
+    main sets b->answer_later to it). */
+void broker_route_answer_later(broker_t *b, const broker_asker_t *asker, json_object **body_p);
+
 /*  broker_route_malformed: count, log and answer (DEAD_LETTER EPROTO, when
     there is a routing id) a frame set from rid on ROUTER sock that is not
     an envelope; why says what was wrong. */

@@ -11,6 +11,8 @@
                                        broker_net.c (auth: broker_auth.c)
       broker_t.stats, rl_*             counted and spent by whoever sees it
       broker_t.sent_on                 broker_net.c sets, broker_main.c clears
+      broker_t.hash, redis, answer_later  broker_main.c (the stores are told
+                                       by broker_control.c)
       broker_peer_t.dir, dir_version   broker_dir.c; the rest broker_peers.c
     A peer owns its JSON members. The functions are declared in one header
     per file (broker.h lists them and their levels).
@@ -30,6 +32,7 @@
 #include "skick_wire.h"
 
 #include "broker_hash.h"
+#include "broker_redis.h"
 #include "broker_util.h"
 
 #define BROKER_BATCH 256         /* messages read per socket per poll round */
@@ -110,10 +113,32 @@ typedef struct {
     const char *curve_secret;    /* the broker's CZMQ secret certificate, or NULL */
     const char *curve_allow;     /* directory of the role directories of keys, or NULL */
     bool insecure;               /* --insecure: no CURVE on a non-loopback endpoint */
+    const char *hash;            /* --hash URL, or NULL: the memory store */
+    skick_redis_url_t hash_url;  /* --hash parsed */
+    int hash_inflight;           /* --hash-inflight: requests in flight to Redis at most */
+    int hash_timeout_ms;         /* --hash-timeout-ms: Redis's answer bound */
 } broker_config_t;
 
-/*  The whole broker. */
+typedef struct broker_s broker_t;
+
+/*  Who asked a CONTROL request whose answer comes later (a hash op when
+    the store is Redis): enough to find the peer again, if it is still
+    there, and to address the REPLY as broker_peer_reply would have. */
 typedef struct {
+    int sock;                   /* the ROUTER it came on */
+    uint8_t rid[SKICK_RID_MAX]; /* its routing id */
+    size_t rid_len;             /* length of rid */
+    uint64_t peer;              /* the peer's id (0: it had not joined) */
+    uint64_t to_shard, to_id;   /* the request's from: where the REPLY goes */
+} broker_asker_t;
+
+/*  Send a REPLY with *body_p (taken) to asker, when the peer is still the
+    one that asked. Set by main (broker_route_answer_later): how a file
+    below route sends an answer that came later. */
+typedef void broker_answer_fn(broker_t *b, const broker_asker_t *asker, json_object **body_p);
+
+/*  The whole broker. */
+struct broker_s {
     broker_config_t cfg;             /* options */
     uint64_t instance;               /* random id of this broker process */
     char instance_hex[17];           /* instance as 16 lowhex */
@@ -130,7 +155,9 @@ typedef struct {
     zhashx_t *lost_ids;              /* "16 lowhex id" of lost shards -> (void *) 1 */
     uint64_t *lost_ring;             /* the same ids, oldest first (ring buffer) */
     size_t lost_head, lost_count;    /* ring position and fill */
-    broker_hash_t *hash;             /* the hash store */
+    broker_hash_t *hash;             /* the memory hash store (the default) */
+    broker_redis_t *redis;           /* the Redis hash store (--hash), or NULL */
+    broker_answer_fn *answer_later;  /* sends answers that come later (main sets it) */
     broker_stats_t stats;            /* counters */
     int64_t started_ms;              /* monotonic start time */
     int64_t next_hb_ms;              /* when the next heartbeats go out */
@@ -142,6 +169,6 @@ typedef struct {
     broker_ratelimit_t rl_dead;      /* log budget: dead letters */
     broker_ratelimit_t rl_stranger;  /* log budget: envelopes from unknown peers */
     broker_ratelimit_t rl_refused;   /* log budget: refused by role (control, directory) */
-} broker_t;
+};
 
 #endif

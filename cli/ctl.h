@@ -106,6 +106,9 @@ void ctl_tail(const char *path, int n, const char *prefix, FILE *out);
 /*  Resolve a shard argument (16 lowhex id, or a cluster name like back-1)
     against a ps result; out gets the id. 0, or -1 (not found). */
 int ctl_resolve_shard(json_object *cluster, json_object *ps, const char *arg, char out[17]);
+/*  A --hash URL as text to show (the password as ***) into buf; the text
+    itself when it does not parse. Returns buf. */
+const char *ctl_hash_shown(const char *url, char *buf, size_t len);
 /*  The display name of a ps entry: its cluster name, or "-". */
 const char *ctl_shard_name(json_object *cluster, json_object *entry);
 
@@ -259,6 +262,7 @@ typedef struct {
     const char *host;              /* --host */
     const char *www;               /* --www (absolute, malloc'd) or NULL */
     bool curve;                    /* false with --insecure */
+    const char *hash;              /* --hash URL (the broker's and every shard's), or NULL */
     json_object *apps, *node_args; /* owned until moved into the cluster */
 } ctl_launch_opts_t;
 
@@ -366,6 +370,7 @@ enum {
     OPT_TTL,
     OPT_NX,
     OPT_MAX,
+    OPT_HASH,
 };
 
 /* ctl_table.c */

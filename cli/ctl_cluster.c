@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "skick_redis.h"
 
 long long ctl_wall_ms(void)
 {
@@ -229,4 +230,15 @@ void ctl_tail(const char *path, int n, const char *prefix, FILE *out)
         line = nl + 1;
     }
     free(buf);
+}
+
+const char *ctl_hash_shown(const char *url, char *buf, size_t len)
+{
+    skick_redis_url_t u;
+    char err[256];
+    if (skick_redis_url_parse(url, &u, err, sizeof err) == 0)
+        skick_redis_url_format(&u, buf, len);
+    else
+        snprintf(buf, len, "%s", url);
+    return buf;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "skick_redis.h"
 #include "skick_secure.h"
 #include "skick_wire.h"
 
@@ -85,6 +86,16 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, ctl_launch_opts_t *o)
         case OPT_INSECURE:
             o->curve = false;
             break;
+        case OPT_HASH: {
+            skick_redis_url_t url;
+            char err[512];
+            if (skick_redis_url_parse(v, &url, err, sizeof err) != 0) {
+                ctl_usage(ctl, "--hash: %s", err);
+                return -1;
+            }
+            o->hash = v;
+            break;
+        }
         }
     }
     char probe[600];

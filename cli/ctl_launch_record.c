@@ -7,8 +7,9 @@
     their broker is handed back to be repaired (ctl_repair.c, as `scale`
     does). A new cluster gets a fresh record, cluster.json, saved before
     the first process starts: its endpoints, the programs, the apps and
-    node arguments, and unless --insecure a fresh set of CURVE keys in
-    RUN_DIR/keys, one per role, admitted in keys/allow/.
+    node arguments, the hash store's URL (--hash; its password too: the
+    record is the owner's only, 0600 in a 0700 directory), and unless --insecure a fresh set of
+   CURVE keys in RUN_DIR/keys, one per role, admitted in keys/allow/.
 
     Its callers hold the record's lock (ctl_lock) throughout. The record
     returned is the caller's; starting the processes and recording them
@@ -121,6 +122,7 @@ json_object *ctl_launch_record_new(ctl_t *ctl, ctl_launch_opts_t *o, const char 
     o->apps = o->node_args = NULL;
     json_object_object_add(cluster, "broker_bin", json_object_new_string(broker_bin));
     json_object_object_add(cluster, "node_bin", json_object_new_string(node_bin));
+    json_object_object_add(cluster, "hash", o->hash ? json_object_new_string(o->hash) : NULL);
     json_object_object_add(cluster, "curve", NULL);
     json_object_object_add(cluster, "started_ms", json_object_new_int64(ctl_wall_ms()));
     json_object_object_add(cluster, "processes", json_object_new_array());

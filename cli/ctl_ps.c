@@ -181,6 +181,11 @@ void ctl_print_ps(ctl_t *ctl, json_object *cluster, json_object *ps)
     free(e);
     ctl_table_print(t, stdout);
     ctl_table_destroy(&t);
+    char shown[800];
+    const char *hash = ctl_str(cluster, "hash");
+    if (hash)
+        printf("Hashes: %s (the broker and every shard)\n",
+               ctl_hash_shown(hash, shown, sizeof shown));
     if (s_trailer(ctl, &v))
         printf("(`skickctl scale` forgets dead shards and starts replacements; see `skickctl "
                "logs NAME`)\n");

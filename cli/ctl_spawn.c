@@ -295,8 +295,12 @@ static int s_start(ctl_t *ctl, json_object *cluster, const char *name, const cha
     if (args && lfd >= 0) {
         dprintf(lfd, "==== skickctl: starting:");
         for (size_t i = 0; i < argc; i++) {
+            char shown[800];
             args[i] = (char *) json_object_get_string(json_object_array_get_idx(argv, i));
-            dprintf(lfd, " %s", args[i]);
+            dprintf(lfd, " %s",
+                    i && strcmp(args[i - 1], "--hash") == 0
+                        ? ctl_hash_shown(args[i], shown, sizeof shown)
+                        : args[i]); /* no password in the log */
         }
         dprintf(lfd, "\n");
         pid = s_spawn(ctl, name, args, lfd, err, sizeof err);
@@ -356,6 +360,17 @@ static void s_add_curve(json_object *cluster, json_object *argv, const char *sec
     }
 }
 
+/*  --hash URL when the record has one (up --hash): the broker and every
+    shard keep the hash tables in the same Redis. */
+static void s_add_hash(json_object *cluster, json_object *argv)
+{
+    const char *url = ctl_str(cluster, "hash");
+    if (url) {
+        s_arr_add(argv, "--hash");
+        s_arr_add(argv, url);
+    }
+}
+
 int ctl_start_broker(ctl_t *ctl, json_object *cluster)
 {
     json_object *argv = json_object_new_array();
@@ -367,6 +382,7 @@ int ctl_start_broker(ctl_t *ctl, json_object *cluster)
     s_arr_add(argv, "--control");
     s_arr_add(argv, ctl_str(cluster, "control"));
     s_add_curve(cluster, argv, "broker_secret");
+    s_add_hash(cluster, argv);
     s_arr_add(argv, "--pid-file");
     s_arr_add(argv, pidf);
     return s_start(ctl, cluster, "broker", "broker", 0, 0, argv);
@@ -406,6 +422,7 @@ int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int inde
         }
     }
     s_add_curve(cluster, argv, "node_secret");
+    s_add_hash(cluster, argv);
     json_object_object_get_ex(cluster, "node_args", &list);
     for (size_t i = 0; list && i < json_object_array_length(list); i++)
         s_arr_add(argv, json_object_get_string(json_object_array_get_idx(list, i)));

@@ -186,6 +186,11 @@ void ctl_print_result(ctl_t *ctl, json_object *cluster, json_object *ps, const c
         json_object_object_add(o, "run_dir", json_object_new_string(ctl->run_dir));
         json_object_object_add(o, "control", json_object_new_string(ctl_str(cluster, "control")));
         json_object_object_add(o, "broker", json_object_new_string(ctl_str(cluster, "broker")));
+        char shown[800];
+        const char *hash = ctl_str(cluster, "hash");
+        json_object_object_add(
+            o, "hash",
+            hash ? json_object_new_string(ctl_hash_shown(hash, shown, sizeof shown)) : NULL);
         json_object *procs;
         json_object_object_get_ex(cluster, "processes", &procs);
         json_object_object_add(o, "processes", json_object_get(procs));

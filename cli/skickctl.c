@@ -51,6 +51,7 @@ static const struct option s_up_opts[] = {
     {"curve", no_argument, NULL, OPT_CURVE},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"wait", required_argument, NULL, OPT_WAIT},
+    {"hash", required_argument, NULL, OPT_HASH},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_wait_opts[] = {
@@ -114,6 +115,10 @@ static const command_t s_commands[] = {
      "  --host HOST        websocket listen address (default 127.0.0.1)\n"
      "  --www DIR          directory the front shards serve\n"
      "  --node-arg ARG     extra skick-node argument (repeatable)\n"
+     "  --hash URL         keep the hash tables in Redis: the broker and every shard\n"
+     "                     (scale's too) get --hash URL, redis://[[USER]:PASSWORD@]\n"
+     "                     HOST[:PORT][/DB] or unix:///PATH/redis.sock[?db=N]\n"
+     "                     (docs/hashes.md); default: the broker's memory\n"
      "  --insecure         no CURVE: every local user can join the cluster (each\n"
      "                     process warns); by default keys are made in RUN_DIR/keys\n"
      "                     and every link uses CURVE, with one key per role\n"

@@ -24,7 +24,7 @@ levels=(
   "2 broker_peers broker_control"
   "3 broker_dir"
   "4 broker_net"
-  "5 broker_auth broker_hash"
+  "5 broker_auth broker_hash broker_redis"
   "6 broker_util"
 )
 

@@ -103,7 +103,10 @@ class Proc:
 class Cluster:
     """A broker, one front shard and `backs` back shards."""
 
-    def __init__(self, backs=2, lost_after=1500):
+    def __init__(self, backs=2, lost_after=1500, broker_args=(), node_args=()):
+        """broker_args, node_args: extra arguments for the broker and for
+        every shard (e.g. ["--hash", URL])."""
+        self.broker_args, self.node_args = list(broker_args), list(node_args)
         self.tmp = tempfile.mkdtemp(prefix="skick-cluster-")
         self.port = free_port(3)
         self.endpoint = "tcp://127.0.0.1:%d" % self.port
@@ -125,14 +128,15 @@ class Cluster:
     def start_broker(self):
         p = Proc("broker", [os.path.join(BUILD, "broker", "skick-broker"), "--bind",
                             self.endpoint, "--control", self.control, "--heartbeat-ms", "200",
-                            "--lost-after-ms", str(self.lost_after)], self.tmp)
+                            "--lost-after-ms", str(self.lost_after)] + self.broker_args,
+                 self.tmp)
         self.procs.append(p)
         wait_for(lambda: "serving" in p.text() or p.p.poll() is not None)
         return p
 
     def node(self, name, args):
         p = Proc(name, [os.path.join(BUILD, "node", "skick-node"), "--broker", self.endpoint]
-                 + args, self.tmp)
+                 + args + self.node_args, self.tmp)
         self.procs.append(p)
         return p
 
