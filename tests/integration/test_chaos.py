@@ -199,6 +199,7 @@ class ChaosCluster(TC.Cluster):
 
     def __init__(self):
         self.tmp = TC.tempfile.mkdtemp(prefix="skick-chaos-")
+        self.broker_args, self.node_args = [], []  # what TC.Cluster.node adds
         self.port = TC.free_port(3)
         self.endpoint = "tcp://127.0.0.1:%d" % self.port
         self.control = "ipc://%s/control" % self.tmp
