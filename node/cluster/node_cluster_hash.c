@@ -62,8 +62,8 @@ static void s_request(node_shard_t *sh, const char *cmd, const char *table, cons
         json_object_object_foreach(extra, k, v) json_object_object_add(b, k, json_object_get(v));
         json_object_put(extra);
     }
-    if (node_cluster_send(sh, SKICK_KIND_CONTROL, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, &b,
-                          false, 0) != 0) {
+    if (node_cluster_send(sh, SKICK_KIND_CONTROL, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0},
+                          &b, false, 0) != 0) {
         json_object_put(b);
         node_wait_complete(req.w, SKICK_EBACKEND);
         return;
@@ -95,16 +95,16 @@ static void s_set_ex(void *state, const char *table, const char *key, json_objec
               (node_hash_req_t){.w = w, .present = nx ? stored : NULL});
 }
 
-static void s_incr(void *state, const char *table, const char *key, int64_t delta,
-                   int64_t *out, node_wait_t *w)
+static void s_incr(void *state, const char *table, const char *key, int64_t delta, int64_t *out,
+                   node_wait_t *w)
 {
     json_object *extra = json_object_new_object();
     json_object_object_add(extra, "delta", json_object_new_int64(delta));
     s_request(state, "incr", table, key, NULL, extra, (node_hash_req_t){.w = w, .number = out});
 }
 
-static void s_keys(void *state, const char *table, size_t max, json_object **out,
-                   bool *truncated, node_wait_t *w)
+static void s_keys(void *state, const char *table, size_t max, json_object **out, bool *truncated,
+                   node_wait_t *w)
 {
     json_object *extra = json_object_new_object();
     json_object_object_add(extra, "max", json_object_new_int64((int64_t) max));
@@ -117,11 +117,9 @@ static void s_del(void *state, const char *table, const char *key, node_wait_t *
     s_request(state, "delete", table, key, NULL, NULL, (node_hash_req_t){.w = w});
 }
 
-static void s_contains(void *state, const char *table, const char *key, bool *out,
-                       node_wait_t *w)
+static void s_contains(void *state, const char *table, const char *key, bool *out, node_wait_t *w)
 {
-    s_request(state, "contains", table, key, NULL, NULL,
-              (node_hash_req_t){.w = w, .present = out});
+    s_request(state, "contains", table, key, NULL, NULL, (node_hash_req_t){.w = w, .present = out});
 }
 
 static void s_cancel(void *state, node_wait_t *w)
@@ -147,9 +145,18 @@ void node_cluster_hash_reply(node_shard_t *sh, json_object *body)
     int err = SKICK_OK;
     if (!skick_get_bool(body, "ok", false)) {
         int code = skick_err_code(skick_get_string(body, "code", NULL), SKICK_EBACKEND);
-        err = code == SKICK_ENOTFOUND || code == SKICK_EINVAL || code == SKICK_ETYPE
-                  ? code
-                  : SKICK_EBACKEND; /* what the store says, or that it failed */
+        switch (code) { /* what the store says, and why it failed when it is Redis */
+        case SKICK_ENOTFOUND:
+        case SKICK_EINVAL:
+        case SKICK_ETYPE:
+        case SKICK_EUNREACH:
+        case SKICK_ETIMEDOUT:
+        case SKICK_EBACKLOG:
+            err = code;
+            break;
+        default:
+            err = SKICK_EBACKEND;
+        }
     } else if (r->keys) {
         json_object *result = json_object_object_get(body, "result"), *keys = NULL;
         if (json_object_object_get_ex(result, "keys", &keys) &&
