@@ -28,6 +28,7 @@
 #include "broker_control.h"
 #include "broker_hash.h"
 #include "broker_redis.h"
+#include "skick_hash_names.h"
 
 #include <string.h>
 
@@ -215,7 +216,7 @@ static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, con
     if (s_hash_str(rq, "cmd", &cmd, &n, why, "hash needs a string cmd") != 0 ||
         s_hash_str(rq, "table", &op->table, &tl, why, "hash needs a string table") != 0)
         return SKICK_EINVAL;
-    if (!broker_hash_valid_table(op->table, tl)) {
+    if (!skick_hash_table_valid(op->table, tl)) {
         *why = "hash: a table name is 1-256 bytes of A-Z a-z 0-9 _ . -";
         return SKICK_EINVAL;
     }
@@ -240,7 +241,7 @@ static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, con
     }
     if (s_hash_str(rq, "key", &op->key, &kl, why, "hash needs a string key") != 0)
         return SKICK_EINVAL;
-    if (!broker_hash_valid_key(op->key, kl)) {
+    if (!skick_hash_key_valid(op->key, kl)) {
         *why = "hash: a key is 1-1024 bytes without control characters";
         return SKICK_EINVAL;
     }

@@ -18,7 +18,7 @@
     Bounds: there is no limit on the number of tables or keys (the store is
     the cluster's shared memory, as the in-process backend is the shard's);
     each value is bounded by the size of the CONTROL envelope it came in.
-    Tables and keys follow broker_hash_valid_table / _key, checked by
+    Tables and keys follow proto/skick_hash_names.h, checked by
     broker_control.c before the store is asked.
 */
 #include "broker_hash.h"
@@ -83,27 +83,6 @@ void broker_hash_destroy(broker_hash_t **self_p)
     zhashx_destroy(&self->tables);
     free(self);
     *self_p = NULL;
-}
-
-bool broker_hash_valid_table(const char *name, size_t len)
-{
-    if (!name || len == 0 || len > 256)
-        return false;
-    for (const char *c = name; c < name + len; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *c) ||
-            *c == '\0')
-            return false;
-    return true;
-}
-
-bool broker_hash_valid_key(const char *key, size_t len)
-{
-    if (!key || len == 0 || len > 1024)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char) key[i] < 0x20 || key[i] == 0x7f)
-            return false;
-    return true;
 }
 
 /* ---- the deadline heap ------------------------------------------------------ */

@@ -30,14 +30,6 @@ broker_hash_t *broker_hash_new(void);
  *self_p to NULL. */
 void broker_hash_destroy(broker_hash_t **self_p);
 
-/*  broker_hash_valid_table: whether name is a table name every backend
-    accepts: 1-256 bytes of [A-Za-z0-9_.-] (node_hash.c checks the same). */
-bool broker_hash_valid_table(const char *name, size_t len);
-
-/*  broker_hash_valid_key: whether key (len bytes) is 1-1024 bytes without
-    control characters (NUL, 0x01-0x1f, 0x7f). */
-bool broker_hash_valid_key(const char *key, size_t len);
-
 /*  broker_hash_get: the value of key in table, borrowed until the key is
     next changed (may be NULL for a JSON null). 0, or ENOTFOUND when there
     is no such key (or its time is up). */

@@ -7,31 +7,20 @@
     waits (bounded by the shard's call timeout). Values are JSON; get returns
     a private deep copy the caller owns.
 
-    Table and key names are checked here once for every backend: 1-256 bytes
-    of [A-Za-z0-9_.-] for tables, 1-1024 bytes without control characters
-    for keys, so that backends can map them to their own namespaces safely.
+    Table and key names are checked here once for every backend, with the
+    rule the broker applies too (proto/skick_hash_names.h), so that backends
+    can map them to their own namespaces safely.
 */
 #include "node_actor.h"
+#include "skick_hash_names.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static bool s_valid(const char *table, const char *key)
 {
-    size_t tl = table ? strnlen(table, 257) : 0;
-    size_t kl = key ? strnlen(key, 1025) : 0;
-    if (tl == 0 || tl > 256 || kl == 0 || kl > 1024)
-        return false;
-    for (size_t i = 0; i < tl; i++) {
-        char c = table[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    for (size_t i = 0; i < kl; i++)
-        if ((unsigned char) key[i] < 0x20 || key[i] == 0x7f)
-            return false;
-    return true;
+    return table && key && skick_hash_table_valid(table, strnlen(table, 257)) &&
+           skick_hash_key_valid(key, strnlen(key, 1025));
 }
 
 static int s_finish(node_shard_t *sh, node_wait_t *w)
