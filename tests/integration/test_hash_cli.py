@@ -69,9 +69,11 @@ class HashCommands(thc.LoneBroker):
         self.assertEqual(json.loads(self.run_ok("--json", "hash", "set", "cli2", "k", "3", "--nx")),
                          {"ok": True, "table": "cli2", "key": "k", "stored": False})
         self.assertEqual(self.run_ok("hash", "get", "cli2", "k"), "1\n")
-        self.run_ok("hash", "set", "cli2", "t", "soon", "--ttl", "300")
+        # The TTL leaves room for a skickctl start under ASan on a busy
+        # machine (a 300 ms TTL expired before the first get in CI).
+        self.run_ok("hash", "set", "cli2", "t", "soon", "--ttl", "3000")
         self.assertEqual(self.run_ok("hash", "get", "cli2", "t"), '"soon"\n')
-        time.sleep(0.6)
+        time.sleep(3.2)
         self.run_fail(1, "hash", "get", "cli2", "t")
         self.run_ok("hash", "del", "cli2", "k")
 
