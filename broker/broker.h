@@ -16,6 +16,9 @@
       1  broker_route.c    everything read from the two ROUTERs: link checks,
                            who may send what on which ROUTER, routing, dead
                            letters, malformed frames
+         broker_metrics.c  --metrics: mirrors the counters and the peer table
+                           into a Prometheus registry once a second (served
+                           from a thread of its own, proto/skick_metrics_http)
       2  broker_peers.c    the peer table: HELLO and the welcome, sends on a
                            peer's link (replies and dead letters too),
                            heartbeats, loss detection and the LOST fan-out
@@ -56,6 +59,7 @@
 #include "broker_control.h"
 #include "broker_dir.h"
 #include "broker_hash.h"
+#include "broker_metrics.h"
 #include "broker_net.h"
 #include "broker_peers.h"
 #include "broker_redis.h"

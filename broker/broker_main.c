@@ -81,6 +81,9 @@ static void s_usage(FILE *out)
                  "                       10000); beyond, EBACKLOG at once\n"
                  "  --hash-timeout-ms N  a hash request Redis has not answered by then fails with\n"
                  "                       ETIMEDOUT (default 5000, the shards' call timeout)\n"
+                 "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics\n"
+                 "                       (PORT alone: on 127.0.0.1; off by default;\n"
+                 "                       docs/metrics.md)\n"
                  "  --help               show this help and exit\n"
                  "  --version            show the version and exit\n"
                  "\n"
@@ -140,6 +143,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         O_HASH,
         O_HASH_INFLIGHT,
         O_HASH_TIMEOUT,
+        O_METRICS,
         O_HELP,
         O_VERSION
     };
@@ -157,6 +161,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         {"hash", required_argument, NULL, O_HASH},
         {"hash-inflight", required_argument, NULL, O_HASH_INFLIGHT},
         {"hash-timeout-ms", required_argument, NULL, O_HASH_TIMEOUT},
+        {"metrics", required_argument, NULL, O_METRICS},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -222,6 +227,9 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         case O_HASH_TIMEOUT:
             if (s_number(optarg, "--hash-timeout-ms", 10, &c->hash_timeout_ms))
                 return 2;
+            break;
+        case O_METRICS:
+            c->metrics = optarg;
             break;
         case O_HELP:
             s_usage(stdout);
@@ -333,6 +341,7 @@ static int s_loop(broker_t *b)
         if (now >= next_tick) {
             broker_peers_tick(b, now);
             broker_hash_sweep(b->hash, now, BROKER_HASH_SWEEP_MAX); /* expired keys' memory */
+            broker_metrics_tick(b->metrics, b, now);
             next_tick = now + tick;
             for (int i = 0; i < BROKER_SOCKS; i++)
                 look[i] = true;
@@ -405,6 +414,17 @@ int main(int argc, char **argv)
     b.answer_later = broker_route_answer_later;
     s_signals();
     rc = broker_net_open(&b) == 0 ? 0 : 1;
+    if (rc == 0 && b.cfg.metrics) {
+        char err[256];
+        b.metrics = broker_metrics_start(b.cfg.metrics, err, sizeof err);
+        if (!b.metrics) {
+            SKICK_LOG(SKICK_LOG_ERROR, "broker", "%s", err);
+            rc = 1;
+        } else {
+            SKICK_LOG(SKICK_LOG_NOTICE, "broker", "metrics on port %d at /metrics (--metrics %s)",
+                      broker_metrics_port(b.metrics), b.cfg.metrics);
+        }
+    }
     if (rc == 0 && b.cfg.pid_file && s_pid_file(b.cfg.pid_file) != 0)
         rc = 1;
     if (rc == 0) {
@@ -423,6 +443,7 @@ int main(int argc, char **argv)
             unlink(b.cfg.pid_file);
     }
     broker_redis_destroy(&b.redis); /* its pending requests are answered while sockets are open */
+    broker_metrics_stop(&b.metrics);
     broker_net_close(&b);
     broker_peers_destroy(&b);
     broker_hash_destroy(&b.hash);

@@ -240,6 +240,8 @@ static void s_undeliverable(broker_t *b, int sock, const uint8_t *rid, size_t ri
                             const char *error)
 {
     b->stats.dead_letters++;
+    if (code == SKICK_EFULL)
+        b->stats.dead_full++;
     char hex[17];
     broker_id_hex(dest, hex);
     broker_log_limited(&b->rl_dead, SKICK_LOG_INFO, "route", "%s from %s to %s not delivered: %s",

@@ -89,6 +89,7 @@ typedef struct {
 typedef struct {
     uint64_t routed;       /* envelopes forwarded to another peer */
     uint64_t dead_letters; /* envelopes the broker could not deliver */
+    uint64_t dead_full;    /* of which: the recipient's queue at the broker was full */
     uint64_t malformed;    /* frames and envelopes refused as protocol errors */
     uint64_t gaps;         /* envelopes found missing on links (all peers, ever) */
     uint64_t duplicates;   /* duplicate envelopes dropped */
@@ -117,6 +118,7 @@ typedef struct {
     skick_redis_url_t hash_url;  /* --hash parsed */
     int hash_inflight;           /* --hash-inflight: requests in flight to Redis at most */
     int hash_timeout_ms;         /* --hash-timeout-ms: Redis's answer bound */
+    const char *metrics;         /* --metrics HOST:PORT, or NULL: no endpoint */
 } broker_config_t;
 
 typedef struct broker_s broker_t;
@@ -157,6 +159,7 @@ struct broker_s {
     size_t lost_head, lost_count;    /* ring position and fill */
     broker_hash_t *hash;             /* the memory hash store (the default) */
     broker_redis_t *redis;           /* the Redis hash store (--hash), or NULL */
+    struct broker_metrics *metrics;  /* --metrics: the Prometheus endpoint, or NULL */
     broker_answer_fn *answer_later;  /* sends answers that come later (main sets it) */
     broker_stats_t stats;            /* counters */
     int64_t started_ms;              /* monotonic start time */

@@ -20,7 +20,7 @@ src=$(cd "${2:-$(dirname "$0")/..}" && pwd)
 # level  files (0 is the top; a file calls only files on a higher number)
 levels=(
   "0 broker_main"
-  "1 broker_route"
+  "1 broker_route broker_metrics"
   "2 broker_peers broker_control"
   "3 broker_dir"
   "4 broker_net"
