@@ -11,6 +11,7 @@
 #include "node_cluster.h"
 #include "node_redis.h"
 #include "node_ws.h"
+#include "skick_metrics_http.h"
 #include "skick_secure.h"
 
 #include <getopt.h>
@@ -38,6 +39,7 @@ typedef struct {
     const char *hash;                /* --hash URL, or NULL: the default backend */
     skick_redis_url_t hash_url;      /* --hash parsed */
     size_t hash_inflight;            /* --hash-inflight, 0: the default */
+    const char *metrics;             /* --metrics HOST:PORT, or NULL */
     node_ws_config_t ws;             /* websocket server settings */
     const char *origins[NODE_MAX_LIST];
     const char *extra[2 * NODE_MAX_LIST]; /* --civetweb name=value, split */
@@ -72,6 +74,11 @@ static void s_usage(FILE *out, const char *prog)
             "                          shard exits 1 if the first connection's AUTH is refused\n"
             "      --hash-inflight N   Redis operations in flight at most; beyond, EBACKLOG\n"
             "                          (default 10000)\n"
+            "\n"
+            "Observability:\n"
+            "      --metrics HOST:PORT serve Prometheus metrics on http://HOST:PORT/metrics\n"
+            "                          (PORT alone: 127.0.0.1; a front shard also has them on\n"
+            "                          its web port at /metrics; docs/metrics.md)\n"
             "\n"
             "Websockets (front role):\n"
             "      --host ADDR         listen address (default 127.0.0.1)\n"
@@ -283,6 +290,7 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         {"curve-server", required_argument, NULL, 1102},
         {"hash", required_argument, NULL, 1103},
         {"hash-inflight", required_argument, NULL, 1104},
+        {"metrics", required_argument, NULL, 1105},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -358,6 +366,16 @@ static int s_parse(int argc, char **argv, node_options_t *o)
                 return -1;
             o->hash_inflight = (size_t) v;
             break;
+        case 1105: {
+            char host[256], err[300];
+            int port;
+            if (skick_metrics_http_parse(optarg, host, sizeof host, &port, err, sizeof err)) {
+                fprintf(stderr, "skick: %s\n", err);
+                return -1;
+            }
+            o->metrics = optarg;
+            break;
+        }
         default:
             if (c >= 1000 && c <= 1019) {
                 if (s_ws_option(o, c, optarg) != 0)
@@ -490,6 +508,24 @@ int skick_run(int argc, char **argv)
                                          &(node_redis_opts_t){.max_inflight = o.hash_inflight,
                                                               .exit_on_refusal = true});
     }
+    /* Before anything is spawned, so that every actor is counted. A front
+       shard always has them (/metrics on its web port); --metrics serves
+       them from a port of their own. */
+    skick_metrics_http_t *metrics_http = NULL;
+    if (sh->front || o.metrics)
+        node_metrics_enable(sh);
+    if (o.metrics) {
+        metrics_http = skick_metrics_http_start(o.metrics, node_metrics_registry(sh), err,
+                                                sizeof err);
+        if (!metrics_http) {
+            SKICK_LOG(SKICK_LOG_ERROR, "shard", "%s", err);
+            node_shard_destroy(&sh);
+            node_app_destroy(&app);
+            return 1;
+        }
+        SKICK_LOG(SKICK_LOG_NOTICE, "shard", "metrics on port %d at /metrics (--metrics %s)",
+                  skick_metrics_http_port(metrics_http), o.metrics);
+    }
     sigset_t old;
     int sfd = s_signals(&old);
     if (sfd < 0) {
@@ -547,6 +583,7 @@ int skick_run(int argc, char **argv)
               "letters)", (unsigned long long) sh->stats.spawned,
               (unsigned long long) sh->stats.dead_letters);
     close(sfd);
+    skick_metrics_http_stop(&metrics_http);
     node_shard_destroy(&sh);
     node_app_destroy(&app);
     sigprocmask(SIG_SETMASK, &old, NULL);

@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,8 +321,15 @@ skick_metrics_http_t *skick_metrics_http_start(const char *spec, skick_metrics_t
         free(srv);
         return NULL;
     }
-    if (pipe2(srv->wake, O_CLOEXEC) != 0 ||
-        pthread_create(&srv->thread, NULL, s_thread, srv) != 0) {
+    /* The thread takes no signals: a shard takes its own with a signalfd,
+       which only works while every thread blocks them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = pipe2(srv->wake, O_CLOEXEC) == 0 &&
+                  pthread_create(&srv->thread, NULL, s_thread, srv) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
         snprintf(err, errlen, "--metrics: cannot start its thread: %s", strerror(errno));
         close(srv->listen_fd);
         free(srv);

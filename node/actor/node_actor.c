@@ -180,6 +180,9 @@ skick_actor_t *node_actor_new(node_shard_t *sh, const node_type_t *type, node_re
     node_u64map_put(&sh->actors, a->id, a);
     sh->live++;
     sh->stats.spawned++;
+    node_type_counts_t *tc = node_type_counts(a);
+    if (tc)
+        tc->spawned++;
     return a;
 }
 

@@ -14,6 +14,9 @@
       node_hash.c     hashes and the hash-backend interface (in-process backend)
       node_time.c     sleeping, delayed messages
       node_app.c      modules, actor types, the shard actor
+      node_metrics.c  the shard's Prometheus registry (when enabled): the
+                      actor layer's metrics, and the hook the layers above
+                      add theirs with
 
     This layer knows nothing of websockets or the broker. The layers above
     reach into it through what is declared here and are told things through
@@ -217,10 +220,19 @@ struct skick_actor {
 
 struct node_type {
     char *name;                 /* owned */
+    uint32_t index;             /* 1, 2...: its slot in sh->tcounts (0: actors of no registered type) */
     skick_factory_fn *factory;  /* the factory */
     const char *module;         /* module that registered it */
     node_behaviour_t *cached;   /* last behaviour built, shared if equal */
 };
+
+/*  What a shard counts per actor type when its metrics are on (node_metrics.c
+    mirrors it): slot 0 is for actors made from a bare factory. */
+typedef struct node_type_counts {
+    uint64_t spawned;                     /* actors of the type spawned */
+    uint64_t delivered;                   /* messages its handlers ran */
+    struct skick_metric_series *latency;  /* sampled handler time, seconds */
+} node_type_counts_t;
 
 typedef struct node_timer node_timer_t;
 typedef void(node_timer_fn)(node_shard_t *sh, void *arg, uint64_t id);
@@ -317,6 +329,10 @@ struct node_shard {
     int exit_status;             /* process status once the loop ends */
     size_t live;                 /* actors alive */
     bool front, back;            /* roles: accepts websockets / hosts application actors */
+    struct node_metrics *metrics; /* node_metrics.c: the registry and its state, or NULL (off) */
+    node_type_counts_t *tcounts; /* per-type counts by node_type.index (metrics on), or NULL */
+    uint32_t ntcounts;           /* slots in tcounts */
+    uint32_t msample;            /* dispatches since the last timed one */
     /*  Called before each poll; returns true when it did work (the poll
         then does not block). The cluster drains its ZeroMQ sockets here:
         their descriptors signal edges, not levels. */
@@ -589,10 +605,45 @@ struct node_hash_backend {
 #define NODE_HASH_KEYS_MAX 100000 /* skick_hash_keys: most keys in one answer */
 extern node_hash_backend_t node_hash_inproc;
 
+/* node_metrics.c */
+
+/*  The counts of a's type, or NULL when metrics are off (the hot paths'
+    only cost then is this test). */
+static inline node_type_counts_t *node_type_counts(const skick_actor_t *a)
+{
+    uint32_t i = a->type ? a->type->index : 0;
+    return i < a->shard->ntcounts ? &a->shard->tcounts[i] : NULL;
+}
+
+/*  Every NODE_METRICS_SAMPLE-th handler run is timed for the latency
+    histograms: reading the clock twice per message would cost the ping-pong
+    figure more than the rest of the metrics together. */
+#define NODE_METRICS_SAMPLE 64
+#define NODE_METRICS_PERIOD_MS 1000 /* publish interval */
+
+typedef void(node_metrics_collect_fn)(node_shard_t *sh, void *arg);
+
+/*  Turn the shard's metrics on: a registry with the actor layer's families
+    and process_*, published every NODE_METRICS_PERIOD_MS from a timer. The
+    layers above then add their families (node_metrics_registry) and a
+    collect function each. Idempotent; 0, or -1 when out of memory. */
+int node_metrics_enable(node_shard_t *sh);
+
+/*  The registry (borrowed; lives as long as the shard), or NULL when off. */
+struct skick_metrics *node_metrics_registry(node_shard_t *sh);
+
+/*  Have fn(sh, arg) mirror a layer's counters before every publish (at
+    most 8). 0 or -1. */
+int node_metrics_on_collect(node_shard_t *sh, node_metrics_collect_fn *fn, void *arg);
+
+/*  Collect and publish now (also done by the timer). */
+void node_metrics_publish(node_shard_t *sh);
+
 /* node_app.c */
 #define NODE_MAX_HOOKS 64
 struct skick_app {
     node_strmap_t types;                        /* name -> node_type_t* */
+    uint32_t ntypes;                            /* types registered: the last index */
     node_strmap_t sessions;                     /* session types: node/ws fills it */
     void (*sessions_free)(skick_app_t *app);    /* and says how to free it, or NULL */
     skick_hook_fn *on_start[NODE_MAX_HOOKS];    /* shard on_start hooks, load order */

@@ -120,6 +120,7 @@ int skick_actor(skick_app_t *app, const char *type, skick_factory_fn *factory)
         return -1;
     }
     node_type_t *t = node_calloc(1, sizeof *t);
+    t->index = ++app->ntypes;
     t->name = node_strdup(type);
     t->factory = factory;
     t->module = app->current_module;

@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "skick_metrics.h"
 
 /* ------------------------------------------------------------------------- */
 /* Delivery                                                                   */
@@ -284,9 +287,24 @@ static void s_dispatch(skick_actor_t *a, node_msg_t *m)
     exec.kind = act->concurrent ? NODE_EXEC_TASK : NODE_EXEC_HANDLER;
     if (act->concurrent)
         node_extra(a)->ntasks++;
+    node_type_counts_t *tc = node_type_counts(a);
+    struct timespec t0 = {0};
+    if (tc && ++a->shard->msample >= NODE_METRICS_SAMPLE) {
+        a->shard->msample = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    }
     node_cur = &exec;
     fn(a, m->body); /* may suspend */
     node_cur = NULL;
+    if (tc) {
+        tc->delivered++;
+        if (t0.tv_sec) {
+            struct timespec t1;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            skick_histogram_observe(tc->latency, (double) (t1.tv_sec - t0.tv_sec) +
+                                                     (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        }
+    }
     if (act->concurrent)
         a->x->ntasks--;
     if ((a->flags & NODE_A_STOPPING) && !exec.answered)

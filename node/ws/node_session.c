@@ -68,7 +68,7 @@ static int s_register(skick_app_t *app, const char *name, skick_factory_fn *fact
     t->factory = factory;
     t->requestable = requestable;
     t->module = app->current_module;
-    t->as_type = (node_type_t){t->name, factory, t->module, NULL};
+    t->as_type = (node_type_t){.name = t->name, .factory = factory, .module = t->module};
     node_strmap_put(&app->sessions, name, t);
     app->sessions_free = s_sessions_free; /* the app frees what we put there */
     return 0;

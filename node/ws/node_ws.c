@@ -237,7 +237,7 @@ node_ws_t *node_ws_of(node_shard_t *sh)
 node_type_t *node_ws_rcpt_type(node_ws_t *ws)
 {
     if (!ws->rcpt_type.name)
-        ws->rcpt_type = (node_type_t){(char *) "receptionist", NULL, "skick", NULL};
+        ws->rcpt_type = (node_type_t){.name = (char *) "receptionist", .module = "skick"};
     return &ws->rcpt_type;
 }
 
@@ -461,6 +461,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
                              node_ws_on_data, node_ws_on_close, ws);
     mg_set_request_handler(ws->ctx, "/skick.js$", s_on_js, ws);
     mg_set_request_handler(ws->ctx, "/$", s_on_index, ws);
+    node_ws_metrics_start(ws);
     node_io_add(sh, ws->efd, s_drain, ws);
     if (node_ws_writer_start(ws) != 0) {
         snprintf(err, errlen, "cannot create the writability set: %s", strerror(errno));

@@ -73,6 +73,7 @@ int node_ws_on_connect(const struct mg_connection *c, void *cbdata)
                   strerror(errno));
         return 1;
     }
+    atomic_fetch_add_explicit(&ws->n.accepted, 1, memory_order_relaxed);
     node_ws_conn_t *e = node_calloc(1, sizeof *e);
     e->ws = ws;
     e->fd = -1;
@@ -151,6 +152,8 @@ static void s_queue_message(node_ws_conn_t *e, const char *data, size_t len)
     node_ws_event_t *ev = node_calloc(1, sizeof *ev);
     ev->kind = EV_MESSAGE;
     ev->id = e->id;
+    atomic_fetch_add_explicit(&e->ws->n.msgs_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->ws->n.bytes_in, len, memory_order_relaxed);
     node_ws_parse(ev, data, len);
     node_ws_push(e->ws, ev);
 }

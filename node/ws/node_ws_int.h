@@ -109,6 +109,11 @@ typedef struct node_ws_counters {
     atomic_ulong rate_limited;    /* clients closed for their rate */
     atomic_ulong too_big;         /* clients closed for a message over the size limit */
     atomic_ulong protocol_errors; /* clients closed for a websocket protocol error */
+    atomic_ulong msgs_in;         /* client messages admitted (after reassembly) */
+    atomic_ulong bytes_in;        /* their bytes */
+    atomic_ulong msgs_out;        /* text frames accepted for sending */
+    atomic_ulong bytes_out;       /* their bytes */
+    atomic_ulong accepted;        /* websockets accepted, ever */
 } node_ws_counters_t;
 
 struct node_ws {
@@ -130,6 +135,11 @@ struct node_ws {
     node_u64map_t binds;        /* reactor only: connection id -> receptionist id */
     char last_error[256];       /* civetweb's last log line, for start errors */
 };
+
+/* node_ws_metrics.c */
+/*  Add the websocket server's families to the shard's registry (when its
+    metrics are on) and serve /metrics on the server's port. */
+void node_ws_metrics_start(node_ws_t *ws);
 
 /*  Parse one client message into ev (msg or json_error). */
 void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len);

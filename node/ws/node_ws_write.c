@@ -257,6 +257,10 @@ int node_ws_send(node_ws_t *ws, uint64_t id, const char *text, size_t len, bool 
             atomic_fetch_add_explicit(&ws->n.refused_frames, 1, memory_order_relaxed);
         }
     }
+    if (rc == 0) {
+        atomic_fetch_add_explicit(&ws->n.msgs_out, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ws->n.bytes_out, len, memory_order_relaxed);
+    }
     if (rc == 0 && !e->high && node_outbox_bytes(&e->out) >= e->limits.bytes / 2) {
         e->high = true; /* reported once; s_on_writable reports the drain */
         if (went_high)

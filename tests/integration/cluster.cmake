@@ -12,3 +12,8 @@ add_test(NAME integration_cluster_faults
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_faults.py
                  ${PROJECT_BINARY_DIR})
 set_tests_properties(integration_cluster_faults PROPERTIES TIMEOUT 600)
+# Prometheus metrics of the broker, a front and a back shard (test_metrics.py;
+# promtool from Debian's prometheus package).
+add_test(NAME integration_metrics
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_metrics.py ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_metrics PROPERTIES TIMEOUT 300)
