@@ -104,7 +104,7 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, ctl_launch_opts_t *o)
         return -1;
     }
     if (got)
-        o->hash = strdup(text); /* freed at exit */
+        o->hash = strdup(text); /* freed by ctl_cmd_up */
     o->hash_on_argv = hash_arg && url.has_password;
     char probe[600];
     if (skick_endpoint_derive(o->broker, SKICK_EP_DIR_OUT, probe, sizeof probe) != 0) {
@@ -160,6 +160,7 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
     if (s_up_options(ctl, a, &o) != 0) {
         json_object_put(o.apps);
         json_object_put(o.node_args);
+        free((char *) o.www);
         return CTL_USAGE;
     }
     int rc = CTL_FAIL, lock = -1;
@@ -205,6 +206,7 @@ out:
     json_object_put(o.apps);
     json_object_put(o.node_args);
     free((char *) o.www);
+    free((char *) o.hash);
     json_object_put(ps);
     json_object_put(cluster);
     return rc;
