@@ -489,36 +489,38 @@ int skick_redis_conn_run(skick_redis_conn_t *self, const skick_redis_op_t *op,
                          skick_redis_done_fn *done, void *arg, skick_redis_pend_t **pend,
                          const char **why)
 {
-    char key[SKICK_REDIS_KEY_MAX];
+    char key[SKICK_REDIS_KEY_MAX], match[sizeof ((skick_redis_pend_t *) 0)->match];
     int keylen = 0;
+    char *text = NULL;
+    size_t textlen = 0;
     if (pend)
         *pend = NULL;
+    /* Bad input is EINVAL whatever the connection's state. */
     if (op->cmd != SKICK_REDIS_KEYS &&
         (keylen = skick_redis_key(key, sizeof key, op->table, op->key)) < 0) {
         *why = "hash: with Redis a key may not hold '{', '}' or ':'";
         return SKICK_EINVAL;
     }
-    int code = s_refuse_now(self, why);
-    if (code)
-        return code;
-    skick_redis_pend_t *q = calloc(1, sizeof *q);
-    if (!q)
-        abort(); /* like every allocation of the processes that use this */
-    *q = (skick_redis_pend_t){.c = self, .done = done, .arg = arg, .cmd = op->cmd, .nx = op->nx};
-    char *text = NULL;
-    size_t textlen = 0;
+    if (op->cmd == SKICK_REDIS_KEYS && skick_redis_match(match, sizeof match, op->table) < 0) {
+        *why = "hash keys: the table name cannot be matched";
+        return SKICK_EINVAL;
+    }
     if (op->cmd == SKICK_REDIS_SET && skick_redis_encode(op->value, &text, &textlen) != 0) {
-        free(q);
         *why = "hash set: the value cannot be stored (null, a string that is not UTF-8, "
                "NaN or infinity)";
         return SKICK_EINVAL;
     }
+    int code = s_refuse_now(self, why);
+    if (code) {
+        free(text);
+        return code;
+    }
+    skick_redis_pend_t *q = calloc(1, sizeof *q);
+    if (!q)
+        abort(); /* like every allocation of the processes that use this */
+    *q = (skick_redis_pend_t){.c = self, .done = done, .arg = arg, .cmd = op->cmd, .nx = op->nx};
     if (op->cmd == SKICK_REDIS_KEYS) {
-        if (skick_redis_match(q->match, sizeof q->match, op->table) < 0) {
-            free(q);
-            *why = "hash keys: the table name cannot be matched";
-            return SKICK_EINVAL;
-        }
+        memcpy(q->match, match, sizeof match);
         q->keys = json_object_new_array();
         q->seen = json_object_new_object();
         q->max = op->max;
