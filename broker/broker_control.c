@@ -182,7 +182,7 @@ static int s_hash_int(json_object *rq, const char *name, int64_t min, int64_t ma
 }
 
 /*  set's members: {"value", "ttl_ms"?: n > 0, "nx"?: bool} into op. */
-static int s_hash_set_args(json_object *rq, int64_t now, broker_redis_op_t *op, const char **why)
+static int s_hash_set_args(json_object *rq, int64_t now, skick_redis_op_t *op, const char **why)
 {
     json_object *nxv = NULL;
     if (!json_object_object_get_ex(rq, "value", &op->value)) {
@@ -202,17 +202,17 @@ static int s_hash_set_args(json_object *rq, int64_t now, broker_redis_op_t *op, 
 
 /*  The hash op's request rq as an operation (borrowing rq's strings), its
     members checked. 0, or EINVAL with *why. */
-static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, const char **why)
+static int s_hash_parse(json_object *rq, int64_t now, skick_redis_op_t *op, const char **why)
 {
     static const char *const cmds[] = {
-        [BROKER_REDIS_GET] = "get",       [BROKER_REDIS_SET] = "set",
-        [BROKER_REDIS_DELETE] = "delete", [BROKER_REDIS_CONTAINS] = "contains",
-        [BROKER_REDIS_INCR] = "incr",     [BROKER_REDIS_KEYS] = "keys",
+        [SKICK_REDIS_GET] = "get",       [SKICK_REDIS_SET] = "set",
+        [SKICK_REDIS_DELETE] = "delete", [SKICK_REDIS_CONTAINS] = "contains",
+        [SKICK_REDIS_INCR] = "incr",     [SKICK_REDIS_KEYS] = "keys",
     };
     const char *cmd;
     size_t n, tl, kl = 0;
     int64_t num;
-    *op = (broker_redis_op_t){0};
+    *op = (skick_redis_op_t){0};
     if (s_hash_str(rq, "cmd", &cmd, &n, why, "hash needs a string cmd") != 0 ||
         s_hash_str(rq, "table", &op->table, &tl, why, "hash needs a string table") != 0)
         return SKICK_EINVAL;
@@ -227,8 +227,8 @@ static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, con
         *why = "unknown hash cmd (get, set, delete, contains, incr, keys)";
         return SKICK_EINVAL;
     }
-    op->cmd = (broker_redis_cmd_t) c;
-    if (op->cmd == BROKER_REDIS_KEYS) {
+    op->cmd = (skick_redis_cmd_t) c;
+    if (op->cmd == SKICK_REDIS_KEYS) {
         if (s_hash_int(rq, "max", 1, BROKER_HASH_KEYS_MAX, 0, &num, why,
                        "hash keys: max must be an integer from 1 to 100000") != 0)
             return SKICK_EINVAL;
@@ -245,9 +245,9 @@ static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, con
         *why = "hash: a key is 1-1024 bytes without control characters";
         return SKICK_EINVAL;
     }
-    if (op->cmd == BROKER_REDIS_SET)
+    if (op->cmd == SKICK_REDIS_SET)
         return s_hash_set_args(rq, now, op, why);
-    if (op->cmd == BROKER_REDIS_INCR) {
+    if (op->cmd == SKICK_REDIS_INCR) {
         json_object *d;
         if (!json_object_object_get_ex(rq, "delta", &d)) {
             *why = "hash incr needs an integer delta";
@@ -261,26 +261,26 @@ static int s_hash_parse(json_object *rq, int64_t now, broker_redis_op_t *op, con
 
 /*  op on the memory store. Returns 0 with *result set, or an error code
     with *why. */
-static int s_hash_memory(broker_t *b, const broker_redis_op_t *op, int64_t now,
+static int s_hash_memory(broker_t *b, const skick_redis_op_t *op, int64_t now,
                          json_object **result, const char **why)
 {
     int rc = 0;
     bool flag;
     switch (op->cmd) {
-    case BROKER_REDIS_KEYS: {
+    case SKICK_REDIS_KEYS: {
         json_object *keys = broker_hash_list(b->hash, op->table, op->max, now, &flag);
         *result = json_object_new_object();
         json_object_object_add(*result, "keys", keys);
         json_object_object_add(*result, "truncated", json_object_new_boolean(flag));
         return 0;
     }
-    case BROKER_REDIS_GET: {
+    case SKICK_REDIS_GET: {
         json_object *v;
         if ((rc = broker_hash_get(b->hash, op->table, op->key, now, &v)) == 0)
             *result = json_object_get(v);
         break;
     }
-    case BROKER_REDIS_SET: {
+    case SKICK_REDIS_SET: {
         json_object *mine = json_object_get(op->value); /* shared with the request, never mutated */
         rc = broker_hash_set(b->hash, op->table, op->key, &mine, op->ttl_ms, op->nx, now, &flag);
         json_object_put(mine); /* still ours when not stored */
@@ -292,13 +292,13 @@ static int s_hash_memory(broker_t *b, const broker_redis_op_t *op, int64_t now,
             *result = json_object_new_boolean(flag);
         return 0;
     }
-    case BROKER_REDIS_DELETE:
+    case SKICK_REDIS_DELETE:
         rc = broker_hash_delete(b->hash, op->table, op->key, now);
         break;
-    case BROKER_REDIS_CONTAINS:
+    case SKICK_REDIS_CONTAINS:
         *result = json_object_new_boolean(broker_hash_contains(b->hash, op->table, op->key, now));
         break;
-    case BROKER_REDIS_INCR: {
+    case SKICK_REDIS_INCR: {
         int64_t out;
         if ((rc = broker_hash_incr(b->hash, op->table, op->key, op->delta, now, &out)) == 0)
             *result = json_object_new_int64(out);
@@ -340,7 +340,7 @@ static void s_hash_done(void *arg, int code, json_object *result, const char *wh
 static int s_hash(broker_t *b, json_object *rq, const broker_asker_t *asker, bool *later,
                   json_object **result, const char **why)
 {
-    broker_redis_op_t op;
+    skick_redis_op_t op;
     int64_t now = zclock_mono();
     *result = NULL;
     int rc = s_hash_parse(rq, now, &op, why);

@@ -76,7 +76,12 @@ static void s_usage(FILE *out)
                  "                       redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
                  "                       unix:///PATH/redis.sock[?db=N], the layout of\n"
                  "                       skick-node --hash (docs/hashes.md); give the same URL\n"
-                 "                       to the shards' --hash to share the tables with them\n"
+                 "                       to the shards' --hash to share the tables with them.\n"
+                 "                       A password here is visible to every local user (ps):\n"
+                 "                       use --hash-file or " SKICK_REDIS_URL_ENV " instead\n"
+                 "  --hash-file FILE     the same URL, read from FILE (one line; mode 0600: a\n"
+                 "                       file group or others can read is refused)\n"
+                 "  " SKICK_REDIS_URL_ENV "=URL   (environment) the URL when neither is given\n"
                  "  --hash-inflight N    hash requests in flight to Redis at most (default\n"
                  "                       10000); beyond, EBACKLOG at once\n"
                  "  --hash-timeout-ms N  a hash request Redis has not answered by then fails with\n"
@@ -144,6 +149,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         O_HASH_INFLIGHT,
         O_HASH_TIMEOUT,
         O_METRICS,
+        O_HASH_FILE,
         O_HELP,
         O_VERSION
     };
@@ -162,6 +168,7 @@ static int s_options(broker_config_t *c, int argc, char **argv)
         {"hash-inflight", required_argument, NULL, O_HASH_INFLIGHT},
         {"hash-timeout-ms", required_argument, NULL, O_HASH_TIMEOUT},
         {"metrics", required_argument, NULL, O_METRICS},
+        {"hash-file", required_argument, NULL, O_HASH_FILE},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -174,7 +181,6 @@ static int s_options(broker_config_t *c, int argc, char **argv)
     c->hash_inflight = BROKER_REDIS_INFLIGHT;
     c->hash_timeout_ms = BROKER_REDIS_TIMEOUT_MS;
     int o, level;
-    char why[512];
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (o) {
@@ -216,9 +222,10 @@ static int s_options(broker_config_t *c, int argc, char **argv)
             c->insecure = true;
             break;
         case O_HASH:
-            if (skick_redis_url_parse(optarg, &c->hash_url, why, sizeof why) != 0)
-                return s_usage_error("--hash: %s", why);
-            c->hash = optarg;
+            c->hash_arg = optarg;
+            break;
+        case O_HASH_FILE:
+            c->hash_file = optarg;
             break;
         case O_HASH_INFLIGHT:
             if (s_count(optarg, "--hash-inflight", 1, 10000000, &c->hash_inflight))
@@ -245,6 +252,12 @@ static int s_options(broker_config_t *c, int argc, char **argv)
     }
     if (optind < argc)
         return s_usage_error("unexpected argument '%s'", argv[optind]);
+    char err[1200];
+    int got = skick_redis_url_choose(c->hash_arg, c->hash_file, &c->hash_url, c->hash_text,
+                                     sizeof c->hash_text, err, sizeof err);
+    if (got < 0)
+        return s_usage_error("%s", err);
+    c->hash = got ? c->hash_text : NULL;
     return -1;
 }
 
@@ -430,6 +443,8 @@ int main(int argc, char **argv)
     if (rc == 0) {
         if (!b.cert)
             SKICK_LOG(SKICK_LOG_WARNING, "broker", "%s", SKICK_INSECURE_WARNING);
+        if (b.cfg.hash && b.cfg.hash_arg && b.cfg.hash_url.has_password)
+            SKICK_LOG(SKICK_LOG_WARNING, "redis", "%s", SKICK_REDIS_ARGV_PASSWORD_WARNING);
         if (b.cfg.hash)
             b.redis = broker_redis_new(&b.cfg.hash_url, (size_t) b.cfg.hash_inflight,
                                        b.cfg.hash_timeout_ms);

@@ -3,9 +3,10 @@
     Told by broker_control.c (the hash op: broker_redis_run) and by
     broker_main.c (created, destroyed, and driven from the poll loop: the
     descriptor and its interest, the I/O, the timer). Uses broker_util.c
-    and proto/skick_redis (the URL, the key layout and the value mapping
-    the shards' Redis backend uses, so a shard with --hash and the broker
-    with --hash see the same data).
+    and proto/skick_redis_conn (the connection, the commands, the key
+    layout and the value mapping the shards' Redis backend uses, so a
+    shard with --hash and the broker with --hash see the same data). The
+    operation (skick_redis_op_t) is the connection's.
 
     Asynchronous: an operation is queued on the one connection (pipelined)
     and answered later through the done function given with it, exactly
@@ -22,37 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "skick_redis.h"
+#include "skick_redis_conn.h"
 
 typedef struct broker_redis_t broker_redis_t;
 
-#define BROKER_REDIS_INFLIGHT 10000      /* default bound on operations in flight */
-#define BROKER_REDIS_TIMEOUT_MS 5000     /* default answer bound (the shards' call timeout) */
-#define BROKER_REDIS_BACKOFF_MIN_MS 100  /* first reconnect delay, doubled per failure */
-#define BROKER_REDIS_BACKOFF_MAX_MS 5000 /* reconnect delay at most */
-#define BROKER_REDIS_CONNECT_MS 2000     /* a connection not ready by then is dropped */
-
-/*  The hash op's commands (PROTOCOL.md "The hash operation"). */
-typedef enum {
-    BROKER_REDIS_GET,
-    BROKER_REDIS_SET,
-    BROKER_REDIS_DELETE,
-    BROKER_REDIS_CONTAINS,
-    BROKER_REDIS_INCR,
-    BROKER_REDIS_KEYS,
-} broker_redis_cmd_t;
-
-/*  One operation, validated by the caller; everything borrowed for the call. */
-typedef struct {
-    broker_redis_cmd_t cmd; /* what */
-    const char *table;      /* the table */
-    const char *key;        /* the key (not for keys) */
-    json_object *value;     /* set: the value */
-    int64_t ttl_ms;         /* set: > 0 gives a time to live */
-    bool nx;                /* set: only when absent */
-    int64_t delta;          /* incr: what to add */
-    size_t max;             /* keys: at most this many */
-} broker_redis_op_t;
+#define BROKER_REDIS_INFLIGHT SKICK_REDIS_INFLIGHT /* default bound on operations in flight */
+#define BROKER_REDIS_TIMEOUT_MS 5000 /* default answer bound (the shards' call timeout) */
 
 /*  The answer of an accepted operation: arg as given to broker_redis_run,
     code 0 with result (taken; the hash op's result: the value, null, a
@@ -76,7 +52,7 @@ void broker_redis_destroy(broker_redis_t **self_p);
     code (done never runs for it) with *why: EINVAL (a key or table the
     layout refuses, a value Redis cannot hold), EUNREACH (no connection),
     EBACKEND (Redis refused the login), EBACKLOG (max_inflight reached). */
-int broker_redis_run(broker_redis_t *self, const broker_redis_op_t *op, broker_redis_done_fn *done,
+int broker_redis_run(broker_redis_t *self, const skick_redis_op_t *op, broker_redis_done_fn *done,
                      void *arg, const char **why);
 
 /*  broker_redis_fd: the connection's descriptor and the poll events

@@ -114,8 +114,11 @@ typedef struct {
     const char *curve_secret;    /* the broker's CZMQ secret certificate, or NULL */
     const char *curve_allow;     /* directory of the role directories of keys, or NULL */
     bool insecure;               /* --insecure: no CURVE on a non-loopback endpoint */
-    const char *hash;            /* --hash URL, or NULL: the memory store */
-    skick_redis_url_t hash_url;  /* --hash parsed */
+    const char *hash;            /* the Redis URL, or NULL: the memory store */
+    const char *hash_arg;        /* --hash URL */
+    const char *hash_file;       /* --hash-file PATH */
+    char hash_text[SKICK_REDIS_URL_MAX]; /* the URL chosen (skick_redis_url_choose) */
+    skick_redis_url_t hash_url;  /* the URL parsed */
     int hash_inflight;           /* --hash-inflight: requests in flight to Redis at most */
     int hash_timeout_ms;         /* --hash-timeout-ms: Redis's answer bound */
     const char *metrics;         /* --metrics HOST:PORT, or NULL: no endpoint */

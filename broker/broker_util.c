@@ -72,29 +72,10 @@ uint64_t broker_random64(void)
 
 void broker_log_limited(broker_ratelimit_t *rl, int level, const char *tag, const char *fmt, ...)
 {
-    if (level < skick_log_threshold)
-        return;
-    int64_t now = zclock_mono();
-    if (rl->window_ms == 0 || now - rl->window_ms >= BROKER_RL_WINDOW_MS) {
-        rl->window_ms = now;
-        rl->lines = 0;
-    }
-    if (rl->lines >= BROKER_RL_LINES) {
-        rl->suppressed++;
-        return;
-    }
-    rl->lines++;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    skick_log_vlimited(rl, level, tag, fmt, ap);
     va_end(ap);
-    if (rl->suppressed)
-        skick_log_write(level, tag, NULL, "%s (%llu similar lines not logged)", line,
-                        (unsigned long long) rl->suppressed);
-    else
-        skick_log_write(level, tag, NULL, "%s", line);
-    rl->suppressed = 0;
 }
 
 const char *broker_json_str(json_object *obj, const char *key)

@@ -12,14 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*  A log-line budget: at most BROKER_RL_LINES lines per BROKER_RL_WINDOW_MS. */
-#define BROKER_RL_LINES 10
-#define BROKER_RL_WINDOW_MS 10000
-typedef struct {
-    int64_t window_ms;   /* start of the current window (monotonic ms) */
-    unsigned lines;      /* lines logged in this window */
-    uint64_t suppressed; /* lines skipped since the last one logged */
-} broker_ratelimit_t;
+#include "skick_loglimit.h"
+
+/*  A log-line budget: at most SKICK_LOGLIMIT_LINES lines per
+    SKICK_LOGLIMIT_WINDOW_MS (proto/skick_loglimit). */
+typedef skick_loglimit_t broker_ratelimit_t;
 
 /*  broker_id_hex: write id as 16 lowhex (plus NUL) into out. */
 void broker_id_hex(uint64_t id, char out[17]);
@@ -35,7 +32,7 @@ void *broker_alloc(size_t n);
 uint64_t broker_random64(void);
 
 /*  broker_log_limited: log one line at level under rl's budget (at most
-    BROKER_RL_LINES per BROKER_RL_WINDOW_MS); a line after some were skipped
+    SKICK_LOGLIMIT_LINES per SKICK_LOGLIMIT_WINDOW_MS); a line after some were skipped
     says how many. */
 void broker_log_limited(broker_ratelimit_t *rl, int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

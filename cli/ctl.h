@@ -262,7 +262,9 @@ typedef struct {
     const char *host;              /* --host */
     const char *www;               /* --www (absolute, malloc'd) or NULL */
     bool curve;                    /* false with --insecure */
-    const char *hash;              /* --hash URL (the broker's and every shard's), or NULL */
+    const char *hash;              /* the Redis URL (the broker's and every shard's), or NULL:
+                                      --hash, --hash-file or SKICK_HASH_URL (malloc'd) */
+    bool hash_on_argv;             /* it came in --hash (skickctl's own command line) */
     json_object *apps, *node_args; /* owned until moved into the cluster */
 } ctl_launch_opts_t;
 
@@ -371,6 +373,7 @@ enum {
     OPT_NX,
     OPT_MAX,
     OPT_HASH,
+    OPT_HASH_FILE,
 };
 
 /* ctl_table.c */

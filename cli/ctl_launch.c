@@ -40,6 +40,7 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, ctl_launch_opts_t *o)
                              .curve = true,
                              .apps = json_object_new_array(),
                              .node_args = json_object_new_array()};
+    const char *hash_arg = NULL, *hash_file = NULL;
     for (int i = 0; i < a->nopts; i++) {
         const char *v = a->opts[i].arg;
         char abs[PATH_MAX];
@@ -86,18 +87,25 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, ctl_launch_opts_t *o)
         case OPT_INSECURE:
             o->curve = false;
             break;
-        case OPT_HASH: {
-            skick_redis_url_t url;
-            char err[512];
-            if (skick_redis_url_parse(v, &url, err, sizeof err) != 0) {
-                ctl_usage(ctl, "--hash: %s", err);
-                return -1;
-            }
-            o->hash = v;
+        case OPT_HASH:
+            hash_arg = v;
+            break;
+        case OPT_HASH_FILE:
+            hash_file = v;
             break;
         }
-        }
     }
+    skick_redis_url_t url;
+    char text[SKICK_REDIS_URL_MAX], err[1200];
+    int got = skick_redis_url_choose(hash_arg, hash_file, &url, text, sizeof text, err,
+                                     sizeof err);
+    if (got < 0) {
+        ctl_usage(ctl, "%s", err);
+        return -1;
+    }
+    if (got)
+        o->hash = strdup(text); /* freed by ctl_cmd_up */
+    o->hash_on_argv = hash_arg && url.has_password;
     char probe[600];
     if (skick_endpoint_derive(o->broker, SKICK_EP_DIR_OUT, probe, sizeof probe) != 0) {
         ctl_usage(ctl, "--broker '%s' must be tcp://HOST:PORT (PORT below 65534) or ipc://PATH",
@@ -152,6 +160,7 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
     if (s_up_options(ctl, a, &o) != 0) {
         json_object_put(o.apps);
         json_object_put(o.node_args);
+        free((char *) o.www);
         return CTL_USAGE;
     }
     int rc = CTL_FAIL, lock = -1;
@@ -159,6 +168,8 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
     char broker_bin[PATH_MAX], node_bin[PATH_MAX];
     if (!o.curve)
         fprintf(stderr, "skickctl: warning: %s\n", SKICK_INSECURE_WARNING);
+    if (o.hash_on_argv)
+        fprintf(stderr, "skickctl: warning: %s\n", SKICK_REDIS_ARGV_PASSWORD_WARNING);
     if (ctl_find_binary("SKICK_BROKER_BIN", "broker", "skick-broker", broker_bin,
                         sizeof broker_bin) != 0) {
         ctl_fail(ctl, SKICK_ESTART, "cannot find skick-broker (%s; set SKICK_BROKER_BIN)",
@@ -195,6 +206,7 @@ out:
     json_object_put(o.apps);
     json_object_put(o.node_args);
     free((char *) o.www);
+    free((char *) o.hash);
     json_object_put(ps);
     json_object_put(cluster);
     return rc;

@@ -28,10 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "skick_redis.h"
 
 /* ---- async-signal-safe text ------------------------------------------------------ */
 
@@ -303,6 +305,9 @@ static int s_start(ctl_t *ctl, json_object *cluster, const char *name, const cha
                         : args[i]); /* no password in the log */
         }
         dprintf(lfd, "\n");
+        /* The record says where the hashes are (--hash-file or nothing):
+           an SKICK_HASH_URL of skickctl's environment must not add one. */
+        unsetenv(SKICK_REDIS_URL_ENV);
         pid = s_spawn(ctl, name, args, lfd, err, sizeof err);
     }
     if (lfd >= 0)
@@ -360,15 +365,39 @@ static void s_add_curve(json_object *cluster, json_object *argv, const char *sec
     }
 }
 
-/*  --hash URL when the record has one (up --hash): the broker and every
-    shard keep the hash tables in the same Redis. */
-static void s_add_hash(json_object *cluster, json_object *argv)
+/*  --hash-file RUN_DIR/hash.url when the record has a URL (up --hash):
+    the broker and every shard keep the hash tables in the same Redis. The
+    URL (its password) goes in a file only the owner can read, written
+    again before each start (the record is the truth), never on a command
+    line, which every local user can read in /proc/PID/cmdline. 0, or -1
+    after ctl_fail. */
+static int s_add_hash(ctl_t *ctl, json_object *cluster, json_object *argv)
 {
     const char *url = ctl_str(cluster, "hash");
-    if (url) {
-        s_arr_add(argv, "--hash");
-        s_arr_add(argv, url);
+    if (!url)
+        return 0;
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/hash.url", ctl->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.%d", path, (int) getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && dprintf(fd, "%s\n", url) > 0;
+    int saved = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
     }
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        json_object_put(argv);
+        return ctl_fail(ctl, SKICK_ESTART, "cannot write %s: %s", path, strerror(saved)), -1;
+    }
+    s_arr_add(argv, "--hash-file");
+    s_arr_add(argv, path);
+    return 0;
 }
 
 int ctl_start_broker(ctl_t *ctl, json_object *cluster)
@@ -382,7 +411,8 @@ int ctl_start_broker(ctl_t *ctl, json_object *cluster)
     s_arr_add(argv, "--control");
     s_arr_add(argv, ctl_str(cluster, "control"));
     s_add_curve(cluster, argv, "broker_secret");
-    s_add_hash(cluster, argv);
+    if (s_add_hash(ctl, cluster, argv) != 0)
+        return -1;
     s_arr_add(argv, "--pid-file");
     s_arr_add(argv, pidf);
     return s_start(ctl, cluster, "broker", "broker", 0, 0, argv);
@@ -422,7 +452,8 @@ int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int inde
         }
     }
     s_add_curve(cluster, argv, "node_secret");
-    s_add_hash(cluster, argv);
+    if (s_add_hash(ctl, cluster, argv) != 0)
+        return -1;
     json_object_object_get_ex(cluster, "node_args", &list);
     for (size_t i = 0; list && i < json_object_array_length(list); i++)
         s_arr_add(argv, json_object_get_string(json_object_array_get_idx(list, i)));

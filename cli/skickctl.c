@@ -52,6 +52,7 @@ static const struct option s_up_opts[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"wait", required_argument, NULL, OPT_WAIT},
     {"hash", required_argument, NULL, OPT_HASH},
+    {"hash-file", required_argument, NULL, OPT_HASH_FILE},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_wait_opts[] = {
@@ -118,7 +119,13 @@ static const command_t s_commands[] = {
      "  --hash URL         keep the hash tables in Redis: the broker and every shard\n"
      "                     (scale's too) get --hash URL, redis://[[USER]:PASSWORD@]\n"
      "                     HOST[:PORT][/DB] or unix:///PATH/redis.sock[?db=N]\n"
-     "                     (docs/hashes.md); default: the broker's memory\n"
+     "                     (docs/hashes.md); default: the broker's memory. The\n"
+     "                     processes get it in RUN_DIR/hash.url (0600) and\n"
+     "                     --hash-file, never on their command lines; a password\n"
+     "                     in skickctl's own --hash is visible to local users (ps):\n"
+     "                     prefer --hash-file or SKICK_HASH_URL\n"
+     "  --hash-file FILE   the same URL, read from FILE (one line, mode 0600)\n"
+     "  SKICK_HASH_URL     (environment) the URL when neither is given\n"
      "  --insecure         no CURVE: every local user can join the cluster (each\n"
      "                     process warns); by default keys are made in RUN_DIR/keys\n"
      "                     and every link uses CURVE, with one key per role\n"

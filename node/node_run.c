@@ -36,8 +36,11 @@ typedef struct {
     const char *broker;              /* --broker endpoint, or NULL: standalone */
     const char *curve_secret;        /* --curve-secret */
     const char *curve_server;        /* --curve-server */
-    const char *hash;                /* --hash URL, or NULL: the default backend */
-    skick_redis_url_t hash_url;      /* --hash parsed */
+    const char *hash;                /* the Redis URL, or NULL: the default backend */
+    const char *hash_arg;            /* --hash URL */
+    const char *hash_file;           /* --hash-file PATH */
+    char hash_text[SKICK_REDIS_URL_MAX]; /* the URL chosen (skick_redis_url_choose) */
+    skick_redis_url_t hash_url;      /* the URL parsed */
     size_t hash_inflight;            /* --hash-inflight, 0: the default */
     const char *metrics;             /* --metrics HOST:PORT, or NULL */
     node_ws_config_t ws;             /* websocket server settings */
@@ -71,7 +74,12 @@ static void s_usage(FILE *out, const char *prog)
             "                          (in-process standalone, the broker in a cluster):\n"
             "                          redis://[user:password@]HOST:PORT[/DB] or\n"
             "                          unix:///PATH/redis.sock[?db=N] (docs/hashes.md); the\n"
-            "                          shard exits 1 if the first connection's AUTH is refused\n"
+            "                          shard exits 1 if the first connection's AUTH is refused.\n"
+            "                          A password here is visible to every local user (ps):\n"
+            "                          use --hash-file or " SKICK_REDIS_URL_ENV " instead\n"
+            "      --hash-file FILE    the same URL, read from FILE (one line; mode 0600: a\n"
+            "                          file group or others can read is refused)\n"
+            "      " SKICK_REDIS_URL_ENV "=URL  (environment) the URL when neither is given\n"
             "      --hash-inflight N   Redis operations in flight at most; beyond, EBACKLOG\n"
             "                          (default 10000)\n"
             "\n"
@@ -290,7 +298,8 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         {"curve-server", required_argument, NULL, 1102},
         {"hash", required_argument, NULL, 1103},
         {"hash-inflight", required_argument, NULL, 1104},
-        {"metrics", required_argument, NULL, 1105},
+        {"metrics", required_argument, NULL, 1106},
+        {"hash-file", required_argument, NULL, 1105},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -352,21 +361,18 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         case 1102:
             o->curve_server = optarg;
             break;
-        case 1103: {
-            char err[800];
-            if (skick_redis_url_parse(optarg, &o->hash_url, err, sizeof err) != 0) {
-                fprintf(stderr, "skick: --hash: %s\n", err);
-                return -1;
-            }
-            o->hash = optarg;
+        case 1103:
+            o->hash_arg = optarg;
             break;
-        }
+        case 1105:
+            o->hash_file = optarg;
+            break;
         case 1104:
             if (s_number("--hash-inflight", optarg, 1, 10000000, &v))
                 return -1;
             o->hash_inflight = (size_t) v;
             break;
-        case 1105: {
+        case 1106: {
             char host[256], err[300];
             int port;
             if (skick_metrics_http_parse(optarg, host, sizeof host, &port, err, sizeof err)) {
@@ -396,6 +402,14 @@ static int s_parse(int argc, char **argv, node_options_t *o)
         fprintf(stderr, "skick: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
+    char err[1200];
+    int got = skick_redis_url_choose(o->hash_arg, o->hash_file, &o->hash_url, o->hash_text,
+                                     sizeof o->hash_text, err, sizeof err);
+    if (got < 0) {
+        fprintf(stderr, "skick: %s\n", err);
+        return -1;
+    }
+    o->hash = got ? o->hash_text : NULL;
     return 0;
 }
 
@@ -502,6 +516,8 @@ int skick_run(int argc, char **argv)
     if (o.cfg.stack_size)
         sh->cfg.stack_size = o.cfg.stack_size;
     if (o.hash) { /* before anything runs: every hash operation goes to Redis */
+        if (o.hash_arg && o.hash_url.has_password)
+            SKICK_LOG(SKICK_LOG_WARNING, "redis", "%s", SKICK_REDIS_ARGV_PASSWORD_WARNING);
         sh->hash->close(sh->hash_state);
         sh->hash = &node_hash_redis;
         sh->hash_state = node_redis_open(sh, &o.hash_url,

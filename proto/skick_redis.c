@@ -21,12 +21,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------- */
 /* URLs                                                                       */
@@ -197,6 +200,101 @@ void skick_redis_url_format(const skick_redis_url_t *u, char *buf, size_t len)
     bool v6 = strchr(u->host, ':') != NULL;
     snprintf(buf, len, "redis://%s%s%s%s%s:%d/%d", u->user, u->has_password ? ":***@" : "",
              v6 ? "[" : "", u->host, v6 ? "]" : "", u->port, u->db);
+}
+
+/*  The file's text, without the white space around it. */
+static int s_read_text(int fd, const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf + n, len - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (got == 0)
+            break;
+        n += (size_t) got;
+        if (n == len) {
+            snprintf(err, errlen, "%s is too long for a Redis URL (%zu bytes at most)", path,
+                     len - 1);
+            return -1;
+        }
+    }
+    while (n && isspace((unsigned char) buf[n - 1]))
+        n--;
+    size_t start = 0;
+    while (start < n && isspace((unsigned char) buf[start]))
+        start++;
+    memmove(buf, buf + start, n - start);
+    n -= start;
+    buf[n] = '\0';
+    if (n == 0) {
+        snprintf(err, errlen, "%s is empty: it should hold the Redis URL", path);
+        return -1;
+    }
+    if (memchr(buf, '\0', n) || strpbrk(buf, "\r\n")) {
+        snprintf(err, errlen, "%s holds more than one line: it should hold the Redis URL only",
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
+int skick_redis_url_read(const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) != 0)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        snprintf(err, errlen, "%s is not a regular file", path);
+    else if (st.st_mode & 077)
+        snprintf(err, errlen, "permissions %04o for %s are too open: the file holds the Redis "
+                 "password and must be readable by its owner only; chmod 600 %s",
+                 (unsigned) (st.st_mode & 07777), path, path);
+    else
+        rc = s_read_text(fd, path, buf, len, err, errlen);
+    close(fd);
+    return rc;
+}
+
+int skick_redis_url_choose(const char *arg, const char *file, skick_redis_url_t *out, char *buf,
+                           size_t len, char *err, size_t errlen)
+{
+    char why[900];
+    const char *from = "--hash";
+    if (arg && file) {
+        snprintf(err, errlen, "give --hash or --hash-file, not both");
+        return -1;
+    }
+    if (arg) {
+        snprintf(buf, len, "%s", arg);
+    } else if (file) {
+        from = "--hash-file";
+        if (skick_redis_url_read(file, buf, len, why, sizeof why) != 0) {
+            snprintf(err, errlen, "--hash-file: %s", why);
+            return -1;
+        }
+    } else {
+        const char *env = getenv(SKICK_REDIS_URL_ENV);
+        if (!env || !*env)
+            return 0;
+        from = SKICK_REDIS_URL_ENV;
+        snprintf(buf, len, "%s", env);
+    }
+    if (skick_redis_url_parse(buf, out, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", from, why);
+        return -1;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------------------- */

@@ -1,10 +1,11 @@
 /*  skick_redis - speaking Redis the Python original's way, with no event loop
 
-    What a shard's Redis hash backend (node/redis/) and, later, the broker's
+    What a shard's Redis hash backend (node/redis/) and the broker's store
     need in common: the URL of the server, the key layout "<table>:<key>"
     and the mapping between JSON values and Redis strings (docs/hashes.md
     has the table, with what a Python Skick shard sees). Nothing here does
-    I/O; every function is pure and thread-safe.
+    I/O but skick_redis_url_read (and _choose, which reads the file and
+    the environment); every function is thread-safe.
 
     Ownership: skick_redis_encode's *out and skick_redis_decode's *out
     belong to the caller (free() and json_object_put()).
@@ -41,6 +42,39 @@ int skick_redis_url_parse(const char *url, skick_redis_url_t *out, char *err, si
 
 /*  The URL as text for logs, the password shown as "***". */
 void skick_redis_url_format(const skick_redis_url_t *u, char *buf, size_t len);
+
+/*  Where a process finds its URL without it on the command line, which
+    every local user can read (ps, /proc/PID/cmdline): --hash-file PATH,
+    or this environment variable when neither --hash nor --hash-file is
+    given. */
+#define SKICK_REDIS_URL_ENV "SKICK_HASH_URL"
+#define SKICK_REDIS_URL_MAX 2048 /* bytes of a URL at most, with the NUL */
+
+/*  The warning a process logs once when a password came in --hash (one
+    text for every process). */
+#define SKICK_REDIS_ARGV_PASSWORD_WARNING                                                          \
+    "the Redis password is on the command line (--hash), where every local user can read it "    \
+    "(ps, /proc/PID/cmdline): put the URL in a file only you can read and give --hash-file "      \
+    "FILE, or set " SKICK_REDIS_URL_ENV " in the environment"
+
+/*  Read the URL kept in the file at path into buf (len bytes). The file
+    must be a regular file that neither group nor others may read or write
+    (mode & 077 == 0, as ssh asks of keys); it holds the URL, on one line,
+    with surrounding white space (a final newline) ignored. Returns 0, or
+    -1 with a one-line reason in err naming the file (missing or
+    unreadable, too open with the fix "chmod 600 FILE", not a regular
+    file, empty, too long, more than one line). */
+int skick_redis_url_read(const char *path, char *buf, size_t len, char *err, size_t errlen);
+
+/*  The URL a process is given, parsed into *out with its text in buf (len
+    bytes): arg (--hash URL) if not NULL, else the file at file
+    (--hash-file) if not NULL, else the environment's SKICK_HASH_URL if set
+    and not empty. Returns 1 with *out and buf, 0 when none is given, or -1
+    with a one-line reason in err (both arg and file, a file
+    skick_redis_url_read refuses, a URL skick_redis_url_parse refuses; the
+    reason names where the URL came from). */
+int skick_redis_url_choose(const char *arg, const char *file, skick_redis_url_t *out, char *buf,
+                           size_t len, char *err, size_t errlen);
 
 /*  Write the Redis key "<table>:<key>" into buf (len bytes, at least
     SKICK_REDIS_KEY_MAX suffices for the names node_hash.c accepts).

@@ -11,13 +11,11 @@
 #include "node_actor.h"
 #include "skick_redis.h"
 
-#define NODE_REDIS_INFLIGHT 10000      /* default bound on operations in flight per shard */
-#define NODE_REDIS_BACKOFF_MIN_MS 100  /* first reconnect delay, doubled per failure */
-#define NODE_REDIS_BACKOFF_MAX_MS 5000 /* reconnect delay at most */
-#define NODE_REDIS_CONNECT_MS 2000     /* a connection not ready by then is dropped */
+/*  The bounds (operations in flight, back-off, the handshake's deadline)
+    are proto/skick_redis_conn.h's: SKICK_REDIS_INFLIGHT and the others. */
 
 typedef struct {
-    size_t max_inflight; /* operations in flight at most (0: NODE_REDIS_INFLIGHT) */
+    size_t max_inflight; /* operations in flight at most (0: SKICK_REDIS_INFLIGHT) */
     /*  Stop the shard with exit status 1 when the very first connection's
         AUTH or SELECT is refused (a wrong password, a missing one, a bad
         database): a configuration error, not an outage. skick-node sets it. */

@@ -19,9 +19,15 @@ Each test starts its own redis-server on a free loopback port (--save ''
     (ETIMEDOUT at --hash-timeout-ms while actor traffic through the broker
     goes on), the in-flight bound (EBACKLOG), AUTH refused (EBACKEND and a
     log line), a bad URL (exit 2);
+  * the URL off the command line, with a Redis that requires a password:
+    the broker works with --hash-file (0600) and SKICK_HASH_URL, the
+    password in neither /proc/PID/cmdline nor the log; one warning for a
+    password in --hash; a group-readable or missing file: exit 2;
   * `skickctl up --hash` end to end: the record, every process started with
-    --hash, the password shown as ***, an actor's skick_hash_set seen in
-    Redis, `scale` adding a shard that reads the same data, `down`.
+    --hash-file RUN_DIR/hash.url (0600), the password on no process's
+    command line and shown as *** elsewhere, an actor's skick_hash_set seen
+    in Redis, `scale` adding a shard that reads the same data, `down`; and
+    `up` given the URL by --hash-file and by SKICK_HASH_URL.
 
 The last line is "N passed, M failed".
 """
@@ -64,11 +70,12 @@ class LoneBroker:
     """A skick-broker with --hash url (and extra), no shards."""
 
     def __init__(self, url, *extra):
+        """url None: no --hash (give --hash-file in extra, or SKICK_HASH_URL)."""
         self.tmp = tempfile.mkdtemp(prefix="skick-bredis-")
         self.control = "ipc://%s/control" % self.tmp
         self.port = tc.free_port(3)
         self.argv = [broker_bin(), "--bind", "tcp://127.0.0.1:%d" % self.port, "--control",
-                     self.control, "--hash", url] + list(extra)
+                     self.control] + (["--hash", url] if url else []) + list(extra)
         self.proc = tc.Proc("broker", self.argv, self.tmp)
         self.wait_serving()
         self.client = sp.Client(self.control)
@@ -349,6 +356,66 @@ class Faults(unittest.TestCase):
         self.assertIn("--hash URL", p.stdout)
 
 
+class Secret(unittest.TestCase):
+    """The broker's URL (its password) off the command line."""
+
+    PASSWORD = "bpw-0ff-the-cmdline"
+
+    def setUp(self):
+        self.redis = tr.Redis("--requirepass", self.PASSWORD)
+        self.tmp = tempfile.mkdtemp(prefix="skick-bredis-secret-")
+        self.url = "redis://:%s@127.0.0.1:%d" % (self.PASSWORD, self.redis.port)
+        self.b = None
+
+    def tearDown(self):
+        if self.b:
+            self.assertEqual(self.b.close(), 0)
+        self.redis.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def works_unseen(self, key):
+        r = self.b.h("set", table="t", key=key, value="v")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(self.redis.cli("GET", "t:" + key, auth=self.PASSWORD), "v")
+        self.assertEqual(self.b.h("get", table="t", key=key)["result"], "v")
+        self.assertNotIn(self.PASSWORD, tr.cmdline(self.b.proc.p.pid))
+        self.assertNotIn(self.PASSWORD, self.b.proc.text())
+        self.assertNotIn(tr.ARGV_WARNING, self.b.proc.text())
+
+    def test_hash_file(self):
+        self.b = LoneBroker(None, "--hash-file", tr.url_file(self.tmp, self.url + "\n"))
+        self.works_unseen("file")
+
+    def test_environment(self):
+        os.environ["SKICK_HASH_URL"] = self.url  # tc.Proc passes os.environ on
+        try:
+            self.b = LoneBroker(None)
+        finally:
+            del os.environ["SKICK_HASH_URL"]
+        self.works_unseen("env")
+
+    def test_on_the_command_line_warns_once(self):
+        self.b = LoneBroker(self.url)
+        self.assertTrue(self.b.h("set", table="t", key="a", value=1)["ok"])
+        self.assertEqual(self.b.proc.text().count(tr.ARGV_WARNING), 1, self.b.proc.text())
+        self.assertNotIn(self.PASSWORD, self.b.proc.text())
+
+    def refused(self, *args):
+        p = subprocess.run([broker_bin()] + list(args), capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertNotIn(self.PASSWORD, p.stderr)
+        return p.stderr
+
+    def test_group_readable_or_missing_file_refused(self):
+        path = tr.url_file(self.tmp, self.url, mode=0o640)
+        err = self.refused("--hash-file", path)
+        self.assertIn("permissions 0640 for %s are too open" % path, err)
+        self.assertIn("chmod 600 %s" % path, err)
+        missing = os.path.join(self.tmp, "nope.url")
+        self.assertIn("cannot open %s" % missing, self.refused("--hash-file", missing))
+
+
 class UpHash(unittest.TestCase):
     """skickctl up --hash: the broker and every shard on one Redis."""
 
@@ -364,11 +431,11 @@ class UpHash(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             self.assertIn("Hashes: redis://:***@127.0.0.1:%d" % redis.port, p.stdout)
             self.assertNotIn("pw-s3cr3t", p.stdout + p.stderr)
+            self.assertEqual(p.stderr.count(tr.ARGV_WARNING), 1, p.stderr)
             with open(os.path.join(run, "cluster.json")) as f:
                 rec = json.load(f)
             self.assertEqual(rec["hash"], url)
-            for proc in rec["processes"]:
-                self.assertEqual(proc["argv"][proc["argv"].index("--hash") + 1], url)
+            self.check_off_the_command_lines(run, rec, url, "pw-s3cr3t")
             for name in ("broker", "back-1"):
                 with open(os.path.join(run, "logs", name + ".log")) as f:
                     self.assertNotIn("pw-s3cr3t", f.read())
@@ -389,7 +456,9 @@ class UpHash(unittest.TestCase):
             self.assertEqual(self.ask(run, w2, {"action": "hget", "key": "k2"}).get("value"), 7)
             with open(os.path.join(run, "cluster.json")) as f:
                 argv = [q for q in json.load(f)["processes"] if q["name"] == "back-2"][0]["argv"]
-            self.assertIn(url, argv)
+            self.assertIn("--hash-file", argv)
+            with open(os.path.join(run, "cluster.json")) as f:
+                self.check_off_the_command_lines(run, json.load(f), url, "pw-s3cr3t")
             st = json.loads(skickctl("--json", "stats", run_dir=run).stdout)
             self.assertIn("hash_store", json.dumps(st))
             self.assertEqual(skickctl("down", run_dir=run).returncode, 0)
@@ -397,6 +466,60 @@ class UpHash(unittest.TestCase):
             skickctl("down", run_dir=run)
             redis.close()
             shutil.rmtree(run, ignore_errors=True)
+
+    def check_off_the_command_lines(self, run, rec, url, password):
+        """Every process of rec got --hash-file RUN/hash.url (0600, the URL), and
+        the password is on no command line."""
+        path = os.path.join(run, "hash.url")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        with open(path) as f:
+            self.assertEqual(f.read(), url + "\n")
+        self.assertEqual({q["name"] for q in rec["processes"]} >= {"broker", "back-1"}, True)
+        for proc in rec["processes"]:
+            self.assertNotIn("--hash", proc["argv"])
+            self.assertEqual(proc["argv"][proc["argv"].index("--hash-file") + 1], path)
+            self.assertNotIn(password, tr.cmdline(proc["pid"]), proc["name"])
+            with open(proc["log"]) as f:
+                self.assertNotIn(password, f.read(), proc["name"])
+
+    def test_up_from_file_and_environment(self):
+        redis = tr.Redis("--requirepass", "pw-fr0m-f1le")
+        url = "redis://:pw-fr0m-f1le@127.0.0.1:%d" % redis.port
+        app = os.path.join(tc.BUILD, "tests", "integration", "cluster_test_app.so")
+        tmp = tempfile.mkdtemp(prefix="skick-bredis-upf-")
+        try:
+            for how in ("file", "env"):
+                run = os.path.join(tmp, how)
+                port = tc.free_port(3)
+                args = ["up", "--front", "0", "--back", "1", "--app", app, "--broker",
+                        "tcp://127.0.0.1:%d" % port]
+                if how == "file":
+                    args += ["--hash-file", tr.url_file(tmp, url + "\n")]
+                    os.environ.pop("SKICK_HASH_URL", None)
+                else:
+                    os.environ["SKICK_HASH_URL"] = url  # skickctl() passes os.environ on
+                try:
+                    p = skickctl(*args, run_dir=run)
+                finally:
+                    os.environ.pop("SKICK_HASH_URL", None)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.assertNotIn(tr.ARGV_WARNING, p.stderr)
+                self.assertNotIn("pw-fr0m-f1le", p.stdout + p.stderr)
+                with open(os.path.join(run, "cluster.json")) as f:
+                    self.check_off_the_command_lines(run, json.load(f), url, "pw-fr0m-f1le")
+                self.assertEqual(skickctl("hash", "set", "t", how, "1", run_dir=run).returncode,
+                                 0)
+                self.assertEqual(redis.cli("GET", "t:" + how, auth="pw-fr0m-f1le"), "1")
+                self.assertEqual(skickctl("down", run_dir=run).returncode, 0)
+            bad = tr.url_file(tmp, url, mode=0o644, name="open.url")
+            p = skickctl("up", "--hash-file", bad, run_dir=os.path.join(tmp, "bad"))
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("permissions 0644 for %s are too open" % bad, p.stderr)
+        finally:
+            for how in ("file", "env"):
+                skickctl("down", run_dir=os.path.join(tmp, how))
+            redis.close()
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def spawn(self, run, shard):
         p = skickctl("ask", "%s:%s" % (shard, shard), '{"action":"spawn","type":"watcher"}',

@@ -19,7 +19,13 @@ a websocket session), then checks with redis-cli:
     stopped with SIGSTOP (ETIMEDOUT at the call timeout while another session
     of the shard keeps answering; resumes after SIGCONT), the in-flight bound
     (EBACKLOG), AUTH refused (at start: exit 1; later: EBACKEND), a bad URL
-    (exit 2), a Unix socket and a database number.
+    (exit 2), a Unix socket and a database number;
+  * the URL kept off the command line: with a Redis that requires a
+    password, the shard works with --hash-file (mode 0600) and with
+    SKICK_HASH_URL, the password in neither /proc/PID/cmdline nor the log;
+    a password in --hash works and logs one warning; a file group or
+    others can read, a missing, an empty file, and --hash with --hash-file
+    are refused with a clear message and exit 2.
 
 Every wait is bounded. Shards stop with SIGTERM and must exit 0 with a log
 free of sanitizer reports. The last line is "N passed, M failed".
@@ -122,17 +128,18 @@ class Redis:
 class Node:
     """One skick-node with the test module and --hash url."""
 
-    def __init__(self, url, *extra, wait=True):
+    def __init__(self, url, *extra, wait=True, env=None):
         self.port = free_port()
         fd, self.logpath = tempfile.mkstemp(prefix="skick-redis-node-", suffix=".log")
         self.logfile = os.fdopen(fd, "w")
         cmd = [os.path.join(BUILD, "node", "skick-node"), "--app",
                os.path.join(BUILD, "tests", "integration", "redis_test_app.so"),
                "--port", str(self.port), "--log-level", "info"]
-        if url is not None:
+        if url:
             cmd += ["--hash", url]
         self.proc = subprocess.Popen(cmd + list(extra), stdin=subprocess.DEVNULL,
-                                     stdout=self.logfile, stderr=subprocess.STDOUT)
+                                     stdout=self.logfile, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         _procs.append(self.proc)
         if wait:
             wait_until(lambda: "notice ws: serving" in self.log() or self.proc.poll() is not None,
@@ -250,8 +257,9 @@ class RedisCase(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(rc, 0, f"skick-node exit status (log {n.logpath})")
         self.redis.close()
 
-    async def node(self, *extra, url=None):
-        n = Node(url or self.redis.url, *extra)
+    async def node(self, *extra, url=None, env=None):
+        """A node and a session; url "" gives no --hash."""
+        n = Node(self.redis.url if url is None else url, *extra, env=env)
         self.nodes.append(n)
         s = await Session.open(n)
         self.sessions.append(s)
@@ -520,6 +528,110 @@ class Auth(RedisCase):
         await Faults._until_ok(self, s, 8)
 
 
+def cmdline(pid):
+    """What every local user reads in /proc/PID/cmdline."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def url_file(directory, text, mode=0o600, name="redis.url"):
+    """A file holding text, with mode."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+ARGV_WARNING = "the Redis password is on the command line (--hash)"
+
+
+class Secret(RedisCase):
+    """The URL (its password) off the command line: --hash-file, SKICK_HASH_URL."""
+
+    PASSWORD = "pw-0ff-the-cmdline"
+    REDIS_ARGS = ("--requirepass", PASSWORD)
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="skick-redis-secret-")
+        self.secret_url = f"redis://:{self.PASSWORD}@127.0.0.1:{self.redis.port}/0"
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    async def _works_unseen(self, n, s, key):
+        await s.ok("set", key=key, value="seen")
+        self.assertEqual(self.redis.cli("GET", f"t:{key}", auth=self.PASSWORD), "seen")
+        self.assertEqual(await s.ok("get", key=key), "seen")
+        self.assertNotIn(self.PASSWORD, cmdline(n.proc.pid))
+        self.assertNotIn(self.PASSWORD, n.log())
+        self.assertNotIn(ARGV_WARNING, n.log())
+        self.assertRegex(n.log(), r"hashes are kept in redis://:\*\*\*@127\.0\.0\.1")
+
+    async def test_hash_file(self):
+        path = url_file(self.tmp, self.secret_url + "\n")
+        n, s = await self.node("--hash-file", path, url="")
+        await self._works_unseen(n, s, "from-file")
+
+    async def test_hash_file_read_only_by_owner(self):
+        path = url_file(self.tmp, "  " + self.secret_url + "  \n", mode=0o400)
+        n, s = await self.node("--hash-file", path, url="")
+        await self._works_unseen(n, s, "ro")
+
+    async def test_environment(self):
+        n, s = await self.node(url="", env={"SKICK_HASH_URL": self.secret_url})
+        await self._works_unseen(n, s, "from-env")
+
+    async def test_on_the_command_line_warns_once(self):
+        n, s = await self.node(url=self.secret_url)
+        await s.ok("set", key="argv", value=1)
+        self.assertEqual(n.log().count(ARGV_WARNING), 1, n.log())
+        self.assertIn("--hash-file", n.log())
+        self.assertNotIn(self.PASSWORD, n.log())
+
+    async def test_no_password_no_warning(self):
+        other = Redis()
+        self.addCleanup(other.close)  # after tearDown has stopped the node
+        n, s = await self.node(url=other.url)
+        await s.ok("set", key="k", value=1)
+        self.assertNotIn(ARGV_WARNING, n.log())
+
+    def _refused(self, *args, env=None):
+        r = subprocess.run([os.path.join(BUILD, "node", "skick-node")] + list(args),
+                           capture_output=True, text=True, timeout=10,
+                           env=dict(os.environ, **(env or {})))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertNotIn(self.PASSWORD, r.stderr)
+        return r.stderr
+
+    def test_group_readable_file_refused(self):
+        for mode in (0o640, 0o604, 0o660):
+            path = url_file(self.tmp, self.secret_url, mode=mode)
+            err = self._refused("--hash-file", path)
+            self.assertIn(f"permissions {mode:04o} for {path} are too open", err)
+            self.assertIn(f"chmod 600 {path}", err)
+
+    def test_bad_files_refused(self):
+        missing = os.path.join(self.tmp, "missing.url")
+        self.assertIn(f"--hash-file: cannot open {missing}: No such file or directory",
+                      self._refused("--hash-file", missing))
+        empty = url_file(self.tmp, "\n", name="empty.url")
+        self.assertIn("is empty", self._refused("--hash-file", empty))
+        two = url_file(self.tmp, self.secret_url + "\nredis://x\n", name="two.url")
+        self.assertIn("more than one line", self._refused("--hash-file", two))
+        self.assertIn("not a regular file", self._refused("--hash-file", self.tmp))
+        bad = url_file(self.tmp, "http://x\n", name="bad.url")
+        self.assertIn("--hash-file: bad Redis URL", self._refused("--hash-file", bad))
+        good = url_file(self.tmp, self.secret_url, name="good.url")
+        self.assertIn("give --hash or --hash-file, not both",
+                      self._refused("--hash", self.redis.url, "--hash-file", good))
+        self.assertIn("SKICK_HASH_URL: bad Redis URL",
+                      self._refused(env={"SKICK_HASH_URL": "redis://h:99999"}))
+
+
 class InACluster(RedisCase):
     """A shard started with --hash keeps Redis when it joins a cluster."""
 
@@ -569,6 +681,8 @@ class Options(unittest.TestCase):
         r = subprocess.run([os.path.join(BUILD, "node", "skick-node"), "--help"],
                            capture_output=True, text=True, timeout=10)
         self.assertIn("--hash URL", r.stdout)
+        self.assertIn("--hash-file FILE", r.stdout)
+        self.assertIn("SKICK_HASH_URL", r.stdout)
 
 
 def main():

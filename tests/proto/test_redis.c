@@ -1,4 +1,5 @@
-/*  test_redis - proto/skick_redis.c: URLs, the key layout, the value mapping
+/*  test_redis - proto/skick_redis.c: URLs (and where they are read from:
+    --hash-file, SKICK_HASH_URL), the key layout, the value mapping
 
     The mapping is what a Python Skick shard on the same Redis sees
     (docs/hashes.md): strings and numbers as their own text, everything
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "skick_json.h"
 #include "skick_redis.h"
@@ -169,6 +172,114 @@ Test(redis, url_refusals)
 }
 
 /* ---- keys ---------------------------------------------------------------------------- */
+
+/*  A file of mode mode holding text, in a fresh directory; the path in buf. */
+static void s_url_file(char *buf, size_t len, const char *text, mode_t mode)
+{
+    char dir[] = "/tmp/skick-test-url-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(buf, len, "%s/url", dir);
+    FILE *f = fopen(buf, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(chmod(buf, mode), 0);
+}
+
+static bool s_starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void s_url_file_gone(const char *path)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    unlink(path);
+    *strrchr(dir, '/') = '\0';
+    rmdir(dir);
+}
+
+Test(redis, url_file)
+{
+    char path[512], buf[SKICK_REDIS_URL_MAX], err[1200];
+    s_url_file(path, sizeof path, " \tredis://:pw@127.0.0.1:7/2\n\n", 0600);
+    cr_assert_eq(skick_redis_url_read(path, buf, sizeof buf, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(buf, "redis://:pw@127.0.0.1:7/2");
+    cr_assert_eq(chmod(path, 0400), 0);
+    cr_assert_eq(skick_redis_url_read(path, buf, sizeof buf, err, sizeof err), 0, "%s", err);
+    static const mode_t open_modes[] = {0640, 0604, 0660, 0606, 0610, 0620, 0601, 0602};
+    for (size_t i = 0; i < sizeof open_modes / sizeof open_modes[0]; i++) {
+        cr_assert_eq(chmod(path, open_modes[i]), 0);
+        cr_assert_eq(skick_redis_url_read(path, buf, sizeof buf, err, sizeof err), -1);
+        char want[700];
+        snprintf(want, sizeof want, "permissions %04o for %s are too open", open_modes[i], path);
+        cr_assert(strstr(err, want) && strstr(err, "chmod 600"), "%s", err);
+    }
+    s_url_file_gone(path);
+    cr_assert_eq(skick_redis_url_read(path, buf, sizeof buf, err, sizeof err), -1);
+    cr_assert(strstr(err, "cannot open") && strstr(err, path), "%s", err);
+    static const char *const bad[][2] = {
+        {"", "is empty"},
+        {" \n\t\n", "is empty"},
+        {"redis://a\nredis://b\n", "more than one line"},
+        {"redis://a\rb", "more than one line"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s_url_file(path, sizeof path, bad[i][0], 0600);
+        cr_assert_eq(skick_redis_url_read(path, buf, sizeof buf, err, sizeof err), -1);
+        cr_assert(strstr(err, bad[i][1]), "%zu: %s", i, err);
+        s_url_file_gone(path);
+    }
+    char big[64];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    s_url_file(path, sizeof path, big, 0600);
+    cr_assert_eq(skick_redis_url_read(path, buf, 32, err, sizeof err), -1);
+    cr_assert(strstr(err, "too long"), "%s", err);
+    s_url_file_gone(path);
+    cr_assert_eq(skick_redis_url_read("/tmp", buf, sizeof buf, err, sizeof err), -1);
+    cr_assert(strstr(err, "not a regular file"), "%s", err);
+}
+
+Test(redis, url_choose)
+{
+    char path[512], buf[SKICK_REDIS_URL_MAX], err[1200];
+    skick_redis_url_t u;
+    unsetenv(SKICK_REDIS_URL_ENV);
+    cr_assert_eq(skick_redis_url_choose(NULL, NULL, &u, buf, sizeof buf, err, sizeof err), 0);
+    setenv(SKICK_REDIS_URL_ENV, "", 1);
+    cr_assert_eq(skick_redis_url_choose(NULL, NULL, &u, buf, sizeof buf, err, sizeof err), 0);
+    setenv(SKICK_REDIS_URL_ENV, "redis://:e@127.0.0.1:9", 1);
+    cr_assert_eq(skick_redis_url_choose(NULL, NULL, &u, buf, sizeof buf, err, sizeof err), 1);
+    cr_assert(u.has_password && u.port == 9 && strcmp(u.password, "e") == 0);
+    /* an option wins over the environment */
+    cr_assert_eq(skick_redis_url_choose("redis://h:8", NULL, &u, buf, sizeof buf, err,
+                                        sizeof err), 1);
+    cr_assert(!u.has_password && u.port == 8);
+    cr_assert_str_eq(buf, "redis://h:8");
+    s_url_file(path, sizeof path, "redis://:f@127.0.0.1:7\n", 0600);
+    cr_assert_eq(skick_redis_url_choose(NULL, path, &u, buf, sizeof buf, err, sizeof err), 1);
+    cr_assert(u.port == 7 && strcmp(u.password, "f") == 0);
+    cr_assert_eq(skick_redis_url_choose("redis://h:8", path, &u, buf, sizeof buf, err,
+                                        sizeof err), -1);
+    cr_assert(strstr(err, "not both"), "%s", err);
+    cr_assert_eq(chmod(path, 0644), 0);
+    cr_assert_eq(skick_redis_url_choose(NULL, path, &u, buf, sizeof buf, err, sizeof err), -1);
+    cr_assert(s_starts(err, "--hash-file: permissions 0644"), "%s", err);
+    s_url_file_gone(path);
+    s_url_file(path, sizeof path, "http://x\n", 0600);
+    cr_assert_eq(skick_redis_url_choose(NULL, path, &u, buf, sizeof buf, err, sizeof err), -1);
+    cr_assert(s_starts(err, "--hash-file: bad Redis URL"), "%s", err);
+    s_url_file_gone(path);
+    setenv(SKICK_REDIS_URL_ENV, "rediss://x", 1);
+    cr_assert_eq(skick_redis_url_choose(NULL, NULL, &u, buf, sizeof buf, err, sizeof err), -1);
+    cr_assert(s_starts(err, SKICK_REDIS_URL_ENV ": bad Redis URL"), "%s", err);
+    cr_assert_eq(skick_redis_url_choose("ftp://x", NULL, &u, buf, sizeof buf, err, sizeof err),
+                 -1);
+    cr_assert(s_starts(err, "--hash: bad Redis URL"), "%s", err);
+    unsetenv(SKICK_REDIS_URL_ENV);
+}
 
 Test(redis, keys)
 {
