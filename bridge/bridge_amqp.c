@@ -412,15 +412,33 @@ static void s_confirm(br_amqp_t *b, uint64_t tag, bool multiple, int err)
         b->unc_tail = last;
 }
 
-static void s_fail_unconfirmed(br_amqp_t *b)
+static void s_fail_unconfirmed(br_amqp_t *b, int err)
 {
     while (b->unc_head) {
         br_unconfirmed_t *u = b->unc_head;
         b->unc_head = u->next;
-        s_simple(b, BR_EV_CONFIRM, u->id, SKICK_EUNREACH, NULL);
+        s_simple(b, BR_EV_CONFIRM, u->id, err, NULL);
         free(u);
     }
     b->unc_tail = NULL;
+}
+
+/*  The server closed the publishing channel: fail what it had not
+    confirmed with err, open it again in confirm mode. 0 or -1. */
+static int s_reopen_publish(br_amqp_t *b, int err)
+{
+    s_fail_unconfirmed(b, err);
+    amqp_channel_close_ok_t ok = {0};
+    if (amqp_send_method(b->conn, BR_CH_PUBLISH, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != 0)
+        return -1;
+    amqp_channel_open(b->conn, BR_CH_PUBLISH);
+    if (!s_ok(b, "channel.open"))
+        return -1;
+    amqp_confirm_select(b->conn, BR_CH_PUBLISH);
+    if (!s_ok(b, "confirm.select"))
+        return -1;
+    b->seq = 0;
+    return 0;
 }
 
 /*  headers (a JSON object) as an AMQP table; entries point into headers. */
@@ -692,7 +710,16 @@ static int s_read_frames(br_amqp_t *b)
             snprintf(b->why, sizeof b->why, "channel %u closed by the server: %u %.*s",
                      f.channel, m->reply_code, (int) m->reply_text.len,
                      (char *) m->reply_text.bytes);
-            return -1;
+            if (f.channel != BR_CH_PUBLISH)
+                return -1;
+            /* A publish the server refused (say to an exchange that does not
+               exist): what was unconfirmed on the channel fails, the channel
+               is opened again, the consumers are untouched. */
+            int err = m->reply_code == AMQP_NOT_FOUND ? SKICK_ENOTFOUND : SKICK_EUNREACH;
+            NODE_LOG_LIMITED(SKICK_LOG_WARNING, "amqp", "a publish was refused: %s", b->why);
+            if (s_reopen_publish(b, err) != 0)
+                return -1;
+            break;
         }
         case AMQP_CONNECTION_CLOSE_METHOD: {
             amqp_connection_close_t *m = f.payload.method.decoded;
@@ -795,7 +822,7 @@ static void *s_thread(void *arg)
         backoff = BR_BACKOFF_MIN_MS;
         s_simple(b, BR_EV_UP, 0, 0, NULL);
         bool stop = s_serve(b);
-        s_fail_unconfirmed(b);
+        s_fail_unconfirmed(b, SKICK_EUNREACH);
         if (stop) {
             s_close_conn(b, true);
             break;
@@ -807,7 +834,7 @@ static void *s_thread(void *arg)
         if (s_wait_down(b, backoff))
             break;
     }
-    s_fail_unconfirmed(b);
+    s_fail_unconfirmed(b, SKICK_EUNREACH);
     return NULL;
 }
 

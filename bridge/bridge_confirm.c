@@ -5,7 +5,7 @@
     (skick_send's result). For a remote one the bridge sends, right behind
     the message and on the same ordered path (bridge shard -> broker ->
     target shard), a "ping" conversation opener to the target's shard
-    actor, whose cid is ours ("skick.amqp.ack.<n>"). The target shard
+    actor, whose cid is ours ("amqp.ack.<n>", 32 characters). The target shard
     handles envelopes in order: the message is delivered or bounced (a
     DEAD_LETTER with EDEAD or EFULL, no cid) before the ping is even
     queued, and both answers come back on one ordered link. So:
@@ -13,8 +13,9 @@
       * a dead letter without a cid from shard S belongs to the oldest
         pending send to S whose ping has not been answered (kept in a FIFO
         per shard, in send order; matched on the target address too);
-      * the ping's reply ends the wait: taken, unless a dead letter came
-        first;
+      * any answer to the ping ends the wait (its reply, or an
+        end_conversation if the shard actor refused it): taken, unless a
+        dead letter came first;
       * a dead letter for the ping itself (the broker: no such shard) ends
         it with that code.
 
@@ -36,7 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BR_CID_PREFIX "skick.amqp.ack."
+/* a cid is 32 characters (skick_reply checks): the prefix and 23 digits */
+#define BR_CID_PREFIX "amqp.ack."
 
 typedef struct br_pend {
     struct br_pend *next; /* in its shard's FIFO */
@@ -155,7 +157,7 @@ int br_confirm_send(br_confirm_t *c, skick_actor_t *self, const char *address,
         return skick_errno();
     s_link(c, &p); /* nothing can come back before the loop runs: at node_wait */
     char cid[64], shard_addr[SKICK_ADDR_LEN + 1];
-    snprintf(cid, sizeof cid, BR_CID_PREFIX "%llu", (unsigned long long) p.seq);
+    snprintf(cid, sizeof cid, BR_CID_PREFIX "%023llu", (unsigned long long) p.seq);
     node_format_addr(shard_addr, to.shard, to.shard);
     json_object *ping = json_object_new_object();
     json_object_object_add(ping, "action", json_object_new_string("ping"));

@@ -18,12 +18,15 @@
 
 typedef struct {
     json_object *events; /* array */
+    json_object *codes;  /* publish_many: {"CODE": count} */
+    int outstanding;     /* publish_many: tasks still publishing */
 } sink_t;
 
 static void s_sink_free(void *state)
 {
     sink_t *s = state;
     json_object_put(s->events);
+    json_object_put(s->codes);
 }
 
 static void s_event(skick_actor_t *self, json_object *msg)
@@ -108,6 +111,38 @@ static void s_publish_out(skick_actor_t *self, json_object *msg)
     s_answer(self, msg, rc);
 }
 
+static void s_publish_one(skick_actor_t *self, json_object *msg)
+{
+    sink_t *s = skick_state(self);
+    json_object *body = json_object_new_object();
+    int rc = skick_amqp_publish(self, skick_get_string(msg, "exchange", ""),
+                                skick_get_string(msg, "routing_key", ""), &body);
+    const char *code = rc == 0 ? "OK" : skick_err_name(skick_errno());
+    json_object_object_add(s->codes, code,
+                           json_object_new_int64(skick_get_int(s->codes, code, 0) + 1));
+    s->outstanding--;
+}
+
+/*  n publishes at once, each its own task; answers the codes they got. */
+static void s_publish_many(skick_actor_t *self, json_object *msg)
+{
+    sink_t *s = skick_state(self);
+    json_object_put(s->codes);
+    s->codes = json_object_new_object();
+    int64_t n = skick_get_int(msg, "n", 1);
+    for (int64_t i = 0; i < n; i++) {
+        json_object *m = json_object_get(msg);
+        if (skick_spawn_task(self, s_publish_one, &m) == 0)
+            s->outstanding++;
+    }
+    for (int k = 0; k < 1000 && s->outstanding > 0; k++)
+        if (skick_sleep(self, 20) != 0)
+            return;
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "codes", json_object_get(s->codes));
+    skick_reply(self, msg, &r);
+}
+
 static void s_subscribe_me(skick_actor_t *self, json_object *msg)
 {
     int64_t id = skick_amqp_subscribe(self, skick_get_string(msg, "queue", ""),
@@ -121,6 +156,7 @@ static void s_pub(skick_actor_t *self, json_object *init)
     s_sink(self, init);
     skick_conversation(self, "publish_out", NULL, s_publish_out);
     skick_conversation(self, "subscribe_me", NULL, s_subscribe_me);
+    skick_conversation(self, "publish_many", NULL, s_publish_many);
 }
 
 static void s_hook(skick_actor_t *shard)
