@@ -52,6 +52,7 @@ static const struct option s_up_opts[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"wait", required_argument, NULL, OPT_WAIT},
     {"hash", required_argument, NULL, OPT_HASH},
+    {"amqp", required_argument, NULL, OPT_AMQP},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_wait_opts[] = {
@@ -119,6 +120,9 @@ static const command_t s_commands[] = {
      "                     (scale's too) get --hash URL, redis://[[USER]:PASSWORD@]\n"
      "                     HOST[:PORT][/DB] or unix:///PATH/redis.sock[?db=N]\n"
      "                     (docs/hashes.md); default: the broker's memory\n"
+     "  --amqp URL         start skick-amqp-bridge too (amqp:// or amqps://; the URL\n"
+     "                     goes to RUN_DIR/amqp.url, mode 0600, never on a command\n"
+     "                     line; docs/amqp.md)\n"
      "  --insecure         no CURVE: every local user can join the cluster (each\n"
      "                     process warns); by default keys are made in RUN_DIR/keys\n"
      "                     and every link uses CURVE, with one key per role\n"

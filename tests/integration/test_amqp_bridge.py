@@ -37,6 +37,7 @@ logs free of sanitizer reports. The last line is "N passed, M failed".
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -284,6 +285,29 @@ class Bridge(unittest.TestCase):
     def test_ps_lists_the_bridge(self):
         roles = [s["roles"] for s in W.cluster.ps()]
         self.assertIn(["bridge"], roles)
+
+    def test_skickctl_up_starts_a_bridge_without_the_password_on_its_command_line(self):
+        run = tempfile.mkdtemp(prefix="skick-amqp-ctl-")
+        ctl = [os.path.join(TC.BUILD, "cli", "skickctl"), "--run-dir", os.path.join(run, "r")]
+        port = TC.free_port(3)
+        secret = W.rmq.url  # its password is "guest"
+        try:
+            r = subprocess.run(ctl + ["up", "--front", "0", "--back", "0", "--broker",
+                                      "tcp://127.0.0.1:%d" % port, "--amqp", secret],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            r = subprocess.run(ctl + ["ps"], capture_output=True, text=True, timeout=WAIT)
+            self.assertRegex(r.stdout, r"bridge-1\s+[0-9a-f]{16}\s+bridge\s")
+            with open(os.path.join(run, "r", "cluster.json")) as f:
+                self.assertNotIn("guest:guest", f.read())
+            self.assertEqual(os.stat(os.path.join(run, "r", "amqp.url")).st_mode & 0o777, 0o600)
+            pid = int(re.search(r"bridge-1\s+\S+\s+bridge\s+(\d+)", r.stdout).group(1))
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                self.assertNotIn(b"guest:guest", f.read())
+        finally:
+            r = subprocess.run(ctl + ["down"], capture_output=True, text=True, timeout=60)
+            shutil.rmtree(run, ignore_errors=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_amqp_publish_to_an_actor(self):
         sink = W.spawn()
@@ -548,18 +572,5 @@ class Faults(unittest.TestCase):
         self.assertTrue(got & set(range(20, 60)), sorted(dead))
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    TC.BUILD = os.path.abspath(sys.argv[1])
-    argv = [sys.argv[0]] + sys.argv[2:]
-    prog = unittest.main(argv=argv, exit=False, verbosity=2)
-    r = prog.result
-    print("%d passed, %d failed" % (r.testsRun - len(r.failures) - len(r.errors),
-                                    len(r.failures) + len(r.errors)))
-    return 0 if r.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(TC.main())  # sets TC.BUILD, runs this module's tests
