@@ -112,6 +112,7 @@ typedef struct br_event {
     uint64_t id;           /* CONFIRM: publish id; SUBSCRIBED / DELIVERY: subscription
                               id (0: the bridge's queue) */
     int err;               /* CONFIRM, SUBSCRIBED */
+    br_consumer_kind_t consumer; /* DELIVERY: whose it is (from the consumer tag) */
     bool redelivered;      /* DELIVERY */
     char *exchange;        /* DELIVERY */
     char *routing_key;     /* DELIVERY */

@@ -644,6 +644,7 @@ static int s_delivery(br_amqp_t *b, const amqp_frame_t *f)
         sub = strtoull(ctag + 10, NULL, 10);
     free(ctag);
     e->id = sub;
+    e->consumer = sub ? BR_CONSUMER_SUB : BR_CONSUMER_MAIN;
     amqp_message_t m;
     amqp_rpc_reply_t r = amqp_read_message(b->conn, f->channel, &m, 0);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
