@@ -19,6 +19,14 @@
       * a dead letter for the ping itself (the broker: no such shard) ends
         it with that code.
 
+    The shard actor answers the ping only when it gets to it in its
+    mailbox, later than the target's shard sends a dead letter for the
+    next message: so the answers of two pipelined sends to one actor
+    cannot be told apart. Sends to one target actor therefore go one at a
+    time (a "lane" per target: the next waits until the one before is
+    confirmed); sends to different actors run in parallel. A dead letter
+    from shard S for actor X then belongs to the one pending send to X.
+
     Both answers are seen as they arrive, not when the waiting fiber
     resumes: the bridge actor's kind routes them here (intercept runs
     before conversation replies are routed, undelivered as the dead letter
@@ -53,10 +61,21 @@ typedef struct br_fifo {
     br_pend_t *head, *tail;
 } br_fifo_t;
 
+typedef struct br_waiter {
+    struct br_waiter *next;
+    bool handed; /* the lane was handed to it */
+    node_wait_t w;
+} br_waiter_t;
+
+typedef struct br_lane { /* one target actor: one unconfirmed send at a time */
+    br_waiter_t *head, *tail;
+} br_lane_t;
+
 struct br_confirm {
     uint64_t next_seq;
     node_u64map_t by_seq; /* seq -> br_pend_t* */
     node_u64map_t fifos;  /* shard id -> br_fifo_t* (removed when empty) */
+    node_u64map_t lanes;  /* target actor id -> br_lane_t* (present: busy) */
 };
 
 br_confirm_t *br_confirm_new(void)
@@ -64,6 +83,7 @@ br_confirm_t *br_confirm_new(void)
     br_confirm_t *c = node_calloc(1, sizeof *c);
     node_u64map_init(&c->by_seq);
     node_u64map_init(&c->fifos);
+    node_u64map_init(&c->lanes);
     return c;
 }
 
@@ -76,6 +96,10 @@ void br_confirm_free(br_confirm_t **c_p)
     for (size_t i = 0; i < c->fifos.cap; i++)
         if (c->fifos.keys[i])
             free(c->fifos.vals[i]);
+    for (size_t i = 0; i < c->lanes.cap; i++)
+        if (c->lanes.keys[i])
+            free(c->lanes.vals[i]);
+    node_u64map_free(&c->lanes);
     node_u64map_free(&c->fifos);
     node_u64map_free(&c->by_seq);
     free(c);
@@ -139,6 +163,62 @@ static br_pend_t *s_by_cid(br_confirm_t *c, const char *cid, bool *ours)
     return *end ? NULL : node_u64map_get(&c->by_seq, seq);
 }
 
+static void s_lane_give(br_confirm_t *c, node_ref_t to);
+
+static uint64_t s_lane_key(node_ref_t to)
+{
+    return to.id ? to.id : 1;
+}
+
+/*  Take the target's lane, waiting for the send before ours. 0 or the
+    wait's error (then the lane is not ours). */
+static int s_lane_take(br_confirm_t *c, node_ref_t to, int64_t timeout_ms)
+{
+    br_lane_t *l = node_u64map_get(&c->lanes, s_lane_key(to));
+    if (!l) {
+        node_u64map_put(&c->lanes, s_lane_key(to), node_calloc(1, sizeof *l));
+        return 0;
+    }
+    br_waiter_t me = {0};
+    node_wait_init(&me.w);
+    if (l->tail)
+        l->tail->next = &me;
+    else
+        l->head = &me;
+    l->tail = &me;
+    int rc = node_wait(&me.w, timeout_ms);
+    if (me.handed)
+        return rc == SKICK_OK ? 0 : (s_lane_give(c, to), rc);
+    br_waiter_t **pp = &l->head, *prev = NULL; /* gave up: leave the queue */
+    while (*pp != &me) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = me.next;
+    if (l->tail == &me)
+        l->tail = prev;
+    return rc;
+}
+
+/*  Hand the lane to the next waiter, or free it. */
+static void s_lane_give(br_confirm_t *c, node_ref_t to)
+{
+    br_lane_t *l = node_u64map_get(&c->lanes, s_lane_key(to));
+    br_waiter_t *w = l ? l->head : NULL;
+    if (!w) {
+        free(node_u64map_del(&c->lanes, s_lane_key(to)));
+        return;
+    }
+    l->head = w->next;
+    if (!l->head)
+        l->tail = NULL;
+    w->handed = true;
+    node_wait_complete(&w->w, SKICK_OK);
+}
+
+static int s_send_remote(br_confirm_t *c, skick_actor_t *self, const char *address,
+                         node_ref_t to, json_object **msg, int64_t timeout_ms);
+
 int br_confirm_send(br_confirm_t *c, skick_actor_t *self, const char *address,
                     json_object **msg, int64_t timeout_ms)
 {
@@ -151,6 +231,20 @@ int br_confirm_send(br_confirm_t *c, skick_actor_t *self, const char *address,
     }
     if (to.shard == sh->id || !sh->transport) /* local: the answer is at hand */
         return skick_send(self, address, msg) == 0 ? 0 : skick_errno();
+    int rc = s_lane_take(c, to, timeout_ms);
+    if (rc) { /* not sent: the one before ours is still unconfirmed */
+        json_object_put(*msg);
+        *msg = NULL;
+        return rc;
+    }
+    rc = s_send_remote(c, self, address, to, msg, timeout_ms);
+    s_lane_give(c, to);
+    return rc;
+}
+
+static int s_send_remote(br_confirm_t *c, skick_actor_t *self, const char *address,
+                         node_ref_t to, json_object **msg, int64_t timeout_ms)
+{
     br_pend_t p = {.seq = ++c->next_seq, .to = to};
     node_wait_init(&p.w);
     if (skick_send(self, address, msg) != 0)
@@ -190,9 +284,12 @@ void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *cid, int
 {
     bool ours;
     br_pend_t *p = s_by_cid(c, cid, &ours);
-    if (ours) { /* the ping itself bounced: its shard is gone */
+    if (ours) {
+        /* The ping itself bounced. EFULL: the shard actor's mailbox is full
+           (a burst), and the message before the ping was taken or bounced
+           already; else its shard is gone and cannot have taken it. */
         if (p)
-            s_finish(c, p, err ? err : SKICK_EDEAD);
+            s_finish(c, p, err == SKICK_EFULL ? 0 : err ? err : SKICK_EDEAD);
         return;
     }
     if (cid)
