@@ -10,14 +10,14 @@
     DEAD_LETTER with EDEAD or EFULL, no cid) before the ping is even
     queued, and both answers come back on one ordered link. So:
 
-      * a dead letter without a cid from shard S belongs to the oldest
-        pending send to S whose ping has not been answered (kept in a FIFO
-        per shard, in send order; matched on the target address too);
+      * a dead letter without a cid from shard S for actor X belongs to
+        the pending send to X (one at a time per target, see below);
       * any answer to the ping ends the wait (its reply, or an
         end_conversation if the shard actor refused it): taken, unless a
         dead letter came first;
-      * a dead letter for the ping itself (the broker: no such shard) ends
-        it with that code.
+      * a dead letter for the ping itself ends it: with that code when
+        the shard is gone (the broker: no such shard), as taken-unless-
+        bounced when the shard actor's mailbox was full (EFULL).
 
     The shard actor answers the ping only when it gets to it in its
     mailbox, later than the target's shard sends a dead letter for the
@@ -36,8 +36,9 @@
     Time-out (the shard's call timeout): the wait ends with ETIMEDOUT and
     the message is reported as unconfirmed; it may have been taken. A dead
     letter that arrives after its send timed out is matched to the next
-    pending send to the same address, if any: that one is then reported
-    twice (dead-lettered although it was taken), never lost.
+    send to the same actor, if any: that one is then reported
+    (dead-lettered although it may have been taken). A dead letter only
+    turns an ack into a reject: over-reporting, never a silent loss.
 */
 #include "bridge.h"
 
