@@ -220,6 +220,9 @@ typedef struct {
     cluster) and record it in cluster (saved). 0, or -1 after ctl_fail. */
 int ctl_start_broker(ctl_t *ctl, json_object *cluster);
 int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int index);
+/*  Start skick-amqp-bridge (process "bridge-1", role "bridge") when the
+    record has an AMQP URL file (up --amqp); 0 when it has none. */
+int ctl_start_bridge(ctl_t *ctl, json_object *cluster);
 /*  Stop the processes (SIGTERM all, wait up to grace_ms, SIGKILL the
     rest), remove them from cluster (saved) and their pid files. A process
     that ctl_proc_state does not find to be ours is never signalled. */
@@ -265,6 +268,7 @@ typedef struct {
     const char *hash;              /* the Redis URL (the broker's and every shard's), or NULL:
                                       --hash, --hash-file or SKICK_HASH_URL (malloc'd) */
     bool hash_on_argv;             /* it came in --hash (skickctl's own command line) */
+    const char *amqp;              /* --amqp URL: start skick-amqp-bridge too, or NULL */
     json_object *apps, *node_args; /* owned until moved into the cluster */
 } ctl_launch_opts_t;
 
@@ -272,6 +276,11 @@ typedef struct {
     with the control endpoint that follows from it. 0, or -1 after
     ctl_fail. */
 int ctl_launch_run_dir(ctl_t *ctl);
+/*  up --amqp: write url to RUN_DIR/amqp.url (mode 0600: it holds the
+    password) and record that file and the bridge's binary (never the URL).
+    0, or -1 after ctl_fail. */
+int ctl_launch_record_amqp(ctl_t *ctl, json_object *cluster, const char *url,
+                           const char *bridge_bin);
 /*  Look at the old record in RUN_DIR. Refused when its broker still
     runs, or when it cannot be read; one whose processes have all ended is
     reported and forgotten (then *repair stays NULL and a new cluster
@@ -374,6 +383,7 @@ enum {
     OPT_MAX,
     OPT_HASH,
     OPT_HASH_FILE,
+    OPT_AMQP,
 };
 
 /* ctl_table.c */

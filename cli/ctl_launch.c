@@ -87,6 +87,14 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, ctl_launch_opts_t *o)
         case OPT_INSECURE:
             o->curve = false;
             break;
+        case OPT_AMQP:
+            if (strncmp(v, "amqp://", 7) != 0 && strncmp(v, "amqps://", 8) != 0) {
+                ctl_usage(ctl, "--amqp must be amqp://... or amqps://... (the value is not "
+                               "shown: it may hold a password)");
+                return -1;
+            }
+            o->amqp = v;
+            break;
         case OPT_HASH:
             hash_arg = v;
             break;
@@ -151,6 +159,8 @@ static int s_start_all(ctl_t *ctl, json_object *cluster, const ctl_launch_opts_t
     for (long i = 1; i <= o->back; i++)
         if (ctl_start_shard(ctl, cluster, "back", (int) i) != 0)
             return -1;
+    if (ctl_start_bridge(ctl, cluster) != 0)
+        return -1;
     return ctl_wait_shards(ctl, cluster, NULL, 0, o->wait_ms, ps);
 }
 
@@ -180,6 +190,13 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
         ctl_fail(ctl, SKICK_ESTART, "cannot find skick-node (%s; set SKICK_NODE_BIN)", node_bin);
         goto out;
     }
+    char bridge_bin[PATH_MAX] = "";
+    if (o.amqp && ctl_find_binary("SKICK_AMQP_BRIDGE_BIN", "bridge", "skick-amqp-bridge",
+                                  bridge_bin, sizeof bridge_bin) != 0) {
+        ctl_fail(ctl, SKICK_ESTART, "cannot find skick-amqp-bridge (%s; set "
+                 "SKICK_AMQP_BRIDGE_BIN)", bridge_bin);
+        goto out;
+    }
     if (ctl_launch_run_dir(ctl) != 0 || (lock = ctl_lock(ctl, CTL_LOCK_WAIT_MS)) < 0 ||
         ctl_launch_check_old(ctl, &cluster) != 0)
         goto out;
@@ -194,6 +211,8 @@ int ctl_cmd_up(ctl_t *ctl, ctl_args_t *a)
         goto out;
     }
     if (!(cluster = ctl_launch_record_new(ctl, &o, broker_bin, node_bin)))
+        goto out;
+    if (o.amqp && ctl_launch_record_amqp(ctl, cluster, o.amqp, bridge_bin) != 0)
         goto out;
     if (s_start_all(ctl, cluster, &o, &ps) != 0) {
         s_teardown(ctl, cluster);

@@ -16,6 +16,8 @@
     is ctl_launch.c's and ctl_spawn.c's.
 */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -161,5 +163,27 @@ int ctl_launch_check_old(ctl_t *ctl, json_object **repair)
     if (old)
         s_forget_ended(ctl, old);
     json_object_put(old);
+    return 0;
+}
+
+int ctl_launch_record_amqp(ctl_t *ctl, json_object *cluster, const char *url,
+                           const char *bridge_bin)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/amqp.url", ctl->run_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f || fchmod(fd, 0600) != 0 || fprintf(f, "%s\n", url) < 0 || fclose(f) != 0) {
+        if (f)
+            fclose(f);
+        else if (fd >= 0)
+            close(fd);
+        return ctl_fail(ctl, SKICK_ESTART, "cannot write %s: %s", path, strerror(errno)), -1;
+    }
+    json_object_object_add(cluster, "amqp_file", json_object_new_string(path));
+    json_object_object_add(cluster, "amqp_bin", json_object_new_string(bridge_bin));
+    if (ctl_cluster_save(ctl, cluster) != 0)
+        return ctl_fail(ctl, SKICK_ESTART, "cannot write %s/cluster.json: %s", ctl->run_dir,
+                        strerror(errno)), -1;
     return 0;
 }

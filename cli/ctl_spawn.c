@@ -460,6 +460,21 @@ int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int inde
     return s_start(ctl, cluster, name, role, index, port, argv);
 }
 
+int ctl_start_bridge(ctl_t *ctl, json_object *cluster)
+{
+    const char *file = ctl_str(cluster, "amqp_file");
+    if (!file)
+        return 0;
+    json_object *argv = json_object_new_array();
+    s_arr_add(argv, ctl_str(cluster, "amqp_bin"));
+    s_arr_add(argv, "--amqp-file"); /* the password stays out of ps and the record */
+    s_arr_add(argv, file);
+    s_arr_add(argv, "--broker");
+    s_arr_add(argv, ctl_str(cluster, "broker"));
+    s_add_curve(cluster, argv, "node_secret");
+    return s_start(ctl, cluster, "bridge-1", "bridge", 1, 0, argv);
+}
+
 /* ---- stopping ----------------------------------------------------------------- */
 
 void ctl_stop(ctl_t *ctl, json_object *cluster, ctl_stop_t *s, int n, long grace_ms)

@@ -53,6 +53,7 @@ static const struct option s_up_opts[] = {
     {"wait", required_argument, NULL, OPT_WAIT},
     {"hash", required_argument, NULL, OPT_HASH},
     {"hash-file", required_argument, NULL, OPT_HASH_FILE},
+    {"amqp", required_argument, NULL, OPT_AMQP},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_wait_opts[] = {
@@ -126,6 +127,9 @@ static const command_t s_commands[] = {
      "                     prefer --hash-file or SKICK_HASH_URL\n"
      "  --hash-file FILE   the same URL, read from FILE (one line, mode 0600)\n"
      "  SKICK_HASH_URL     (environment) the URL when neither is given\n"
+     "  --amqp URL         start skick-amqp-bridge too (amqp:// or amqps://; the URL\n"
+     "                     goes to RUN_DIR/amqp.url, mode 0600, never on a command\n"
+     "                     line; docs/amqp.md)\n"
      "  --insecure         no CURVE: every local user can join the cluster (each\n"
      "                     process warns); by default keys are made in RUN_DIR/keys\n"
      "                     and every link uses CURVE, with one key per role\n"

@@ -8,7 +8,8 @@ set -euo pipefail
 build_pkgs=(gcc make cmake pkg-config libjson-c-dev libssl-dev libboost-context-dev
             libzmq3-dev libczmq-dev libcivetweb-dev libhiredis-dev librabbitmq-dev)
 test_pkgs=(libcriterion-dev json-schema-test-suite python3 python3-websockets python3-zmq openssl
-           clang libclang-rt-14-dev redis-server redis-tools prometheus)
+           clang libclang-rt-14-dev redis-server redis-tools prometheus
+           rabbitmq-server python3-pika amqp-tools)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -10,6 +10,7 @@
 */
 #include "node_cluster.h"
 #include "node_redis.h"
+#include "node_run.h"
 #include "node_ws.h"
 #include "skick_metrics_http.h"
 #include "skick_secure.h"
@@ -261,7 +262,7 @@ static int s_ws_option(node_options_t *o, int c, const char *arg)
 }
 
 /*  Parse argv; returns -1 to exit with 2, 1 to exit 0 (help), 0 to run. */
-static int s_parse(int argc, char **argv, node_options_t *o)
+static int s_parse(int argc, char **argv, node_options_t *o, const char *name)
 {
     static const struct option longopts[] = {
         {"app", required_argument, NULL, 'a'},
@@ -394,7 +395,7 @@ static int s_parse(int argc, char **argv, node_options_t *o)
             s_usage(stdout, argv[0]);
             return 1;
         case 'V':
-            printf("skick-node %s\n", SKICK_VERSION_STRING);
+            printf("%s %s\n", name, SKICK_VERSION_STRING);
             return 1;
         }
     }
@@ -465,11 +466,16 @@ static int s_list_types(const char *key, void *val, void *arg)
 
 int skick_run(int argc, char **argv)
 {
+    return node_run(argc, argv, NULL);
+}
+
+int node_run(int argc, char **argv, const node_run_opts_t *ro)
+{
     const char *slash = argv && argv[0] ? strrchr(argv[0], '/') : NULL;
     skick_log_set_ident(slash ? slash + 1 : (argv && argv[0] ? argv[0] : "skick"));
     node_options_t o = {0};
     o.ws.rate = -1; /* unset: the default applies; 0 means unlimited */
-    int rc = s_parse(argc, argv, &o);
+    int rc = s_parse(argc, argv, &o, ro && ro->name ? ro->name : "skick-node");
     if (rc)
         return rc > 0 ? 0 : 2;
     char err[512];
@@ -505,8 +511,13 @@ int skick_run(int argc, char **argv)
         SKICK_LOG(SKICK_LOG_WARNING, "shard", "--front without --broker: sessions need a back "
                   "shard, and there is none; every handshake will be denied");
     node_shard_t *sh = node_shard_new(app, false);
-    sh->front = o.front || !o.back;
-    sh->back = o.back || !o.front;
+    if (ro && ro->no_default_roles) {
+        sh->front = o.front;
+        sh->back = o.back;
+    } else {
+        sh->front = o.front || !o.back;
+        sh->back = o.back || !o.front;
+    }
     if (o.cfg.mailbox_capacity)
         sh->cfg.mailbox_capacity = o.cfg.mailbox_capacity;
     if (o.cfg.call_timeout_ms)
@@ -581,7 +592,7 @@ int skick_run(int argc, char **argv)
         node_cluster_opts_t co = {.broker = o.broker, .curve_secret = o.curve_secret,
                                   .curve_server = o.curve_server,
                                   .ws_url = ws_url[0] ? ws_url : NULL, .apps = o.apps,
-                                  .napps = o.napps};
+                                  .napps = o.napps, .roles = ro ? ro->roles : NULL};
         if (node_cluster_join(sh, &co, err, sizeof err) != 0) {
             SKICK_LOG(SKICK_LOG_ERROR, "cluster", "%s", err);
             sh->exit_status = 1;

@@ -402,8 +402,9 @@ typedef struct node_transport {
     owns and frees in `free`). Every entry may be NULL. */
 typedef struct node_actor_kind {
     const char *name; /* for logs */
-    /*  A message from `from` with that action, before the mailbox: true when
-        the kind took it (*body consumed) and it must not be queued. */
+    /*  A message from `from` with that action, before the mailbox (and
+        before conversation replies are routed): true when the kind took it
+        (*body consumed) and it must not be queued. */
     bool (*intercept)(skick_actor_t *a, node_ref_t from, const char *action, json_object **body);
     /*  A message the kind handles itself in mailbox order (after what came
         before it): true when handled. */
@@ -420,6 +421,12 @@ typedef struct node_actor_kind {
     const struct node_type *(*replace_type)(skick_actor_t *a, const char *name);
     /*  The actor is being freed: free x->kind_state. */
     void (*free)(skick_actor_t *a);
+    /*  Another shard sent back a dead letter for a message this actor sent
+        to `to` (action and cid as the notice names them, either may be
+        NULL; err its code): the cluster calls it as the notice arrives, in
+        link order with the replies (the AMQP bridge's delivery confirms). */
+    void (*undelivered)(skick_actor_t *a, node_ref_t to, const char *action, const char *cid,
+                        int err);
 } node_actor_kind_t;
 
 /*  State of a layer above, freed with the shard (after its actors). */

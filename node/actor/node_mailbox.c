@@ -135,13 +135,15 @@ int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_obje
     }
     const char *action = (a->flags & NODE_A_PROBE) ? NULL : s_action_of(*body);
     if (action) {
+        /* The kind first: it may own replies too (the AMQP bridge's confirms,
+           which must be seen as they arrive, in order with dead letters). */
+        const node_actor_kind_t *kind = a->x ? a->x->kind : NULL;
+        if (kind && kind->intercept && kind->intercept(a, from, action, body))
+            return 0; /* the kind's own (a session: query replies, news about its client) */
         if (strcmp(action, "receive_reply") == 0 || strcmp(action, "end_conversation") == 0) {
             node_conv_deliver(a, body);
             return 0;
         }
-        const node_actor_kind_t *kind = a->x ? a->x->kind : NULL;
-        if (kind && kind->intercept && kind->intercept(a, from, action, body))
-            return 0; /* the kind's own (a session: query replies, news about its client) */
         int rc;
         if (s_deliver_control(a, from, action, body, &rc))
             return rc;

@@ -93,6 +93,8 @@ json_object *node_admit_hello_body(node_shard_t *sh, const node_cluster_opts_t *
         json_object_array_add(roles, json_object_new_string("front"));
     if (sh->back)
         json_object_array_add(roles, json_object_new_string("back"));
+    for (const char *const *r = o->roles; r && *r; r++)
+        json_object_array_add(roles, json_object_new_string(*r));
     json_object_object_add(b, "roles", roles);
     json_object_object_add(b, "ws", o->ws_url ? json_object_new_string(o->ws_url) : NULL);
     json_object *apps = json_object_new_array();

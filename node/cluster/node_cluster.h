@@ -28,6 +28,8 @@ typedef struct node_cluster_opts {
     const char *ws_url;        /* "ws://host:port" when the shard is a front, or NULL */
     const char *const *apps;   /* module paths, for skickctl ps */
     int napps;
+    const char *const *roles;  /* more roles to announce ("bridge"), NULL-terminated,
+                                  or NULL: only front / back */
 } node_cluster_opts_t;
 
 /*  Connect sh to the broker and start joining (HELLO; the welcome comes

@@ -203,6 +203,10 @@ static void s_dead_letter_in(node_shard_t *sh, skick_envelope_t *e)
     skick_actor_t *a = node_actor_by_ref(sh, (node_ref_t){e->from_shard, e->from_id});
     if (cid && a)
         node_conv_fail(a, cid, s_code(code), skick_get_string(b, "error", "undeliverable"));
+    const node_actor_kind_t *kind = a && a->x ? a->x->kind : NULL;
+    if (kind && kind->undelivered)
+        kind->undelivered(a, (node_ref_t){e->to_shard, e->to_id},
+                          skick_get_string(b, "action", NULL), cid, s_code(code));
 }
 
 static void s_bounce(node_shard_t *sh, node_ref_t from, node_ref_t to, int err,

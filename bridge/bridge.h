@@ -1,0 +1,172 @@
+/*  bridge.h - skick-amqp-bridge: a shard that holds one AMQP connection
+
+    The bridge is a shard (it joins the broker like skick-node, with the
+    role "bridge") whose one actor, the bridge actor, is the cluster's door
+    to RabbitMQ. Two halves, two threads, one queue each way:
+
+      bridge_amqp.c   the AMQP thread: rabbitmq-c's blocking connection,
+                      declarations, the consumers, publishing with
+                      publisher confirms, reconnecting with back-off. It
+                      never touches a shard structure.
+      bridge_actor.c  the bridge actor on the shard's reactor: what a
+                      delivery becomes (a message to an actor or a service,
+                      or a conversation), when it is acked or rejected, the
+                      "publish" and "subscribe" actions of the service.
+      bridge_confirm.c  the shard-side confirmation that another shard took
+                      a message (a ping on the same ordered path; a dead
+                      letter arrives first).
+      bridge_main.c   options, then node_run with the bridge's module.
+
+    The queues: commands (shard -> thread: acks, rejects, publishes,
+    subscriptions) and events (thread -> shard: deliveries, confirms,
+    connection news), each a mutex-protected list with an eventfd the other
+    side polls. Neither side ever waits for the other: the shard posts and
+    returns; the thread posts and goes on. The bounds are not in the queues
+    but at their sources: deliveries by basic.qos (--prefetch unacked per
+    consumer), publishes by --max-pending (the publisher gets EBACKLOG at
+    once beyond it), acks and rejects by the deliveries they answer.
+
+    A second wire format (the Python original's, SEED-SPEC.md 8.2) is one
+    more consumer kind and one more module beside bridge_actor.c: a
+    consumer carries a kind (br_consumer_kind_t) that says who handles its
+    deliveries, and bridge_amqp.c knows nothing of what bodies mean.
+
+    Ownership: a br_cmd_t or br_event_t and every string in it belong to
+    whoever holds the pointer; posting hands it over.
+*/
+#ifndef BRIDGE_H_INCLUDED
+#define BRIDGE_H_INCLUDED
+
+#include "node_actor.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------- */
+/* Settings (bridge_main.c fills them in)                                     */
+
+typedef struct br_config {
+    char *url;              /* amqp:// or amqps:// URL (owned; holds the password) */
+    const char *exchange;   /* topic exchange for inbound traffic ("skick") */
+    const char *queue;      /* the bridge's queue ("skick.bridge") */
+    const char *dlx;        /* dead-letter exchange ("skick.dead") */
+    const char *cacert;     /* amqps: CA file, or NULL: the system's */
+    const char *service;    /* the bridge actor's service name ("amqp") */
+    uint16_t prefetch;      /* basic.qos per consumer (256) */
+    size_t max_message;     /* inbound bodies larger are rejected (1 MiB) */
+    size_t max_pending;     /* publishes queued or unconfirmed at most (10000) */
+    int64_t hold_ms;        /* retry a delivery while the cluster is unreachable (30000) */
+    int heartbeat_s;        /* AMQP heartbeat (30) */
+} br_config_t;
+
+/*  The configuration the bridge runs with (set once by bridge_main.c). */
+extern br_config_t br_cfg;
+
+/* ------------------------------------------------------------------------- */
+/* The AMQP thread (bridge_amqp.c)                                            */
+
+typedef enum {
+    BR_CONSUMER_MAIN, /* the bridge's queue: routing keys actor.* and service.* */
+    BR_CONSUMER_SUB,  /* a subscription: every message to one actor or service */
+} br_consumer_kind_t;
+
+typedef enum {
+    BR_CMD_ACK,         /* basic.ack tag (dropped unless gen is the current connection) */
+    BR_CMD_REJECT,      /* basic.reject tag, requeue false: to the dead-letter exchange */
+    BR_CMD_PUBLISH,     /* publish with a confirm; answered by BR_EV_CONFIRM id */
+    BR_CMD_SUBSCRIBE,   /* declare queue, bind, consume; answered by BR_EV_SUBSCRIBED id */
+    BR_CMD_UNSUBSCRIBE, /* stop consuming subscription id (kept queue and bindings) */
+} br_cmd_kind_t;
+
+typedef struct br_cmd {
+    struct br_cmd *next;
+    br_cmd_kind_t kind;
+    uint64_t gen;          /* ACK / REJECT: the connection the delivery came on */
+    uint64_t tag;          /* ACK / REJECT: delivery tag */
+    uint64_t id;           /* PUBLISH: publish id; (UN)SUBSCRIBE: subscription id */
+    char *exchange;        /* PUBLISH: exchange ("" the default one) */
+    char *routing_key;     /* PUBLISH: routing key; SUBSCRIBE: queue name */
+    char *correlation_id;  /* PUBLISH: or NULL */
+    char *content_type;    /* PUBLISH: or NULL */
+    char *body;            /* PUBLISH: bytes (len) */
+    size_t len;
+    json_object *headers;  /* PUBLISH: {"name": string/int/bool/double}; SUBSCRIBE: the
+                              bindings [{"exchange","routing_key"}]; or NULL */
+    bool persistent;       /* PUBLISH: delivery mode 2 (an actor's publish; replies are not) */
+} br_cmd_t;
+
+typedef enum {
+    BR_EV_DELIVERY,   /* a message from a consumer */
+    BR_EV_CONFIRM,    /* publish id confirmed (err 0) or failed (EUNREACH) */
+    BR_EV_SUBSCRIBED, /* subscription id consuming (err 0) or refused (err, text) */
+    BR_EV_UP,         /* connected (again): connection gen */
+    BR_EV_DOWN,       /* the connection gen is gone (text: why) */
+} br_event_kind_t;
+
+typedef struct br_event {
+    struct br_event *next;
+    br_event_kind_t kind;
+    uint64_t gen;          /* the connection */
+    uint64_t tag;          /* DELIVERY: delivery tag */
+    uint64_t id;           /* CONFIRM: publish id; SUBSCRIBED / DELIVERY: subscription
+                              id (0: the bridge's queue) */
+    int err;               /* CONFIRM, SUBSCRIBED */
+    br_consumer_kind_t consumer; /* DELIVERY: whose it is (from the consumer tag) */
+    bool redelivered;      /* DELIVERY */
+    char *exchange;        /* DELIVERY */
+    char *routing_key;     /* DELIVERY */
+    char *reply_to;        /* DELIVERY: or NULL */
+    char *correlation_id;  /* DELIVERY: or NULL */
+    char *body;            /* DELIVERY: NUL-terminated copy of the body (len bytes) */
+    size_t len;
+    bool too_big;          /* DELIVERY: over max_message (body NULL) */
+    char *text;            /* SUBSCRIBED, DOWN: a reason, or NULL */
+} br_event_t;
+
+typedef struct br_amqp br_amqp_t;
+
+/*  Start the AMQP thread for cfg (borrowed; must outlive it). Events are
+    announced on the eventfd *event_fd (the caller polls it and calls
+    br_amqp_take when it is readable). NULL when the thread cannot start. */
+br_amqp_t *br_amqp_start(const br_config_t *cfg, int *event_fd);
+/*  Stop the thread, close the connection (unacked deliveries go back to
+    their queues), free everything. NULL-safe; *b_p set to NULL. */
+void br_amqp_stop(br_amqp_t **b_p);
+/*  Hand cmd to the thread (taken). Never blocks, never fails. */
+void br_amqp_post(br_amqp_t *b, br_cmd_t *cmd);
+/*  Every event posted since the last call, oldest first (caller owns the
+    list); clears the eventfd. */
+br_event_t *br_amqp_take(br_amqp_t *b);
+void br_cmd_free(br_cmd_t *c);
+void br_event_free(br_event_t *e);
+
+/* ------------------------------------------------------------------------- */
+/* Delivery confirmation (bridge_confirm.c)                                   */
+
+typedef struct br_confirm br_confirm_t;
+
+br_confirm_t *br_confirm_new(void);
+void br_confirm_free(br_confirm_t **c_p);
+/*  Send *msg (taken) from self to address and wait until its shard took it
+    into the actor's mailbox: 0, or the error (EDEAD, EFULL, EUNREACH,
+    EINVAL, ETIMEDOUT after timeout_ms: it may have been taken). Suspends
+    (self's task context). */
+int br_confirm_send(br_confirm_t *c, skick_actor_t *self, const char *address,
+                    json_object **msg, int64_t timeout_ms);
+/*  The kind's hooks feed these: a reply that may be a confirm (true: taken),
+    a dead letter that came back. */
+bool br_confirm_reply(br_confirm_t *c, node_ref_t from, json_object **body);
+void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *cid, int err);
+
+/* ------------------------------------------------------------------------- */
+/* The bridge actor (bridge_actor.c)                                          */
+
+#define BR_ACTOR_TYPE "skick.amqp_bridge"
+
+/*  The shard on_start hook of the bridge's module: spawn the bridge actor. */
+void br_shard_start(skick_actor_t *shard);
+/*  The bridge actor's factory. */
+void br_actor(skick_actor_t *self, json_object *init);
+
+#endif
