@@ -28,6 +28,7 @@
     publish fails at once (EUNREACH), never waits.
 */
 #include "bridge.h"
+#include "skick_clock.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -39,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BR_CH_CONSUME 1
@@ -773,25 +773,19 @@ static bool s_serve(br_amqp_t *b)
     }
 }
 
-static int64_t s_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*  Disconnected: wait ms, answering commands as a disconnected bridge does.
     Returns true when told to stop. */
 static bool s_wait_down(br_amqp_t *b, int64_t ms)
 {
-    int64_t until = s_mono_ms() + ms;
+    int64_t until = skick_clock_ms() + ms;
     for (;;) {
         bool stop;
         br_cmd_t *cmds = s_take_cmds(b, &stop);
         s_run_all(b, cmds);
         if (stop)
             return true;
-        int64_t left = until - s_mono_ms();
+        int64_t left = until - skick_clock_ms();
         if (left <= 0)
             return false;
         struct pollfd p = {.fd = b->cmd_fd, .events = POLLIN};

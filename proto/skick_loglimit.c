@@ -1,8 +1,8 @@
 /*  skick_loglimit - a log-line budget (skick_loglimit.h) */
 #include "skick_loglimit.h"
+#include "skick_clock.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #include "skick/log.h"
 
@@ -11,9 +11,7 @@ void skick_log_vlimited(skick_loglimit_t *rl, int level, const char *tag, const 
 {
     if (level < skick_log_threshold)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = skick_clock_ms();
     if (rl->window_ms == 0 || now - rl->window_ms >= SKICK_LOGLIMIT_WINDOW_MS) {
         rl->window_ms = now;
         rl->lines = 0;

@@ -12,6 +12,7 @@
     the next one.
 */
 #include "skick_metrics.h"
+#include "skick_clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } kind_t;
@@ -743,12 +743,6 @@ char *skick_metrics_render(skick_metrics_t *reg, size_t *len)
 
 /* ---- snapshots --------------------------------------------------------- */
 
-static int64_t s_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int skick_metrics_publish(skick_metrics_t *reg)
 {
@@ -760,7 +754,7 @@ int skick_metrics_publish(skick_metrics_t *reg)
     char *old = reg->snap;
     reg->snap = text;
     reg->snap_len = len;
-    reg->snap_ms = s_monotonic_ms();
+    reg->snap_ms = skick_clock_ms();
     pthread_mutex_unlock(&reg->snap_lock);
     free(old);
     return 0;
@@ -780,7 +774,7 @@ char *skick_metrics_snapshot(skick_metrics_t *reg, size_t *len, int64_t *age_ms)
         if (len)
             *len = n;
         if (age_ms)
-            *age_ms = reg->snap ? s_monotonic_ms() - reg->snap_ms : -1;
+            *age_ms = reg->snap ? skick_clock_ms() - reg->snap_ms : -1;
     }
     pthread_mutex_unlock(&reg->snap_lock);
     return copy;

@@ -7,6 +7,7 @@
     closed when done or at its deadline, whichever comes first.
 */
 #include "skick_metrics_http.h"
+#include "skick_clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HEAD_MAX 8192
@@ -45,12 +45,6 @@ struct skick_metrics_http {
     conn_t conns[SKICK_METRICS_HTTP_CONNS];
 };
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int skick_metrics_http_parse(const char *spec, char *host, size_t len, int *port, char *err,
                              size_t errlen)
@@ -197,9 +191,11 @@ static void s_respond(skick_metrics_http_t *srv, conn_t *c, bool too_long)
         if (!head_only && nbody)
             memcpy(c->out + nh, body, nbody);
         c->nout = total;
+        shutdown(c->fd, SHUT_RD);
+    } else {
+        s_conn_close(c); /* out of memory: no answer at all; the scraper retries */
     }
     free(body);
-    shutdown(c->fd, SHUT_RD);
 }
 
 static void s_on_readable(skick_metrics_http_t *srv, conn_t *c)
@@ -217,8 +213,6 @@ static void s_on_readable(skick_metrics_http_t *srv, conn_t *c)
         s_respond(srv, c, false);
     else if (c->nhead == HEAD_MAX - 1)
         s_respond(srv, c, true);
-    if (c->out == NULL && c->nout == 0 && c->nhead == HEAD_MAX - 1)
-        s_conn_close(c); /* no memory for even an error */
 }
 
 static void s_on_writable(conn_t *c)
@@ -250,7 +244,7 @@ static void s_accept(skick_metrics_http_t *srv)
             continue;
         }
         slot->fd = fd;
-        slot->deadline = s_now_ms() + SKICK_METRICS_HTTP_TIMEOUT_MS;
+        slot->deadline = skick_clock_ms() + SKICK_METRICS_HTTP_TIMEOUT_MS;
     }
 }
 
@@ -263,7 +257,7 @@ static void *s_thread(void *arg)
         size_t n = 0;
         pfd[n++] = (struct pollfd){.fd = srv->wake[0], .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = srv->listen_fd, .events = POLLIN};
-        int64_t now = s_now_ms(), next = -1;
+        int64_t now = skick_clock_ms(), next = -1;
         for (size_t i = 0; i < SKICK_METRICS_HTTP_CONNS; i++) {
             conn_t *c = &srv->conns[i];
             if (c->fd < 0)

@@ -25,13 +25,13 @@
     loop's calls look at self->ac again after each hiredis call.
 */
 #include "skick_redis_conn.h"
+#include "skick_clock.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "skick/err.h"
 #include "skick/log.h"
@@ -85,12 +85,6 @@ struct skick_redis_pend_t {
 
 static void s_connect(skick_redis_conn_t *c);
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------- */
 /* The adapter: hiredis's interest on the caller's loop                       */
@@ -237,7 +231,7 @@ static void s_arm_deadline(skick_redis_conn_t *c)
 {
     if (c->opts.timeout_ms <= 0 || c->deadline_timer || !c->head || c->closing)
         return;
-    int64_t ms = c->head->deadline - s_now_ms();
+    int64_t ms = c->head->deadline - skick_clock_ms();
     c->deadline_timer = c->loop.timer_add(c->loop.loop, ms > 0 ? ms : 0, c);
 }
 
@@ -534,7 +528,7 @@ int skick_redis_conn_run(skick_redis_conn_t *self, const skick_redis_op_t *op,
         return SKICK_EUNREACH;
     }
     self->inflight++;
-    q->deadline = s_now_ms() + self->opts.timeout_ms;
+    q->deadline = skick_clock_ms() + self->opts.timeout_ms;
     q->linked = true;
     q->prev = self->tail;
     *(self->tail ? &self->tail->next : &self->head) = q;
@@ -622,7 +616,7 @@ void skick_redis_conn_timer(skick_redis_conn_t *self, uint64_t id)
         }
     } else if (id == self->deadline_timer) {
         self->deadline_timer = 0;
-        int64_t now = s_now_ms();
+        int64_t now = skick_clock_ms();
         while (self->head && self->head->deadline <= now) {
             snprintf(self->answer, sizeof self->answer, "Redis (%s) did not answer within %d ms",
                      self->shown, self->opts.timeout_ms);
