@@ -11,8 +11,10 @@
 # Not run by ctest (figures, not assertions).
 #
 # Environment: SKICK_AMQP_BENCH_N (default 20000) messages,
-# SKICK_AMQP_BENCH_M (default 2000) round trips.
+# SKICK_AMQP_BENCH_M (default 2000) round trips, SKICK_AMQP_BENCH_PERF=FILE
+# records the bridge with `perf record -g` into FILE for the run.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: amqp_bench.sh BUILD_DIR}" && pwd)
 n=${SKICK_AMQP_BENCH_N:-20000}
 m=${SKICK_AMQP_BENCH_M:-2000}
@@ -47,9 +49,40 @@ export SKICK_LOG_LEVEL=warning
 "$build/broker/skick-broker" --bind "tcp://127.0.0.1:$bport" --control "ipc://$B/control" \
     --insecure >"$B/broker.log" 2>&1 & pids+=($!)
 "$build/node/skick-node" --broker "tcp://127.0.0.1:$bport" --back \
-    --app "$build/tests/integration/amqp_test_app.so" >"$B/back.log" 2>&1 & pids+=($!)
+    --app "$build/tests/integration/amqp_test_app.so" --app "$build/bench/cluster_bench_app.so" \
+    >"$B/back.log" 2>&1 & pids+=($!)
 SKICK_AMQP_URL=$url "$build/bridge/skick-amqp-bridge" --broker "tcp://127.0.0.1:$bport" \
-    >"$B/bridge.log" 2>&1 & pids+=($!)
+    --app "$build/bench/cluster_bench_app.so" >"$B/bridge.log" 2>&1 & pids+=($!)
+bridge_pid=$!
 sleep 3 # joined, connected, the directory shared
+if [ -n "${SKICK_AMQP_BENCH_PERF:-}" ]; then
+    perf record -g -q -o "$SKICK_AMQP_BENCH_PERF" -p "$bridge_pid" 2>/dev/null & pids+=($!)
+fi
 echo "# skick-amqp-bridge vs raw RabbitMQ 3.10 (loopback), n=$n messages, m=$m round trips"
-timeout 300 "$build/bench/amqp_bench" 127.0.0.1 "$port" "$n" "$m"
+timeout 300 "$build/bench/amqp_bench" 127.0.0.1 "$port" "$n" "$m" | tee "$B/amqp.out"
+# The RPC goal's yardstick: a skick_call round trip from the bridge's shard to
+# the back shard (cluster_bench_app's pinger and ponger), in the same run.
+PYTHONPATH="$here/../tests/integration" timeout 120 /usr/bin/python3 - "ipc://$B/control" \
+    "$m" "$B/amqp.out" <<'PY'
+import re, sys, time
+import skick_proto as sp
+cl = sp.Client(sys.argv[1])
+ps = cl.request("ps")["result"]
+bridge = next(s["shard"] for s in ps if "bridge" in s["roles"])
+back = next(s["shard"] for s in ps if "back" in s["roles"] and "bridge" not in s["roles"])
+def ask(addr, msg, timeout=120):
+    kind, r = cl.ask(addr, msg, timeout)
+    if kind != "reply":
+        raise SystemExit("amqp_bench: %s: %s %s" % (msg["action"], kind, r))
+    return r
+spawn = lambda s, t: ask("%s:%s" % (s, s), {"action": "spawn", "type": t})["address"]
+pinger, ponger = spawn(bridge, "bench_pinger"), spawn(back, "bench_ponger")
+r = ask(pinger, {"action": "ping_run", "to": ponger, "m": int(sys.argv[2]), "warmup": 200})
+x50, x99 = r["p50_us"] / 1000, r["p99_us"] / 1000
+print("cross-shard skick_call (bridge shard -> back shard): p50 %.3f ms  p99 %.3f ms" % (x50, x99))
+out = open(sys.argv[3]).read()
+raw50 = float(re.search(r"raw AMQP RPC.*?p50 ([0-9.]+) ms", out).group(1))
+br50 = float(re.search(r"RPC through the bridge.*?p50 ([0-9.]+) ms", out).group(1))
+print("RPC p50 goal: bridge %.3f <= raw %.3f + cross-shard %.3f = %.3f ms: %s"
+      % (br50, raw50, x50, raw50 + x50, "met" if br50 <= raw50 + x50 else "not met"))
+PY

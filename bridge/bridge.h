@@ -13,8 +13,8 @@
                       or a conversation), when it is acked or rejected, the
                       "publish" and "subscribe" actions of the service.
       bridge_confirm.c  the shard-side confirmation that another shard took
-                      a message (a ping on the same ordered path; a dead
-                      letter arrives first).
+                      a message (a "sync" barrier on the same ordered path;
+                      a dead letter arrives first).
       bridge_main.c   options, then node_run with the bridge's module.
 
     The queues: commands (shard -> thread: acks, rejects, publishes,
@@ -146,7 +146,7 @@ void br_event_free(br_event_t *e);
 
 typedef struct br_confirm br_confirm_t;
 
-br_confirm_t *br_confirm_new(void);
+br_confirm_t *br_confirm_new(node_shard_t *sh);
 void br_confirm_free(br_confirm_t **c_p);
 /*  Send *msg (taken) from self to address and wait until its shard took it
     into the actor's mailbox: 0, or the error (EDEAD, EFULL, EUNREACH,
@@ -154,10 +154,11 @@ void br_confirm_free(br_confirm_t **c_p);
     (self's task context). */
 int br_confirm_send(br_confirm_t *c, skick_actor_t *self, const char *address,
                     json_object **msg, int64_t timeout_ms);
-/*  The kind's hooks feed these: a reply that may be a confirm (true: taken),
-    a dead letter that came back. */
-bool br_confirm_reply(br_confirm_t *c, node_ref_t from, json_object **body);
-void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *cid, int err);
+/*  The kind's hooks feed these: a "synced" answer (always taken: true), a
+    dead letter that came back (action and cid as it names them, or NULL). */
+bool br_confirm_synced(br_confirm_t *c, node_ref_t from, json_object **body);
+void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *action, const char *cid,
+                            int err);
 
 /* ------------------------------------------------------------------------- */
 /* The bridge actor (bridge_actor.c)                                          */

@@ -294,6 +294,13 @@ static bool s_undelivered(int err)
            err == SKICK_ENOTFOUND || err == SKICK_EINVAL;
 }
 
+static bool s_target_rejoining(skick_actor_t *self, const char *addr)
+{
+    node_ref_t ref;
+    return node_parse_addr(addr, &ref) == 0 && ref.shard != self->shard->id &&
+           node_cluster_rejoining(self->shard, ref.shard);
+}
+
 /*  Deliver msg (borrowed) to the target, retrying while the cluster is
     unreachable, up to --hold. *reply gets the answer of a request. */
 static int s_attempt(skick_actor_t *self, const br_event_t *e, json_object *msg,
@@ -302,7 +309,7 @@ static int s_attempt(skick_actor_t *self, const br_event_t *e, json_object *msg,
     bridge_t *b = s_of(self);
     int64_t until = skick_now(self) + br_cfg.hold_ms, pause = 100;
     for (;;) {
-        char addr[SKICK_ADDR_LEN + 1];
+        char addr[SKICK_ADDR_LEN + 1] = "";
         int err = s_target(self, e, addr, why);
         if (!err) {
             json_object *m = json_object_get(msg);
@@ -314,7 +321,11 @@ static int s_attempt(skick_actor_t *self, const br_event_t *e, json_object *msg,
             }
             *why = err ? skick_strerror(err) : NULL;
         }
-        if (err != SKICK_EUNREACH || skick_now(self) >= until)
+        /* Worth waiting for: the cluster unreachable, or the target's
+           shard known from before a broker restart and not back yet. */
+        bool later = err == SKICK_EUNREACH ||
+                     (err == SKICK_EDEAD && s_target_rejoining(self, addr));
+        if (!later || skick_now(self) >= until)
             return err;
         if (skick_sleep(self, pause) != 0)
             return SKICK_ESTOPPED;
@@ -589,9 +600,9 @@ static void s_on_stats(skick_actor_t *self, json_object *msg)
 static bool s_intercept(skick_actor_t *a, node_ref_t from, const char *action, json_object **body)
 {
     bridge_t *b = s_of(a);
-    if (!b || (strcmp(action, "receive_reply") != 0 && strcmp(action, "end_conversation") != 0))
+    if (!b || strcmp(action, "synced") != 0)
         return false;
-    return br_confirm_reply(b->confirm, from, body);
+    return br_confirm_synced(b->confirm, from, body);
 }
 
 static void s_undelivered_hook(skick_actor_t *a, node_ref_t to, const char *action,
@@ -599,7 +610,7 @@ static void s_undelivered_hook(skick_actor_t *a, node_ref_t to, const char *acti
 {
     bridge_t *b = s_of(a);
     if (b)
-        br_confirm_undelivered(b->confirm, to, cid, err);
+        br_confirm_undelivered(b->confirm, to, action, cid, err);
 }
 
 static const node_actor_kind_t s_kind = {
@@ -646,7 +657,7 @@ void br_actor(skick_actor_t *self, json_object *init)
 {
     bridge_t *b = skick_state_new(self, sizeof *b, s_free);
     b->self = self;
-    b->confirm = br_confirm_new();
+    b->confirm = br_confirm_new(self->shard);
     node_u64map_init(&b->ops);
     node_u64map_init(&b->subs);
     node_extra(self)->kind = &s_kind;
@@ -660,6 +671,13 @@ void br_actor(skick_actor_t *self, json_object *init)
 
 void br_shard_start(skick_actor_t *shard)
 {
+    /* Up to --prefetch deliveries wait at once, each on a fiber: keep that
+       many parked rather than unmap and map their stacks again (an unmap
+       is a TLB shootdown on every core). */
+    node_shard_t *sh = shard->shard;
+    uint32_t want = (uint32_t) br_cfg.prefetch + 32;
+    if (sh->cfg.idle_fibers < want)
+        sh->cfg.idle_fibers = want;
     skick_addr_t a = skick_spawn(shard, BR_ACTOR_TYPE, NULL, SKICK_LOCAL | SKICK_NO_MONITOR);
     if (!a.str[0])
         skick_fail(shard, "cannot spawn the bridge actor: %s", skick_strerror(skick_errno()));

@@ -82,6 +82,7 @@ typedef struct node_exec {
     bool answered;              /* msg (an opener) was replied to or picked up */
     node_wait_t *wait;          /* the wait it is suspended in, or NULL */
     struct node_exec *next;     /* actor's list of suspended contexts */
+    struct node_exec **pprev;   /* what points at it in that list (O(1) unlink) */
 } node_exec_t;
 
 /*  A suspended coroutine waiting for one event. */

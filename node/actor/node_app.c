@@ -7,9 +7,14 @@
     same type is an error at start, never a silent override.
 
     The shard actor ("S:S") runs the application's on_start hook as its own
-    on_start, answers "ping" and the seed's "spawn" requests (validated, so
-    the seed's B1 crash cannot happen), and on stop runs the application's
-    on_stop hook and then stops every other actor.
+    on_start, answers "ping", "sync" and the seed's "spawn" requests
+    (validated, so the seed's B1 crash cannot happen), and on stop runs the
+    application's on_stop hook and then stops every other actor.
+
+    "sync" is a barrier for senders on other shards: it is applied when its
+    envelope arrives (like spawn), so the "synced" answer leaves after the
+    dead letters of everything the same sender sent before it, on the same
+    ordered link (the AMQP bridge's ack rule, bridge/bridge_confirm.c).
 */
 #include "node_actor.h"
 
@@ -243,6 +248,23 @@ static void s_on_ping(skick_actor_t *self, json_object *msg)
     skick_reply(self, msg, &pong);
 }
 
+static const char s_sync_schema[] = "{\"token\": \"string\"}";
+
+static void s_on_sync(skick_actor_t *self, json_object *msg)
+{
+    const char *to = skick_sender(self);
+    if (!to[0])
+        return; /* from outside the actor system: nobody to answer */
+    json_object *synced = json_object_new_object();
+    json_object_object_add(synced, "action", json_object_new_string("synced"));
+    json_object_object_add(synced, "token",
+                           json_object_new_string(skick_get_string(msg, "token", "")));
+    node_ref_t ref;
+    if (node_parse_addr(to, &ref) == 0) /* control: a full mailbox does not refuse it */
+        node_deliver_ref(self->shard, node_ref_of(self), ref, &synced, true);
+    json_object_put(synced);
+}
+
 static void s_shard_on_start(skick_actor_t *self)
 {
     node_shard_t *sh = self->shard;
@@ -282,6 +304,7 @@ static void s_shard_factory(skick_actor_t *self, json_object *init)
     skick_on_start(self, s_shard_on_start);
     skick_on_stop(self, s_shard_on_stop);
     skick_action(self, "spawn", s_spawn_schema, s_on_spawn);
+    skick_action(self, "sync", s_sync_schema, s_on_sync);
     for (const node_shard_action_t *sa = self->shard->shard_actions; sa; sa = sa->next)
         skick_action(self, sa->name, sa->schema, sa->fn); /* from the layers above */
     skick_conversation(self, "ping", NULL, s_on_ping);
@@ -298,10 +321,11 @@ void node_shard_add_action(node_shard_t *sh, const char *name, const char *schem
 }
 
 /*  Spawn requests: "spawn" and the actions the layers above added (which
-    spawn too: spawn_session), none of which suspends. */
+    spawn too: spawn_session), and the "sync" barrier, none of which
+    suspends. */
 static bool s_applies_now(node_shard_t *sh, const char *action)
 {
-    if (strcmp(action, "spawn") == 0)
+    if (strcmp(action, "spawn") == 0 || strcmp(action, "sync") == 0)
         return true;
     for (const node_shard_action_t *sa = sh->shard_actions; sa; sa = sa->next)
         if (strcmp(sa->name, action) == 0)

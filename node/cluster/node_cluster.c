@@ -43,6 +43,11 @@ bool node_cluster_connected(node_shard_t *sh)
     return sh->cluster && sh->cluster->welcomed;
 }
 
+uint64_t node_cluster_link_generation(node_shard_t *sh)
+{
+    return sh->cluster ? sh->cluster->links : 0;
+}
+
 void node_cluster_dir_dirty(node_shard_t *sh)
 {
     if (sh->cluster)
@@ -262,8 +267,10 @@ static void s_welcome(node_shard_t *sh, skick_envelope_t *e)
     int64_t lost = skick_get_int(b, "lost_after_ms", 3000);
     c->heartbeat_ms = hb >= 10 && hb <= 60000 ? hb : 500;
     c->lost_after_ms = lost > c->heartbeat_ms && lost <= 600000 ? lost : 6 * c->heartbeat_ms;
-    if (!c->welcomed)
+    if (!c->welcomed) {
         node_admit_welcomed(sh, bid);
+        c->links++;
+    }
     c->welcomed = true;
     c->dir_dirty = true;
     s_send_heartbeat(sh);

@@ -40,6 +40,15 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
 void node_cluster_leave(node_shard_t *sh);
 /*  Whether the broker link is up (welcomed and heard from recently). */
 bool node_cluster_connected(node_shard_t *sh);
+/*  The broker link's generation: it grows each time the shard is welcomed
+    (joined, or joined again after the link was lost). Envelopes sent in
+    one generation come back (answers, dead letters) in order within it;
+    what was sent in an earlier one may have been lost with the link. */
+uint64_t node_cluster_link_generation(node_shard_t *sh);
+/*  Whether shard id was in the cluster before the broker restarted and
+    has not rejoined yet (its directory entry is provisional): a message to
+    it is refused (EDEAD) now but may get through once it is back. */
+bool node_cluster_rejoining(node_shard_t *sh, uint64_t id);
 /*  Give the shard actor of sh the actions other shards send it
     (spawn_session); call before node_shard_start, in a cluster or not. */
 void node_cluster_prepare(node_shard_t *sh);

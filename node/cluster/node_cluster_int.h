@@ -49,6 +49,7 @@ struct node_cluster {
     char endpoint[256];        /* the broker's ROUTER endpoint */
     skick_link_t link;         /* sequence numbers on the DEALER link */
     bool welcomed;             /* the broker accepted our HELLO and is alive */
+    uint64_t links;            /* welcomes so far: the link's generation */
     uint64_t broker_id;        /* the broker instance that welcomed us (0: none yet) */
     int64_t last_heard;        /* shard clock: last envelope from the broker */
     int64_t last_beat;         /* last HEARTBEAT sent */

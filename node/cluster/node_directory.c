@@ -131,6 +131,12 @@ void node_directory_unconfirm(node_shard_t *sh)
             ((node_dir_entry_t *) c->dir.vals[i])->unconfirmed = now ? now : 1;
 }
 
+bool node_cluster_rejoining(node_shard_t *sh, uint64_t id)
+{
+    node_dir_entry_t *d = sh->cluster ? node_u64map_get(&sh->cluster->dir, id) : NULL;
+    return d && d->unconfirmed;
+}
+
 void node_directory_expire(node_shard_t *sh, int64_t grace_ms)
 {
     node_cluster_t *c = sh->cluster;

@@ -251,7 +251,15 @@ class World:
         return r
 
     def events(self, address):
-        return self.ask(address, {"action": "dump"})["events"]
+        # the sink's mailbox is small (--mailbox 8) and the bridge pipelines
+        # to it: while a burst fills it, the dump itself may be refused
+        deadline = time.time() + WAIT
+        while True:
+            kind, r = self.cluster.client.ask(address, {"action": "dump"}, WAIT)
+            if kind == "reply":
+                return r["events"]
+            assert kind == "dead" and r.get("code") == "EFULL" and time.time() < deadline, (kind, r)
+            time.sleep(0.05)
 
     def close(self):
         codes, reports = {}, []
@@ -549,6 +557,7 @@ class Faults(unittest.TestCase):
     def test_skick_broker_restarted_mid_traffic(self):
         sink = W.spawn()
         c = W.cluster
+        back = c.backs[0].p
         W.amqp.drain("skick.dead")
         for i in range(20):
             W.amqp.publish("actor." + sink, {"action": "event", "i": i})
@@ -556,27 +565,34 @@ class Faults(unittest.TestCase):
         c.broker.stop(signal.SIGKILL)
         # once the bridge knows, deliveries wait (--hold) instead of failing
         self.assertTrue(TC.wait_for(lambda: "no word from the broker" in W.bridge.text()))
-        for i in range(20, 60):
-            W.amqp.publish("actor." + sink, {"action": "event", "i": i})
-        time.sleep(2)
-        c.broker.start()
+        # the target's shard is slow to rejoin the new broker: what the
+        # bridge holds must wait for it too, not be refused as EDEAD (at most
+        # the sink's mailbox bound, 8, so that none is refused as EFULL)
+        back.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(20, 28):
+                W.amqp.publish("actor." + sink, {"action": "event", "i": i})
+            c.broker.start()
+            self.assertTrue(TC.wait_for(
+                lambda: W.bridge.text().count("joined the cluster") >= 2, 30),
+                W.bridge.text()[-3000:])
+            time.sleep(0.5)
+        finally:
+            back.send_signal(signal.SIGCONT)
         c.client = sp.Client(c.control)
         c.wait_shards(3)
 
         def accounted():
             got = {e.get("i") for e in W.events(sink)}
             accounted.dead |= {s_id(b) for _, b in W.amqp.drain("skick.dead")}
-            return set(range(60)) <= got | accounted.dead and (got, accounted.dead)
+            return set(range(28)) <= got | accounted.dead and (got, accounted.dead)
         accounted.dead = set()
         ok = TC.wait_for(accounted, 40)
         got = {e["i"] for e in W.events(sink)}
-        self.assertTrue(ok, "missing %s; stats %s" % (sorted(set(range(60)) - got - accounted.dead),
+        self.assertTrue(ok, "missing %s; stats %s" % (sorted(set(range(28)) - got - accounted.dead),
                                                       W.stats()))
         got, dead = ok
-        # held while the cluster was unreachable, then delivered (those that
-        # arrive before the broker has re-admitted the target's shard get
-        # EDEAD, those beyond the mailbox EFULL: dead-lettered, accounted)
-        self.assertTrue(got & set(range(20, 60)), sorted(dead))
+        self.assertLessEqual(set(range(20, 28)), got, (sorted(dead), W.bridge.text()[-3000:]))
 
 
 if __name__ == "__main__":
