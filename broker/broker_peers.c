@@ -405,6 +405,17 @@ void broker_peers_heartbeat(broker_t *b, broker_peer_t *p, const skick_envelope_
     p->last_hb_ms = now;
     if (!p->shard || !json_object_is_type(e->body, json_type_object))
         return;
+    json_object *ping;
+    if (json_object_object_get_ex(e->body, "ping_us", &ping) &&
+        json_object_is_type(ping, json_type_int)) {
+        /* the shard measures its link: answer at once, the value untouched */
+        json_object *pong = json_object_new_object();
+        json_object_object_add(pong, "pong_us", json_object_get(ping));
+        skick_envelope_t hb = {.kind = SKICK_KIND_HEARTBEAT, .body = pong};
+        broker_peer_addr(p, &hb.to_shard, &hb.to_id);
+        broker_peer_send(b, p, &hb); /* a full link: its loss shows by silence */
+        json_object_put(pong);
+    }
     json_object_put(p->load);
     p->load = json_object_get(e->body);
     json_object *d;

@@ -334,6 +334,10 @@ struct node_shard {
     node_type_counts_t *tcounts; /* per-type counts by node_type.index (metrics on), or NULL */
     uint32_t ntcounts;           /* slots in tcounts */
     uint32_t msample;            /* dispatches since the last timed one */
+    /*  Conversations closed, by outcome: [0] ended well (closed by this
+        side or ended by the partner without an error), [code] with that
+        error (a time-out included). Counted always: one add per close. */
+    uint64_t conv_outcomes[SKICK_ERR_COUNT_];
     /*  Called before each poll; returns true when it did work (the poll
         then does not block). The cluster drains its ZeroMQ sockets here:
         their descriptors signal edges, not levels. */
@@ -646,6 +650,11 @@ int node_metrics_on_collect(node_shard_t *sh, node_metrics_collect_fn *fn, void 
 
 /*  Collect and publish now (also done by the timer). */
 void node_metrics_publish(node_shard_t *sh);
+
+/*  Count one hash operation of the shard's backend: op ("get", "set",
+    ...), its result (0 or an error code) and how long it took. No-op when
+    metrics are off. */
+void node_metrics_hash(node_shard_t *sh, const char *op, int err, double seconds);
 
 /* node_app.c */
 #define NODE_MAX_HOOKS 64

@@ -37,6 +37,7 @@ struct skick_conv {
     node_inbox_t *in_tail;
     node_wait_t *waiter;      /* skick_conv_recv in progress, or NULL */
     bool ended;               /* the partner ended it (or sent its last turn) */
+    bool timed_out;           /* a wait for its partner timed out */
     int end_err;              /* ECLOSED or EPARTNER once ended */
     char cid[33];             /* conversation id */
     char partner[SKICK_ADDR_LEN + 1];
@@ -101,6 +102,10 @@ static skick_conv_t *s_new(skick_actor_t *a, const char *cid, const char *partne
 static void s_free(skick_conv_t *c)
 {
     skick_actor_t *a = c->actor;
+    int outcome = c->timed_out ? SKICK_ETIMEDOUT : c->ended ? c->end_err : SKICK_OK;
+    if (outcome == SKICK_ECLOSED)
+        outcome = SKICK_OK; /* the partner ended it without an error */
+    a->shard->conv_outcomes[outcome > 0 && outcome < SKICK_ERR_COUNT_ ? outcome : 0]++;
     node_u64map_t *idx = a->shard->convs;
     skick_conv_t *head = node_u64map_get(idx, c->key);
     if (head == c) {
@@ -294,6 +299,7 @@ json_object *skick_conv_recv(skick_conv_t *conv, int64_t timeout_ms)
         conv->waiter = &w;
         int rc = node_wait(&w, s_timeout(conv->actor, timeout_ms));
         conv->waiter = NULL;
+        conv->timed_out |= rc == SKICK_ETIMEDOUT && !conv->in_head;
         if (rc != SKICK_OK && !conv->in_head) {
             skick_set_errno(rc);
             return NULL;

@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static bool s_valid(const char *table, const char *key)
 {
@@ -23,9 +24,21 @@ static bool s_valid(const char *table, const char *key)
            skick_hash_key_valid(key, strnlen(key, 1025));
 }
 
-static int s_finish(node_shard_t *sh, node_wait_t *w)
+static double s_clock(const node_shard_t *sh)
+{
+    if (!sh->metrics)
+        return 0; /* not counted: no clock read */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/*  Wait for the operation started at t0 (s_clock) and count it. */
+static int s_finish(node_shard_t *sh, node_wait_t *w, const char *op, double t0)
 {
     int rc = node_wait(w, sh->cfg.call_timeout_ms);
+    if (sh->metrics)
+        node_metrics_hash(sh, op, rc, s_clock(sh) - t0);
     if (rc != SKICK_OK && sh->hash->cancel)
         sh->hash->cancel(sh->hash_state, w); /* a late answer must not touch w */
     if (rc != SKICK_OK) {
@@ -45,8 +58,9 @@ json_object *skick_hash_get(skick_actor_t *self, const char *table, const char *
     json_object *out = NULL;
     node_wait_t w;
     node_wait_init(&w);
+    double t0 = s_clock(sh);
     sh->hash->get(sh->hash_state, table, key, &out, &w);
-    if (s_finish(sh, &w) != 0) {
+    if (s_finish(sh, &w, "get", t0) != 0) {
         json_object_put(out);
         return NULL;
     }
@@ -69,10 +83,11 @@ static int s_set_ex(skick_actor_t *self, const char *table, const char *key,
     bool stored = false;
     node_wait_t w;
     node_wait_init(&w);
+    double t0 = s_clock(sh);
     sh->hash->set_ex(sh->hash_state, table, key, value, ttl_ms, nx, &stored, &w);
     json_object_put(*value); /* a backend that did not store it leaves it */
     *value = NULL;
-    if (s_finish(sh, &w) != 0)
+    if (s_finish(sh, &w, "set", t0) != 0)
         return -1;
     return stored ? 1 : 0;
 }
@@ -92,8 +107,9 @@ int skick_hash_delete(skick_actor_t *self, const char *table, const char *key)
     node_shard_t *sh = self->shard;
     node_wait_t w;
     node_wait_init(&w);
+    double t0 = s_clock(sh);
     sh->hash->del(sh->hash_state, table, key, &w);
-    return s_finish(sh, &w);
+    return s_finish(sh, &w, "delete", t0);
 }
 
 int skick_hash_contains(skick_actor_t *self, const char *table, const char *key,
@@ -107,8 +123,9 @@ int skick_hash_contains(skick_actor_t *self, const char *table, const char *key,
     node_wait_t w;
     node_wait_init(&w);
     *present = false;
+    double t0 = s_clock(sh);
     sh->hash->contains(sh->hash_state, table, key, present, &w);
-    return s_finish(sh, &w);
+    return s_finish(sh, &w, "contains", t0);
 }
 
 int skick_hash_set_ttl(skick_actor_t *self, const char *table, const char *key,
@@ -150,8 +167,9 @@ int skick_hash_incr(skick_actor_t *self, const char *table, const char *key, int
     int64_t out = 0;
     node_wait_t w;
     node_wait_init(&w);
+    double t0 = s_clock(sh);
     sh->hash->incr(sh->hash_state, table, key, delta, &out, &w);
-    if (s_finish(sh, &w) != 0)
+    if (s_finish(sh, &w, "incr", t0) != 0)
         return -1;
     if (value)
         *value = out;
@@ -172,8 +190,9 @@ json_object *skick_hash_keys(skick_actor_t *self, const char *table, size_t max,
     bool more = false;
     node_wait_t w;
     node_wait_init(&w);
+    double t0 = s_clock(sh);
     sh->hash->keys(sh->hash_state, table, max, &out, &more, &w);
-    if (s_finish(sh, &w) != 0) {
+    if (s_finish(sh, &w, "keys", t0) != 0) {
         json_object_put(out);
         return NULL;
     }

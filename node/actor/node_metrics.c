@@ -38,6 +38,9 @@ struct node_metrics {
     skick_series_t *dead_letters, *stopped, *failed, *stale, *switches;
     skick_series_t *depth_max, *depth_hist, *convs_open, *live, *fibers, *timers;
     skick_series_t *remote_out, *remote_in, *gaps, *remote_dead, *malformed;
+    skick_metric_t *conv_outcomes;    /* skick_conversations_total{outcome} */
+    skick_series_t *conv_series[SKICK_ERR_COUNT_]; /* made when first non-zero */
+    skick_metric_t *hash_ops, *hash_seconds;
 };
 
 static void s_free(node_shard_t *sh)
@@ -152,6 +155,17 @@ int node_metrics_enable(node_shard_t *sh)
                            "Dead-letter notices received from the cluster");
     m->malformed = s_one(reg, true, "skick_cluster_malformed_total",
                          "Envelopes refused as malformed");
+    m->conv_outcomes = skick_metrics_counter(
+        reg, "skick_conversations_total",
+        "Conversations closed, by outcome (ok, or the error code that ended them)", "outcome",
+        SKICK_ERR_COUNT_ + 1);
+    m->hash_ops = skick_metrics_counter(
+        reg, "skick_hash_operations_total",
+        "Hash operations of the shard's backend, by backend, operation and outcome",
+        "backend,op,outcome", 64);
+    m->hash_seconds = skick_metrics_histogram(
+        reg, "skick_hash_operation_seconds", "Hash operation latency, by backend and operation",
+        "backend,op", skick_metrics_latency_bounds, skick_metrics_latency_nbounds, 16);
     sh->ntcounts = n;
     sh->metrics = m;
     node_shard_on_destroy(sh, s_free);
@@ -215,6 +229,13 @@ void node_metrics_publish(node_shard_t *sh)
         skick_counter_set(m->delivered[t], sh->tcounts[t].delivered);
     }
     free(alive);
+    for (int e = 0; e < SKICK_ERR_COUNT_; e++)
+        if (sh->conv_outcomes[e]) {
+            if (!m->conv_series[e])
+                m->conv_series[e] = skick_metric_series(m->conv_outcomes,
+                                                        e ? skick_err_name(e) : "ok");
+            skick_counter_set(m->conv_series[e], sh->conv_outcomes[e]);
+        }
     skick_gauge_set(m->depth_max, depth_max);
     skick_gauge_set(m->convs_open, (double) ((node_u64map_t *) sh->convs)->count);
     skick_gauge_set(m->live, (double) sh->live);
@@ -223,4 +244,15 @@ void node_metrics_publish(node_shard_t *sh)
     for (size_t i = 0; i < m->ncollect; i++)
         m->collect[i].fn(sh, m->collect[i].arg);
     skick_metrics_publish(m->reg);
+}
+
+void node_metrics_hash(node_shard_t *sh, const char *op, int err, double seconds)
+{
+    struct node_metrics *m = sh->metrics;
+    if (!m)
+        return;
+    const char *backend = sh->hash && sh->hash->name ? sh->hash->name : "inproc";
+    skick_counter_add(skick_metric_series(m->hash_ops, backend, op,
+                                          err ? skick_err_name(err) : "ok"), 1);
+    skick_histogram_observe(skick_metric_series(m->hash_seconds, backend, op), seconds);
 }

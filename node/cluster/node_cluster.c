@@ -119,6 +119,8 @@ int node_cluster_send(node_shard_t *sh, int kind, node_ref_t from, node_ref_t to
     if (body)
         *body = NULL;
     sh->stats.sent_remote++;
+    if (c->metrics && (kind == SKICK_KIND_ACTOR || kind == SKICK_KIND_CLIENT))
+        node_cluster_metrics_count(c, to.shard, true);
     return 0;
 }
 
@@ -190,6 +192,8 @@ static void s_send_heartbeat(node_shard_t *sh)
 {
     node_cluster_t *c = s_c(sh);
     json_object *b = node_control_stats(sh); /* the load skickctl ps shows */
+    if (c->metrics) /* the broker answers it: the link's RTT */
+        json_object_object_add(b, "ping_us", json_object_new_int64(node_cluster_clock_us()));
     c->last_beat = node_now(sh);
     node_cluster_send_raw(sh, SKICK_KIND_HEARTBEAT, (node_ref_t){sh->id, sh->id}, (node_ref_t){0, 0}, b, false,
                0);
@@ -300,6 +304,8 @@ static void s_on_dealer(node_shard_t *sh, skick_envelope_t *e)
     }
     switch (e->kind) {
     case SKICK_KIND_HEARTBEAT:
+        if (e->body)
+            node_cluster_metrics_pong(c, e->body);
         break;
     case SKICK_KIND_REPLY:
         if (e->body)

@@ -77,10 +77,21 @@ struct node_cluster {
     bool dealer_sent;          /* sent on since its last drain ran dry (s_poll_hook) */
     uint32_t sends;            /* envelopes sent, for periodic checks in the send path */
     node_admit_t admit;        /* waiting for the welcome (node_admit.c) */
+    struct node_cluster_metrics *metrics; /* node_cluster_metrics.c, NULL: metrics off */
 };
 
 /*  node_cluster_hello sends HELLO (the link restarts at seq 1). 0, or -1
     when it could not leave (no connection to the broker yet). */
+/* node_cluster_metrics.c: per-peer traffic and the link RTT, when metrics are on */
+void node_cluster_metrics_start(node_shard_t *sh);
+void node_cluster_metrics_fini(node_cluster_t *c);
+/*  Count one actor or client envelope to (out) or from a peer shard. */
+void node_cluster_metrics_count(node_cluster_t *c, uint64_t peer, bool out);
+/*  A HEARTBEAT from the broker: the answer to our "ping_us", if it is one. */
+void node_cluster_metrics_pong(node_cluster_t *c, json_object *body);
+/*  This process's monotonic clock in microseconds (the heartbeat's ping_us). */
+int64_t node_cluster_clock_us(void);
+
 int node_cluster_hello(node_shard_t *sh);
 
 /*  node_admit_hello_body: the HELLO body for options o (caller owns). */

@@ -55,6 +55,7 @@ static void s_destroy(node_shard_t *sh)
     node_watch_fini(c);
     node_u64map_free(&c->lost);
     node_u64map_free(&c->hash_pending);
+    node_cluster_metrics_fini(c);
     free(c);
     sh->cluster = NULL;
     sh->transport = NULL; /* standalone again */
@@ -151,6 +152,7 @@ int node_cluster_join(node_shard_t *sh, const node_cluster_opts_t *o, char *err,
         sh->hash = &node_hash_broker; /* the cluster-wide store */
         sh->hash_state = sh->hash->open(sh, NULL);
     }
+    node_cluster_metrics_start(sh);
     node_admit_wait(sh);
     c->tick = node_timer_add(sh, NODE_CLUSTER_TICK_MS, node_cluster_tick, NULL);
     SKICK_LOG(SKICK_LOG_INFO, "cluster", "joining the cluster at %s", o->broker);

@@ -229,6 +229,8 @@ void node_remote_receive(node_shard_t *sh, skick_envelope_t *e)
 {
     sh->stats.recv_remote++;
     node_ref_t from = {e->from_shard, e->from_id};
+    if (sh->cluster->metrics && e->kind != SKICK_KIND_DEAD_LETTER)
+        node_cluster_metrics_count(sh->cluster, from.shard, false);
     node_ref_t to = {e->to_shard, e->to_id};
     if (e->kind == SKICK_KIND_DEAD_LETTER) {
         if (e->body && json_object_is_type(e->body, json_type_object))

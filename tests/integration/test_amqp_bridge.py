@@ -527,7 +527,7 @@ class Faults(unittest.TestCase):
             e = c.recv(0.2)
             if e and (e["body"] or {}).get("cid") == cid:
                 answer = e["body"].get("message")
-        self.assertEqual(answer, {"error": "EUNREACH"})
+        self.assertEqual(answer, {"error": "EUNREACH"}, W.bridge.text()[-3000:])
         # while it is down a publish fails at once
         self.assertTrue(TC.wait_for(lambda: not W.stats()["connected"]))
         self.assertEqual(W.ask(pub, {"action": "publish_out", "exchange": "", "routing_key": q,

@@ -143,6 +143,44 @@ class Scrape(unittest.TestCase):
         self.assertIn(kind, ("end", "dead"))
         self.wait_value("back", "skick_dead_letters_total", base)
 
+    def test_conversations_hash_peers_and_link_rtt(self):
+        shard = self.c.shard_ids("back")[0]
+        w, echo = self.c.spawn_on(shard, "watcher"), self.c.spawn_on(shard, "echo")
+        base = samples(self.get("back"))
+        k_ok = 'skick_conversations_total{outcome="ok"}'
+        k_dead = 'skick_conversations_total{outcome="EDEAD"}'
+        kind, r = self.c.client.ask(w, {"action": "call", "address": echo, "n": 1})
+        self.assertEqual((kind, r.get("n")), ("reply", 1), r)
+        kind, r = self.c.client.ask(w, {"action": "call", "address": sp.addr(shard, 0x4243),
+                                        "n": 1})
+        self.assertEqual((kind, r), ("reply", {"error": "EDEAD"}))
+        self.wait_value("back", k_ok, base.get(k_ok, 0))
+        self.wait_value("back", k_dead, base.get(k_dead, 0))
+        # the cluster hash: counted by backend, operation and outcome, timed
+        k_set = 'skick_hash_operations_total{backend="broker",op="set",outcome="ok"}'
+        k_get = 'skick_hash_operations_total{backend="broker",op="get",outcome="ok"}'
+        kind, r = self.c.client.ask(w, {"action": "hset", "key": "m", "value": 7})
+        self.assertEqual(kind, "reply", r)
+        kind, r = self.c.client.ask(w, {"action": "hget", "key": "m"})
+        self.assertEqual(kind, "reply", r)
+        self.wait_value("back", k_set, base.get(k_set, 0))
+        self.wait_value("back", k_get, base.get(k_get, 0))
+        k_lat = 'skick_hash_operation_seconds_count{backend="broker",op="get"}'
+        self.wait_value("back", k_lat, base.get(k_lat, 0))
+        # the broker answers the heartbeats' pings: the link's round trip
+        for who in ("back", "front"):
+            self.wait_value(who, "skick_cluster_link_rtt_seconds_count", 0)
+        # traffic per peer: the client's asks came in from no shard; the
+        # front's session traffic is counted per peer on the back
+        async def go():
+            ws = await tc.ws_session(self.c.ws_port, {"session_type": "cluster_echo"})
+            await tc.ws_echo(ws, "x")
+            await ws.close()
+        tc.run(go())
+        front = self.c.shard_ids("front")[0]
+        key = 'skick_cluster_peer_envelopes_total{peer="%016x",direction="in"}' % front
+        self.wait_value("back", key, 0)
+
     def test_the_broker_counts_peers(self):
         s = samples(self.get("broker"))
         self.assertEqual(s.get('skick_broker_peers{kind="shard"}'), 2, s)
