@@ -17,6 +17,7 @@
     ctl_misc.c: logs, keygen.
     ctl_hash.c: hash get|set|del|keys|incr (the broker's hash store).
     ctl_table.c: human tables.
+    ctl_top.c, ctl_top_screen.c: top (ctl_top.h).
 
     Exit statuses: CTL_OK 0, CTL_FAIL 1 (a one-line "skickctl: CODE: text"
     on stderr), CTL_USAGE 2.
@@ -344,6 +345,7 @@ int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_logs(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_hash(ctl_t *ctl, ctl_args_t *a);
+int ctl_cmd_top(ctl_t *ctl, ctl_args_t *a);
 
 /*  Generate a CZMQ certificate pair DIR/NAME.cert and DIR/NAME.cert_secret
     (0600). 0, or -1 after ctl_fail. pub_out (may be NULL) gets the Z85
@@ -384,6 +386,10 @@ enum {
     OPT_HASH,
     OPT_HASH_FILE,
     OPT_AMQP,
+    OPT_DELAY,
+    OPT_BATCH,
+    OPT_SORT,
+    OPT_REVERSE,
 };
 
 /* ctl_table.c */

@@ -1,0 +1,9 @@
+# skickctl top (tests/integration/test_top.py): a cluster started with
+# `skickctl up`, top in a detached tmux session read with capture-pane
+# (shards and roles, msgs/s moving with a burst, sort keys, q and SIGTERM
+# restoring the terminal, a SIGSTOPped shard shown as not answering), and
+# the snapshots without a terminal (plain, --json). Exit 77: tmux missing.
+add_test(NAME integration_top
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_top.py ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_top PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                                                LABELS integration)
