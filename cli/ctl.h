@@ -90,6 +90,8 @@ const char *ctl_str(json_object *o, const char *key);
 json_object *ctl_get(json_object *o, const char *key);
 /*  The integer at key of object o, or 0. */
 long long ctl_int(json_object *o, const char *key);
+/*  The record's entry of the process with this pid, or NULL (borrowed). */
+json_object *ctl_proc_for_pid(json_object *cluster, long long pid);
 /*  The name of the cluster process with this pid, or NULL. */
 const char *ctl_name_for_pid(json_object *cluster, long long pid);
 /*  Find a program: $envvar, then next to skickctl (build tree: ../dir/name;
@@ -221,6 +223,10 @@ typedef struct {
     cluster) and record it in cluster (saved). 0, or -1 after ctl_fail. */
 int ctl_start_broker(ctl_t *ctl, json_object *cluster);
 int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int index);
+/*  The metrics endpoint "HOST:PORT" of process role-index into out when the
+    record has up's --metrics (ctl_spawn.c "Metrics ports"); false without
+    it, or when the port would pass 65535. */
+bool ctl_metrics_addr(json_object *cluster, const char *role, int index, char *out, size_t len);
 /*  Start skick-amqp-bridge (process "bridge-1", role "bridge") when the
     record has an AMQP URL file (up --amqp); 0 when it has none. */
 int ctl_start_bridge(ctl_t *ctl, json_object *cluster);
@@ -270,6 +276,8 @@ typedef struct {
                                       --hash, --hash-file or SKICK_HASH_URL (malloc'd) */
     bool hash_on_argv;             /* it came in --hash (skickctl's own command line) */
     const char *amqp;              /* --amqp URL: start skick-amqp-bridge too, or NULL */
+    char metrics_host[256];        /* --metrics [HOST:]PORT_BASE: its host ("" without) */
+    long metrics_base;             /* its port base, 0 without --metrics */
     json_object *apps, *node_args; /* owned until moved into the cluster */
 } ctl_launch_opts_t;
 
@@ -390,6 +398,7 @@ enum {
     OPT_BATCH,
     OPT_SORT,
     OPT_REVERSE,
+    OPT_METRICS,
 };
 
 /* ctl_table.c */

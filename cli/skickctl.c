@@ -54,6 +54,7 @@ static const struct option s_up_opts[] = {
     {"hash", required_argument, NULL, OPT_HASH},
     {"hash-file", required_argument, NULL, OPT_HASH_FILE},
     {"amqp", required_argument, NULL, OPT_AMQP},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_wait_opts[] = {
@@ -139,6 +140,12 @@ static const command_t s_commands[] = {
      "  --amqp URL         start skick-amqp-bridge too (amqp:// or amqps://; the URL\n"
      "                     goes to RUN_DIR/amqp.url, mode 0600, never on a command\n"
      "                     line; docs/amqp.md)\n"
+     "  --metrics [HOST:]PORT_BASE\n"
+     "                     Prometheus metrics for every process (docs/metrics.md):\n"
+     "                     the broker on PORT_BASE, the AMQP bridge on +1, back-K on\n"
+     "                     PORT_BASE+1+K (kept by scale and repairs); front shards\n"
+     "                     serve /metrics on their websocket port. HOST defaults to\n"
+     "                     127.0.0.1; `ps` shows each endpoint\n"
      "  --insecure         no CURVE: every local user can join the cluster (each\n"
      "                     process warns); by default keys are made in RUN_DIR/keys\n"
      "                     and every link uses CURVE, with one key per role\n"

@@ -295,21 +295,22 @@ class Top(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "TOP-EXITED" in self.screen("stop"), 15))
 
 
-def main():
-    global BUILD, SKICKCTL
-    BUILD = os.path.abspath(sys.argv.pop(1))
-    SKICKCTL = os.path.join(BUILD, "cli", "skickctl")
-    missing = [p for p in (SKICKCTL, os.path.join(BUILD, "broker", "skick-broker"),
-                           os.path.join(BUILD, "node", "skick-node"),
-                           os.path.join(BUILD, "examples", "accumulator.so"))
+def main(module, tools):
+    """Set module.BUILD and module.SKICKCTL from argv, exit 77 (MISSING ...)
+    when a built program or one of tools ({path or None: what to install})
+    is missing, else run the tests of module."""
+    module.BUILD = os.path.abspath(sys.argv.pop(1))
+    module.SKICKCTL = os.path.join(module.BUILD, "cli", "skickctl")
+    missing = [p for p in (module.SKICKCTL, os.path.join(module.BUILD, "broker", "skick-broker"),
+                           os.path.join(module.BUILD, "node", "skick-node"),
+                           os.path.join(module.BUILD, "examples", "accumulator.so"))
                if not os.path.exists(p)]
-    if not TMUX:
-        missing.append("tmux (Debian package tmux)")
+    missing += [what for path, what in tools.items() if not path]
     if missing:
         print("MISSING: " + ", ".join(missing))
         sys.exit(77)
-    unittest.main(verbosity=2)
+    unittest.main(module=module, verbosity=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.modules[__name__], {TMUX: "tmux (Debian package tmux)"})

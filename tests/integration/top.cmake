@@ -7,3 +7,14 @@ add_test(NAME integration_top
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_top.py ${PROJECT_BINARY_DIR})
 set_tests_properties(integration_top PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                                                 LABELS integration)
+
+# skickctl up --metrics (tests/integration/test_up_metrics.py): the ports
+# from the names, the record and ps, promtool check metrics on every
+# endpoint, the ports kept by scale and by repairs after kill -9; and
+# deploy/prometheus/prometheus.yml (promtool check config) and
+# deploy/grafana/skick-dashboard.json (every metric name it uses exposed by
+# the running cluster). Exit 77: promtool missing.
+add_test(NAME integration_up_metrics
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_up_metrics.py ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_up_metrics PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                                                       LABELS integration)
