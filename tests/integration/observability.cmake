@@ -18,3 +18,11 @@ add_test(NAME integration_up_metrics
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_up_metrics.py ${PROJECT_BINARY_DIR})
 set_tests_properties(integration_up_metrics PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                                                        LABELS integration)
+
+# GET /skick/cluster.json of a front shard with --cluster-view
+# (tests/integration/test_cluster_view.py): its shape and headers, counters
+# and rates moving with websocket traffic, 405, 404 without the option, a
+# silent client. The demo page's live panel is checked by integration_browser.
+add_test(NAME integration_cluster_view
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cluster_view.py ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_cluster_view PROPERTIES TIMEOUT 300 LABELS integration)
