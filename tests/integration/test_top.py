@@ -152,6 +152,8 @@ class Top(unittest.TestCase):
     def restored(self, stty):
         self.assertTrue(wait_for(lambda: os.path.exists(stty) and os.path.getsize(stty) > 0,
                                  20), stty)
+        err = read_text(stty[:-len(".stty")] + ".err")  # top's stderr
+        self.assertFalse(SANITIZER.search(err), err)
         flags = read_text(stty).split()
         self.assertIn("icanon", flags)
         self.assertIn("echo", flags)
@@ -263,7 +265,7 @@ class Top(unittest.TestCase):
         self.assertIn("-d, --delay SECONDS", p.stdout)
 
     def test_4_stopped_shard(self):
-        self.start_top("stop", "-d", "0.5")
+        self.start_top("stop", "-d", "0.5")  # its stty file: restored() below
         self.assertTrue(wait_for(lambda: self.rows("stop")[0].get("back-2", [""] * 12)[11]
                                  == "ok", 20), self.screen("stop"))
         pid = self.procs["back-2"]["pid"]
@@ -293,6 +295,7 @@ class Top(unittest.TestCase):
                                  == "ok", 30), self.screen("stop"))
         self.tmux("send-keys", "-t", "stop", "q")
         self.assertTrue(wait_for(lambda: "TOP-EXITED" in self.screen("stop"), 15))
+        self.restored(os.path.join(self.dir, "stop.stty"))
 
 
 def main(module, tools):
