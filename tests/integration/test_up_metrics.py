@@ -13,7 +13,8 @@ front shard, one back shard) and checks:
 * a shard started by `scale` gets its port (and promtool passes on it), a
   killed back shard's replacement gets the same port back, and so does a
   broker brought back by scale's repair after kill -9;
-* bad --metrics values are usage errors (exit 2);
+* bad --metrics values are usage errors (exit 2); a port in use stops
+  `up` with the shard's log;
 * deploy/prometheus/prometheus.yml passes `promtool check config`;
 * deploy/grafana/skick-dashboard.json is valid JSON, and every metric name
   its queries use is exposed by some process of the running cluster.
@@ -182,6 +183,22 @@ class UpMetrics(unittest.TestCase):
             p = self.ctl("up", "--metrics", bad, "--run-dir", os.path.join(self.dir, "bad"))
             self.assertEqual(p.returncode, 2, (bad, p.stdout, p.stderr))
             self.assertIn("--metrics", p.stderr)
+
+    def test_3b_a_port_in_use(self):
+        """back-1's port taken: up fails with its log, and stops what it started."""
+        import socket
+        base = free_port(4)
+        run_dir = os.path.join(self.dir, "busy")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", base + 2))
+            s.listen()
+            p = self.ctl("--run-dir", run_dir, "up", "--insecure", "--front", "0", "--back", "1",
+                         "--broker", "tcp://127.0.0.1:%d" % free_port(3),
+                         "--metrics", str(base), "--wait", "15000")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("ESTART: back-1 exited", p.stderr)
+        self.assertIn("127.0.0.1:%d: Address already in use" % (base + 2), p.stderr)
+        self.assertIn("stopped the processes started", p.stderr)
 
     def test_4_prometheus_config(self):
         path = os.path.join(SOURCE, "deploy", "prometheus", "prometheus.yml")
