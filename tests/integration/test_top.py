@@ -15,7 +15,8 @@ shards with examples/accumulator.so), then:
   screen is back); SIGTERM ends it the same way;
 * a back shard stopped with SIGSTOP shows as not answering ("?", stale or
   lost) while top keeps refreshing (its clock moves), and comes back after
-  SIGCONT;
+  SIGCONT; a stopped broker is shown as not answering, the last figures
+  stay, keys still act, and it clears after SIGCONT;
 * without a terminal: one plain snapshot (the table), --json (the shape),
   -b -n 2 (two snapshots), and bad options (exit status 2).
 
@@ -74,6 +75,11 @@ class Top(unittest.TestCase):
         with open(os.path.join(cls.run_dir, "cluster.json")) as f:
             cls.procs = {q["name"]: q for q in json.load(f)["processes"]}
         cls.client = sp.Client("ipc://%s/control" % cls.run_dir)
+        # one session for the class's lifetime: the tmux server exits with its
+        # last session, and a new-session racing that exit fails ("server
+        # exited unexpectedly")
+        subprocess.run([TMUX, "-L", cls.tmux_sock, "new-session", "-d", "-s", "keep",
+                        "sleep 100000"], capture_output=True, timeout=20, check=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -297,6 +303,27 @@ class Top(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "TOP-EXITED" in self.screen("stop"), 15))
         self.restored(os.path.join(self.dir, "stop.stty"))
 
+
+    def test_5_stopped_broker(self):
+        self.start_top("broker", "-d", "0.5")
+        pid = self.procs["broker"]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.assertTrue(wait_for(lambda: "broker not answering" in self.screen("broker"), 20),
+                            self.screen("broker"))
+            t0 = self.clock("broker")
+            self.assertTrue(wait_for(lambda: self.clock("broker") != t0, 10),
+                            self.screen("broker"))
+            self.assertIn("NAME", self.screen("broker"))  # the last figures stay
+            self.tmux("send-keys", "-t", "broker", "m")  # keys still act at once
+            self.assertTrue(wait_for(lambda: "sort msgs/s" in self.screen("broker"), 5))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertTrue(wait_for(lambda: "broker not answering" not in self.screen("broker"),
+                                 30), self.screen("broker"))
+        self.tmux("send-keys", "-t", "broker", "q")
+        self.assertTrue(wait_for(lambda: "TOP-EXITED" in self.screen("broker"), 15))
+        self.restored(os.path.join(self.dir, "broker.stty"))
 
 def main(module, tools):
     """Set module.BUILD and module.SKICKCTL from argv, exit 77 (MISSING ...)
