@@ -93,9 +93,9 @@ static void s_from_ps(top_t *t, top_shard_t *s, json_object *cluster, json_objec
     snprintf(s->host, sizeof s->host, "%s", ctl_str(e, "host") ? ctl_str(e, "host") : "");
     s->heartbeat_age_ms = ctl_int(e, "heartbeat_age_ms");
     s->actors = s_load(load, "actors");
-    s->sessions = s_load(load, ctl_get(load, "sessions") && strstr(s->roles, "back")
-                                   ? "sessions"
-                                   : "client_sessions");
+    s->sessions =
+        s_load(load, ctl_get(load, "sessions") && strstr(s->roles, "back") ? "sessions"
+                                                                           : "client_sessions");
     s->clients = strstr(s->roles, "front") ? s_load(load, "clients") : TOP_UNKNOWN;
     long long up = s_load(load, "uptime_ms"), delivered = s_load(load, "delivered");
     long long errors = s_load(load, "dead_letters") + s_load(load, "failed");
@@ -255,9 +255,9 @@ static const struct {
     const char *name;
     char key;
 } s_sorts[TOP_SORT_COUNT] = {
-    [TOP_SORT_NAME] = {"name", 'n'},        [TOP_SORT_ACTORS] = {"actors", 'a'},
+    [TOP_SORT_NAME] = {"name", 'n'},         [TOP_SORT_ACTORS] = {"actors", 'a'},
     [TOP_SORT_SESSIONS] = {"sessions", 's'}, [TOP_SORT_MSGS] = {"msgs/s", 'm'},
-    [TOP_SORT_MAILBOX] = {"mailbox", 'x'},  [TOP_SORT_ERRORS] = {"errors/s", 'e'},
+    [TOP_SORT_MAILBOX] = {"mailbox", 'x'},   [TOP_SORT_ERRORS] = {"errors/s", 'e'},
     [TOP_SORT_RSS] = {"rss", 'r'},
 };
 
@@ -375,8 +375,8 @@ json_object *ctl_top_json(top_t *t)
     }
     json_object_object_add(o, "time_ms", json_object_new_int64(t->sample_wall_ms));
     json_object_object_add(o, "interval_s", json_object_new_double(t->interval_s));
-    json_object_object_add(o, "broker", t->broker_id[0] ? json_object_new_string(t->broker_id)
-                                                        : NULL);
+    json_object_object_add(o, "broker",
+                           t->broker_id[0] ? json_object_new_string(t->broker_id) : NULL);
     json_object_object_add(o, "broker_answering", json_object_new_boolean(t->broker_ok));
     if (!t->broker_ok)
         json_object_object_add(o, "broker_error", json_object_new_string(t->broker_error));
@@ -418,8 +418,9 @@ static int s_options(ctl_t *ctl, ctl_args_t *a, top_t *t, bool *batch, long *ite
                    !(strlen(v) == 1 && v[0] == s_sorts[k].key))
                 k++;
             if (k == TOP_SORT_COUNT) {
-                ctl_usage(ctl, "--sort expects name, actors, sessions, msgs/s, mailbox, "
-                               "errors/s or rss (or its key), got '%s'",
+                ctl_usage(ctl,
+                          "--sort expects name, actors, sessions, msgs/s, mailbox, "
+                          "errors/s or rss (or its key), got '%s'",
                           v);
                 return -1;
             }

@@ -45,36 +45,36 @@ typedef enum {
 } top_state_t;
 
 typedef struct {
-    char id[17];      /* shard id */
-    char name[32];    /* cluster name (back-1) or "-" */
-    char roles[24];   /* "front", "back", "front,back" */
-    long long pid;    /* its pid (from ps) */
-    char host[64];    /* the host it reported */
+    char id[17];    /* shard id */
+    char name[32];  /* cluster name (back-1) or "-" */
+    char roles[24]; /* "front", "back", "front,back" */
+    long long pid;  /* its pid (from ps) */
+    char host[64];  /* the host it reported */
     top_state_t state;
-    bool answered;    /* the last actors request was answered */
-    long long actors, sessions, clients;    /* from the heartbeat; TOP_UNKNOWN */
-    double msgs_s, errors_s;                /* < 0: not known */
-    long long mailbox_max;                  /* deepest mailbox listed; TOP_UNKNOWN */
-    long long rss;                          /* bytes (local processes only); TOP_UNKNOWN */
-    long long heartbeat_age_ms;             /* at the broker */
+    bool answered;                       /* the last actors request was answered */
+    long long actors, sessions, clients; /* from the heartbeat; TOP_UNKNOWN */
+    double msgs_s, errors_s;             /* < 0: not known */
+    long long mailbox_max;               /* deepest mailbox listed; TOP_UNKNOWN */
+    long long rss;                       /* bytes (local processes only); TOP_UNKNOWN */
+    long long heartbeat_age_ms;          /* at the broker */
     long long prev_uptime, prev_delivered, prev_errors; /* the heartbeat rates come from */
     bool have_prev;
-    long long next_try_ms;  /* mono ms before which a silent shard is not asked again */
-    long long lost_ms;      /* mono ms it went missing from ps */
-    bool seen;              /* in the current ps */
+    long long next_try_ms; /* mono ms before which a silent shard is not asked again */
+    long long lost_ms;     /* mono ms it went missing from ps */
+    bool seen;             /* in the current ps */
 } top_shard_t;
 
 typedef struct {
     char type[64];
     long long actors, busy, queued, depth_max;
-    int shards;       /* shards running at least one */
-    int last_shard;   /* index of the last shard counted (for shards) */
+    int shards;     /* shards running at least one */
+    int last_shard; /* index of the last shard counted (for shards) */
 } top_type_t;
 
 typedef struct {
     ctl_t *ctl;
     skick_client_t *c;
-    double interval_s;  /* -d */
+    double interval_s; /* -d */
     top_sort_t sort;
     bool reverse;
     top_shard_t shards[TOP_MAX_SHARDS];

@@ -74,9 +74,9 @@ static const char *s_state(const top_shard_t *s)
 /*  The shard table and the types table, into a memory stream. */
 static void s_tables(top_t *t, FILE *out, int type_rows)
 {
-    static const char *const head[] = {"NAME",     "SHARD",  "ROLE",  ">PID",
+    static const char *const head[] = {"NAME",     "SHARD",  "ROLE",     ">PID",
                                        ">ACTORS",  ">SESS",  ">CLIENTS", ">MSGS/S",
-                                       ">MAILBOX", ">ERR/S", ">RSS",  "STATE"};
+                                       ">MAILBOX", ">ERR/S", ">RSS",     "STATE"};
     ctl_table_t *tab = ctl_table_new(12, head);
     int order[TOP_MAX_SHARDS];
     ctl_top_order(t, order);
@@ -113,8 +113,9 @@ static void s_tables(top_t *t, FILE *out, int type_rows)
         sessions += s->sessions > 0 ? s->sessions : 0;
         clients += s->clients > 0 ? s->clients : 0;
     }
-    fprintf(out, "Shards: %d (%d not answering)  actors %lld  sessions %lld  clients %lld  "
-                 "msgs/s %.1f  errors/s %.1f\n\n",
+    fprintf(out,
+            "Shards: %d (%d not answering)  actors %lld  sessions %lld  clients %lld  "
+            "msgs/s %.1f  errors/s %.1f\n\n",
             t->nshards, stale, actors, sessions, clients, msgs, errs);
     ctl_table_print(tab, out);
     ctl_table_destroy(&tab);
@@ -138,8 +139,8 @@ static void s_tables(top_t *t, FILE *out, int type_rows)
         }
         idx[j] = v;
     }
-    static const char *const thead[] = {"TYPE", ">ACTORS", ">SHARDS", ">BUSY", ">QUEUED",
-                                        ">DEPTH MAX"};
+    static const char *const thead[] = {"TYPE",  ">ACTORS", ">SHARDS",
+                                        ">BUSY", ">QUEUED", ">DEPTH MAX"};
     ctl_table_t *types = ctl_table_new(6, thead);
     int shown = type_rows > 0 && type_rows < t->ntypes ? type_rows : t->ntypes;
     for (int k = 0; k < shown; k++) {
