@@ -17,6 +17,7 @@
     ctl_misc.c: logs, keygen.
     ctl_hash.c: hash get|set|del|keys|incr (the broker's hash store).
     ctl_table.c: human tables.
+    ctl_top.c, ctl_top_screen.c: top (ctl_top.h).
 
     Exit statuses: CTL_OK 0, CTL_FAIL 1 (a one-line "skickctl: CODE: text"
     on stderr), CTL_USAGE 2.
@@ -89,6 +90,8 @@ const char *ctl_str(json_object *o, const char *key);
 json_object *ctl_get(json_object *o, const char *key);
 /*  The integer at key of object o, or 0. */
 long long ctl_int(json_object *o, const char *key);
+/*  The record's entry of the process with this pid, or NULL (borrowed). */
+json_object *ctl_proc_for_pid(json_object *cluster, long long pid);
 /*  The name of the cluster process with this pid, or NULL. */
 const char *ctl_name_for_pid(json_object *cluster, long long pid);
 /*  Find a program: $envvar, then next to skickctl (build tree: ../dir/name;
@@ -220,6 +223,10 @@ typedef struct {
     cluster) and record it in cluster (saved). 0, or -1 after ctl_fail. */
 int ctl_start_broker(ctl_t *ctl, json_object *cluster);
 int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int index);
+/*  The metrics endpoint "HOST:PORT" of process role-index into out when the
+    record has up's --metrics (ctl_spawn.c "Metrics ports"); false without
+    it, or when the port would pass 65535. */
+bool ctl_metrics_addr(json_object *cluster, const char *role, int index, char *out, size_t len);
 /*  Start skick-amqp-bridge (process "bridge-1", role "bridge") when the
     record has an AMQP URL file (up --amqp); 0 when it has none. */
 int ctl_start_bridge(ctl_t *ctl, json_object *cluster);
@@ -269,6 +276,8 @@ typedef struct {
                                       --hash, --hash-file or SKICK_HASH_URL (malloc'd) */
     bool hash_on_argv;             /* it came in --hash (skickctl's own command line) */
     const char *amqp;              /* --amqp URL: start skick-amqp-bridge too, or NULL */
+    char metrics_host[256];        /* --metrics [HOST:]PORT_BASE: its host ("" without) */
+    long metrics_base;             /* its port base, 0 without --metrics */
     json_object *apps, *node_args; /* owned until moved into the cluster */
 } ctl_launch_opts_t;
 
@@ -344,6 +353,7 @@ int ctl_cmd_stats(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_logs(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_hash(ctl_t *ctl, ctl_args_t *a);
+int ctl_cmd_top(ctl_t *ctl, ctl_args_t *a);
 
 /*  Generate a CZMQ certificate pair DIR/NAME.cert and DIR/NAME.cert_secret
     (0600). 0, or -1 after ctl_fail. pub_out (may be NULL) gets the Z85
@@ -384,6 +394,11 @@ enum {
     OPT_HASH,
     OPT_HASH_FILE,
     OPT_AMQP,
+    OPT_DELAY,
+    OPT_BATCH,
+    OPT_SORT,
+    OPT_REVERSE,
+    OPT_METRICS,
 };
 
 /* ctl_table.c */

@@ -84,7 +84,7 @@ long long ctl_int(json_object *o, const char *key)
     return json_object_get_int64(v);
 }
 
-const char *ctl_name_for_pid(json_object *cluster, long long pid)
+json_object *ctl_proc_for_pid(json_object *cluster, long long pid)
 {
     json_object *arr;
     if (!cluster || pid <= 0 || !json_object_object_get_ex(cluster, "processes", &arr))
@@ -92,9 +92,14 @@ const char *ctl_name_for_pid(json_object *cluster, long long pid)
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *p = json_object_array_get_idx(arr, i);
         if (ctl_int(p, "pid") == pid)
-            return ctl_str(p, "name");
+            return p;
     }
     return NULL;
+}
+
+const char *ctl_name_for_pid(json_object *cluster, long long pid)
+{
+    return ctl_str(ctl_proc_for_pid(cluster, pid), "name");
 }
 
 const char *ctl_shard_name(json_object *cluster, json_object *entry)

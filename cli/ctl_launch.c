@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "skick_metrics_http.h"
 #include "skick_redis.h"
 #include "skick_secure.h"
 #include "skick_wire.h"
@@ -98,6 +99,20 @@ static int s_up_options(ctl_t *ctl, ctl_args_t *a, ctl_launch_opts_t *o)
         case OPT_HASH:
             hash_arg = v;
             break;
+        case OPT_METRICS: {
+            char err[256] = "";
+            int base = 0;
+            if (skick_metrics_http_parse(v, o->metrics_host, sizeof o->metrics_host, &base, err,
+                                         sizeof err) != 0 ||
+                base < 1 || base > 65535 - 2) {
+                ctl_usage(ctl, "--metrics expects [HOST:]PORT_BASE, a port base from 1 to "
+                               "65533 (got '%s'%s%s)",
+                          v, err[0] ? ": " : "", err);
+                return -1;
+            }
+            o->metrics_base = base;
+            break;
+        }
         case OPT_HASH_FILE:
             hash_file = v;
             break;

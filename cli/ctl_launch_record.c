@@ -126,6 +126,12 @@ json_object *ctl_launch_record_new(ctl_t *ctl, ctl_launch_opts_t *o, const char 
     json_object_object_add(cluster, "node_bin", json_object_new_string(node_bin));
     json_object_object_add(cluster, "hash", o->hash ? json_object_new_string(o->hash) : NULL);
     json_object_object_add(cluster, "curve", NULL);
+    if (o->metrics_base) { /* ctl_spawn.c gives each process its port from it */
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "host", json_object_new_string(o->metrics_host));
+        json_object_object_add(m, "base", json_object_new_int((int) o->metrics_base));
+        json_object_object_add(cluster, "metrics", m);
+    }
     json_object_object_add(cluster, "started_ms", json_object_new_int64(ctl_wall_ms()));
     json_object_object_add(cluster, "processes", json_object_new_array());
     if (o->curve && s_curve_keys(ctl, cluster) != 0) {

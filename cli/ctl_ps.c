@@ -126,10 +126,21 @@ static const char *s_sessions(json_object *e, json_object *load, char *b, size_t
     return ctl_has_role(e, "front") ? ctl_cell(ctl_get(load, "client_sessions"), b, len) : "-";
 }
 
+/*  "http://HOST:PORT/metrics" of the recorded process with ps entry e's
+    pid (up --metrics), into b; NULL when it has none. */
+static const char *s_metrics_url(json_object *cluster, long long pid, char *b, size_t len)
+{
+    const char *m = ctl_str(ctl_proc_for_pid(cluster, pid), "metrics");
+    if (!m)
+        return NULL;
+    snprintf(b, len, "http://%s/metrics", m);
+    return b;
+}
+
 static void s_row(ctl_table_t *t, json_object *cluster, json_object *e)
 {
     json_object *load = ctl_get(e, "load"), *r = ctl_get(e, "msgs_per_s");
-    char b[6][128], rate[32];
+    char b[7][128], rate[32];
     snprintf(rate, sizeof rate, "%.1f", r ? json_object_get_double(r) : 0.0);
     const char *row[] = {ctl_shard_name(cluster, e),
                          ctl_cell(ctl_get(e, "shard"), b[0], sizeof b[0]),
@@ -139,7 +150,8 @@ static void s_row(ctl_table_t *t, json_object *cluster, json_object *e)
                          s_clients(e, load, b[4], sizeof b[4]),
                          s_sessions(e, load, b[5], sizeof b[5]),
                          r ? rate : NULL,
-                         ctl_str(e, "ws")};
+                         ctl_str(e, "ws"),
+                         s_metrics_url(cluster, ctl_int(e, "pid"), b[6], sizeof b[6])};
     ctl_table_add(t, row);
 }
 
@@ -167,10 +179,11 @@ static int s_trailer(ctl_t *ctl, const view_t *v)
 void ctl_print_ps(ctl_t *ctl, json_object *cluster, json_object *ps)
 {
     static const char *const head[] = {"NAME",     "SHARD",     "ROLE",    ">PID", ">ACTORS",
-                                       ">CLIENTS", ">SESSIONS", ">MSGS/S", "WS"};
+                                       ">CLIENTS", ">SESSIONS", ">MSGS/S", "WS",   "METRICS"};
     static view_t v;
     s_view(cluster, ps, &v);
-    ctl_table_t *t = ctl_table_new(9, head);
+    /* the METRICS column only for a cluster started with up --metrics */
+    ctl_table_t *t = ctl_table_new(ctl_get(cluster, "metrics") ? 10 : 9, head);
     size_t n;
     json_object **e = ctl_ps_sorted(cluster, ps, &n);
     for (size_t i = 0; i < n; i++) {
@@ -186,6 +199,12 @@ void ctl_print_ps(ctl_t *ctl, json_object *cluster, json_object *ps)
     if (hash)
         printf("Hashes: %s (the broker and every shard)\n",
                ctl_hash_shown(hash, shown, sizeof shown));
+    static ctl_proc_t procs[CTL_MAX_PROCS];
+    int np = ctl_cluster_procs(cluster, procs, CTL_MAX_PROCS);
+    for (int i = 0; i < np; i++) /* the processes that are not shards */
+        if ((strcmp(procs[i].role, "broker") == 0 || strcmp(procs[i].role, "bridge") == 0) &&
+            s_metrics_url(cluster, procs[i].pid, shown, sizeof shown))
+            printf("Metrics of %s: %s\n", procs[i].name, shown);
     if (s_trailer(ctl, &v))
         printf("(`skickctl scale` forgets dead shards and starts replacements; see `skickctl "
                "logs NAME`)\n");
@@ -208,6 +227,9 @@ static json_object *s_named(ctl_t *ctl, json_object *cluster, json_object *ps)
         if (json_object_deep_copy(e[i], &c, NULL) != 0 || !json_object_is_type(c, json_type_object))
             continue;
         json_object_object_add(c, "name", json_object_new_string(ctl_shard_name(cluster, e[i])));
+        char url[400];
+        if (s_metrics_url(cluster, ctl_int(e[i], "pid"), url, sizeof url))
+            json_object_object_add(c, "metrics", json_object_new_string(url));
         json_object_object_add(c, "state",
                                json_object_new_string(k < 0 || v.alive[k] ? "running" : "dead"));
         if (k >= 0 && !v.alive[k]) {

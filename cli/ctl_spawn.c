@@ -21,6 +21,16 @@
     Each start is recorded in cluster.json at once (with the program's
     start time, against pid reuse), so `down` can always stop what was
     started. Stopping is SIGTERM, a bounded wait, then SIGKILL.
+
+    Metrics ports (up --metrics [HOST:]PORT_BASE, recorded as the
+    cluster's "metrics": {"host", "base"}): the broker gets PORT_BASE, the
+    AMQP bridge PORT_BASE+1 and back-K PORT_BASE+1+K, as --metrics
+    HOST:PORT. The port follows from the name alone, so a replacement
+    started by scale or a repair (the lowest free K) gets the port of the
+    shard it replaces, and a Prometheus configuration written once stays
+    right. Front shards serve /metrics on their websocket port and get no
+    port of their own. Each process's endpoint is recorded in its entry
+    ("metrics": "HOST:PORT") for ps.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -278,6 +288,42 @@ static void s_arr_add(json_object *arr, const char *s)
     json_object_array_add(arr, json_object_new_string(s));
 }
 
+bool ctl_metrics_addr(json_object *cluster, const char *role, int index, char *out, size_t len)
+{
+    json_object *m = ctl_get(cluster, "metrics");
+    const char *host = ctl_str(m, "host");
+    long long port = ctl_int(m, "base");
+    if (!host || port <= 0)
+        return false;
+    if (strcmp(role, "front") == 0)
+        port = ctl_int(cluster, "port") + index - 1; /* its web port serves /metrics */
+    else if (strcmp(role, "bridge") == 0)
+        port += 1;
+    else if (strcmp(role, "back") == 0)
+        port += 1 + index;
+    if (port > 65535)
+        return false;
+    snprintf(out, len, strchr(host, ':') ? "[%s]:%lld" : "%s:%lld", host, port);
+    return true;
+}
+
+/*  --metrics HOST:PORT for a process with a port of its own (not a front
+    shard); 0, or -1 after ctl_fail when its port would pass 65535. */
+static int s_add_metrics(ctl_t *ctl, json_object *cluster, json_object *argv, const char *name,
+                         const char *role, int index)
+{
+    char addr[300];
+    if (!ctl_get(cluster, "metrics"))
+        return 0;
+    if (!ctl_metrics_addr(cluster, role, index, addr, sizeof addr)) {
+        json_object_put(argv);
+        return ctl_fail(ctl, SKICK_EINVAL, "%s: its metrics port is out of range", name), -1;
+    }
+    s_arr_add(argv, "--metrics");
+    s_arr_add(argv, addr);
+    return 0;
+}
+
 /*  Start one process and record it in cluster (saved). Takes argv. 0, or
     -1 after ctl_fail. */
 static int s_start(ctl_t *ctl, json_object *cluster, const char *name, const char *role, int index,
@@ -330,6 +376,15 @@ static int s_start(ctl_t *ctl, json_object *cluster, const char *name, const cha
     json_object_object_add(p, "start_ticks", json_object_new_int64(ctl_proc_start_ticks(pid)));
     if (port)
         json_object_object_add(p, "port", json_object_new_int(port));
+    /* where ps says its metrics are: what it was given, or a front
+       shard's web port */
+    char maddr[300];
+    for (size_t i = 0; i + 1 < argc; i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(argv, i)), "--metrics") == 0)
+            json_object_object_add(p, "metrics", json_object_get(json_object_array_get_idx(argv,
+                                                                                     i + 1)));
+    if (strcmp(role, "front") == 0 && ctl_metrics_addr(cluster, role, index, maddr, sizeof maddr))
+        json_object_object_add(p, "metrics", json_object_new_string(maddr));
     json_object_object_add(p, "log", json_object_new_string(log));
     json_object_object_add(p, "pid_file", json_object_new_string(pidf));
     json_object_object_add(p, "started_ms", json_object_new_int64(ctl_wall_ms()));
@@ -411,7 +466,8 @@ int ctl_start_broker(ctl_t *ctl, json_object *cluster)
     s_arr_add(argv, "--control");
     s_arr_add(argv, ctl_str(cluster, "control"));
     s_add_curve(cluster, argv, "broker_secret");
-    if (s_add_hash(ctl, cluster, argv) != 0)
+    if (s_add_hash(ctl, cluster, argv) != 0 ||
+        s_add_metrics(ctl, cluster, argv, "broker", "broker", 0) != 0)
         return -1;
     s_arr_add(argv, "--pid-file");
     s_arr_add(argv, pidf);
@@ -452,12 +508,30 @@ int ctl_start_shard(ctl_t *ctl, json_object *cluster, const char *role, int inde
         }
     }
     s_add_curve(cluster, argv, "node_secret");
-    if (s_add_hash(ctl, cluster, argv) != 0)
+    if (s_add_hash(ctl, cluster, argv) != 0 ||
+        (strcmp(role, "front") != 0 && s_add_metrics(ctl, cluster, argv, name, role, index) != 0))
         return -1;
     json_object_object_get_ex(cluster, "node_args", &list);
     for (size_t i = 0; list && i < json_object_array_length(list); i++)
         s_arr_add(argv, json_object_get_string(json_object_array_get_idx(list, i)));
     return s_start(ctl, cluster, name, role, index, port, argv);
+}
+
+/*  Whether the bridge binary takes --metrics (its --help says so): a
+    bridge built before it had metrics still starts, without them. */
+static bool s_bridge_has_metrics(const char *bin)
+{
+    char cmd[PATH_MAX + 32];
+    if (!bin || strchr(bin, '\'') || snprintf(cmd, sizeof cmd, "'%s' --help 2>&1", bin) >= (int) sizeof cmd)
+        return false;
+    FILE *f = popen(cmd, "r");
+    char line[512];
+    bool has = false;
+    while (f && fgets(line, sizeof line, f))
+        has |= strstr(line, "--metrics") != NULL;
+    if (f)
+        pclose(f);
+    return has;
 }
 
 int ctl_start_bridge(ctl_t *ctl, json_object *cluster)
@@ -472,6 +546,9 @@ int ctl_start_bridge(ctl_t *ctl, json_object *cluster)
     s_arr_add(argv, "--broker");
     s_arr_add(argv, ctl_str(cluster, "broker"));
     s_add_curve(cluster, argv, "node_secret");
+    if (s_bridge_has_metrics(ctl_str(cluster, "amqp_bin")) &&
+        s_add_metrics(ctl, cluster, argv, "bridge-1", "bridge", 1) != 0)
+        return -1;
     return s_start(ctl, cluster, "bridge-1", "bridge", 1, 0, argv);
 }
 

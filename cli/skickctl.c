@@ -54,6 +54,7 @@ static const struct option s_up_opts[] = {
     {"hash", required_argument, NULL, OPT_HASH},
     {"hash-file", required_argument, NULL, OPT_HASH_FILE},
     {"amqp", required_argument, NULL, OPT_AMQP},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_wait_opts[] = {
@@ -81,6 +82,15 @@ static const struct option s_keygen_opts[] = {
     {"force", no_argument, NULL, OPT_FORCE},
     {"allow", required_argument, NULL, OPT_ALLOW},
     {"role", required_argument, NULL, OPT_ROLE},
+    {NULL, 0, NULL, 0},
+};
+static const struct option s_top_opts[] = {
+    {"delay", required_argument, NULL, OPT_DELAY},
+    {"batch", no_argument, NULL, OPT_BATCH},
+    {"once", no_argument, NULL, OPT_BATCH},
+    {"iterations", required_argument, NULL, OPT_LINES}, /* -n, as for logs */
+    {"sort", required_argument, NULL, OPT_SORT},
+    {"reverse", no_argument, NULL, OPT_REVERSE},
     {NULL, 0, NULL, 0},
 };
 static const struct option s_hash_opts[] = {
@@ -130,6 +140,12 @@ static const command_t s_commands[] = {
      "  --amqp URL         start skick-amqp-bridge too (amqp:// or amqps://; the URL\n"
      "                     goes to RUN_DIR/amqp.url, mode 0600, never on a command\n"
      "                     line; docs/amqp.md)\n"
+     "  --metrics [HOST:]PORT_BASE\n"
+     "                     Prometheus metrics for every process (docs/metrics.md):\n"
+     "                     the broker on PORT_BASE, the AMQP bridge on +1, back-K on\n"
+     "                     PORT_BASE+1+K (kept by scale and repairs); front shards\n"
+     "                     serve /metrics on their websocket port. HOST defaults to\n"
+     "                     127.0.0.1; `ps` shows each endpoint\n"
      "  --insecure         no CURVE: every local user can join the cluster (each\n"
      "                     process warns); by default keys are made in RUN_DIR/keys\n"
      "                     and every link uses CURVE, with one key per role\n"
@@ -190,6 +206,33 @@ static const command_t s_commands[] = {
      ctl_cmd_stop},
     {"stats", "", "broker and per-shard counters", "Counters of the broker and of every shard.\n",
      NULL, "", 0, 0, ctl_cmd_stats},
+    {"top", "", "a live view of the cluster (shards, rates, busiest types)",
+     "A refreshing view of the cluster in the spirit of top: per shard its\n"
+     "roles, actors, sessions, clients (front), messages handled per second,\n"
+     "deepest mailbox, errors per second (dead letters and failed actors) and\n"
+     "resident memory (shards on this host); then the busiest actor types\n"
+     "(most queued messages, busy actors, actors). Figures come from the\n"
+     "broker's `ps` (the shards' heartbeats) and each shard's `actors` list;\n"
+     "rates from successive heartbeats. A shard whose heartbeat is old, or\n"
+     "that does not answer within a short timeout, shows \"?\" and \"stale\"\n"
+     "(it is asked again after 5 s); one the broker no longer lists shows as\n"
+     "\"lost\". Nothing waits on a stopped shard.\n"
+     "\n"
+     "Keys: n a s m x e r sort by name, actors, sessions, msgs/s, mailbox,\n"
+     "errors/s, rss; < and > the previous or next column; i inverts the order;\n"
+     "space refreshes now; q (or Ctrl-C) quits and restores the terminal.\n"
+     "\n"
+     "When stdout or stdin is not a terminal, or with -b, prints one snapshot\n"
+     "(after two samples the interval apart, for the rates) and exits; --json\n"
+     "prints it as one JSON object.\n"
+     "\n"
+     "  -d, --delay SECONDS    refresh interval (default 1, 0.1 to 3600)\n"
+     "  -b, --batch, --once    one plain snapshot, even on a terminal\n"
+     "  -n, --iterations N     batch: N snapshots, the interval apart\n"
+     "  --sort COLUMN          name, actors, sessions, msgs/s (default), mailbox,\n"
+     "                         errors/s, rss, or its key letter\n"
+     "  --reverse              the other order\n",
+     s_top_opts, "d:bn:", 0, 0, ctl_cmd_top},
     {"logs", "[NAME]", "show the processes' logs",
      "Shows the end of RUN_DIR/logs/NAME.log, or of every log.\n"
      "\n"
@@ -486,6 +529,12 @@ static int s_parse(ctl_t *ctl, const command_t *cmd, int argc, char **argv, ctl_
             goto command_option;
         case 'n':
             c = OPT_LINES;
+            goto command_option;
+        case 'd':
+            c = OPT_DELAY;
+            goto command_option;
+        case 'b':
+            c = OPT_BATCH;
             goto command_option;
         case ':':
             return ctl_usage(ctl, "option '%s' needs a value", argv[optind - 1]), -1;

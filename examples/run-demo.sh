@@ -55,7 +55,7 @@ EOF
 export SKICK_LOG_LEVEL=info
 if [ "${SKICK_DEMO_STANDALONE:-0}" = 1 ]; then
     echo "Standalone: one skick-node. Open http://127.0.0.1:8000/; Ctrl-C stops it."
-    exec "$node" "${apps[@]}" --www "$here/www"
+    exec "$node" "${apps[@]}" --www "$here/www" --cluster-view
 fi
 
 export SKICK_RUN_DIR="$run_dir"
@@ -64,7 +64,9 @@ if [ -e "$run_dir/cluster.json" ]; then
 fi
 security=()
 if [ "${SKICK_DEMO_INSECURE:-0}" = 1 ]; then security=(--insecure); fi
-"$ctl" up "${security[@]}" --front 1 --back 1 "${apps[@]}" --www "$here/www"
+# --cluster-view: the page's live panel (GET /skick/cluster.json; off by default)
+"$ctl" up "${security[@]}" --front 1 --back 1 "${apps[@]}" --www "$here/www" \
+    --node-arg --cluster-view
 
 s_down() {
     trap - INT TERM EXIT

@@ -88,6 +88,10 @@ static void s_usage(FILE *out, const char *prog)
             "      --metrics HOST:PORT serve Prometheus metrics on http://HOST:PORT/metrics\n"
             "                          (PORT alone: 127.0.0.1; a front shard also has them on\n"
             "                          its web port at /metrics; docs/metrics.md)\n"
+            "      --cluster-view      front: serve GET /skick/cluster.json, this shard's\n"
+            "                          load and rates and the shards it knows, for live\n"
+            "                          pages (off by default: it tells whoever reaches the\n"
+            "                          web port how the cluster is made; docs/security.md)\n"
             "\n"
             "Websockets (front role):\n"
             "      --host ADDR         listen address (default 127.0.0.1)\n"
@@ -167,6 +171,9 @@ static int s_ws_option(node_options_t *o, int c, const char *arg)
         return 0;
     case 1004:
         w->www = arg;
+        return 0;
+    case 1020:
+        w->cluster_view = true;
         return 0;
     case 1005:
         if (w->norigins == NODE_MAX_LIST) {
@@ -294,6 +301,7 @@ static int s_parse(int argc, char **argv, node_options_t *o, const char *name)
         {"send-policy", required_argument, NULL, 1017},
         {"close-timeout", required_argument, NULL, 1018},
         {"socket-buffer", required_argument, NULL, 1019},
+        {"cluster-view", no_argument, NULL, 1020},
         {"broker", required_argument, NULL, 1100},
         {"curve-secret", required_argument, NULL, 1101},
         {"curve-server", required_argument, NULL, 1102},
@@ -384,7 +392,7 @@ static int s_parse(int argc, char **argv, node_options_t *o, const char *name)
             break;
         }
         default:
-            if (c >= 1000 && c <= 1019) {
+            if (c >= 1000 && c <= 1020) {
                 if (s_ws_option(o, c, optarg) != 0)
                     return -1;
                 break;
@@ -597,6 +605,8 @@ int node_run(int argc, char **argv, const node_run_opts_t *ro)
             SKICK_LOG(SKICK_LOG_ERROR, "cluster", "%s", err);
             sh->exit_status = 1;
             node_shard_stop(sh);
+        } else {
+            node_ws_set_view_shards(ws, node_cluster_view_shards, NULL); /* NULL-safe */
         }
     }
     if (!sh->stopping)

@@ -1,8 +1,10 @@
 /*  demo.js - the Skick demo page (examples/www/index.html, `make demo`)
 
     One panel per session type of examples/hello.c, each driving a
-    Skick.Session from /skick.js. Everything the server says is shown with
-    textContent (never as HTML): chat text comes from other people.
+    Skick.Session from /skick.js, and a live view of the cluster polling
+    the front shard's /skick/cluster.json every second. Everything the
+    server says is shown with textContent (never as HTML): chat text comes
+    from other people.
 */
 (function () {
     "use strict";
@@ -220,4 +222,45 @@
     $("chat-name").value = "guest" + Math.floor(100 + Math.random() * 900);
 
     window.skickDemo = { hello: hello, curious: curious, logarithm: logarithm, chat: chat };
+
+    /*  The live view: GET /skick/cluster.json every second (one request at a
+        time; a failed one is shown and retried). 404: the shard runs
+        without --cluster-view. */
+    (function live() {
+        const status = $("cluster-status");
+        const shards = $("cluster-shards");
+        const show = (id, v) => { $(id).textContent = v === undefined || v === null ? "?" : String(v); };
+        function setStatus(text, cls) {
+            status.textContent = text;
+            status.className = "status" + (cls ? " " + cls : "");
+        }
+        async function poll() {
+            try {
+                const r = await fetch("/skick/cluster.json", { cache: "no-store" });
+                if (r.status === 404) {
+                    setStatus("off (skick-node --cluster-view)", "bad");
+                    return; /* not served: stop asking */
+                }
+                if (!r.ok) throw new Error("HTTP " + r.status);
+                const v = await r.json();
+                setStatus("live", "open");
+                show("cluster-sessions", v.client_sessions);
+                show("cluster-websockets", v.websockets);
+                show("cluster-in", v.messages_in_per_s);
+                show("cluster-out", v.messages_out_per_s);
+                show("cluster-handled", v.delivered_per_s);
+                show("cluster-actors", v.actors);
+                shards.replaceChildren();
+                for (const e of v.shards || []) {
+                    add(shards, e.shard + "  " + (e.roles || []).join(",") +
+                        (e.self ? "  (this shard)" : ""));
+                }
+                if (!v.directory) add(shards, "(the other shards are not listed by this build)", "event");
+            } catch (err) {
+                setStatus("no answer: " + err.message, "bad");
+            }
+            setTimeout(poll, 1000);
+        }
+        poll();
+    })();
 })();

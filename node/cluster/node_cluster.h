@@ -52,5 +52,9 @@ bool node_cluster_rejoining(node_shard_t *sh, uint64_t id);
 /*  Give the shard actor of sh the actions other shards send it
     (spawn_session); call before node_shard_start, in a cluster or not. */
 void node_cluster_prepare(node_shard_t *sh);
+/*  The directory as /skick/cluster.json's shard list (node_ws_view_shards_fn):
+    [{"shard", "roles", "types": N, "sessions": [names], "services": N,
+    "provisional"?}], at most max (caller owns); NULL when standalone. */
+json_object *node_cluster_view_shards(node_shard_t *sh, size_t max, void *arg);
 
 #endif

@@ -315,3 +315,46 @@ json_object *node_directory_own_entry(node_shard_t *sh, uint64_t version)
     json_object_object_add(e, "services", node_services_to_json(sh));
     return e;
 }
+
+static int64_t s_count(json_object *entry, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(entry, key, &v))
+        return 0;
+    return json_object_is_type(v, json_type_array)    ? (int64_t) json_object_array_length(v)
+           : json_object_is_type(v, json_type_object) ? (int64_t) json_object_object_length(v)
+                                                      : 0;
+}
+
+json_object *node_cluster_view_shards(node_shard_t *sh, size_t max, void *arg)
+{
+    (void) arg;
+    node_cluster_t *c = sh->cluster;
+    if (!c)
+        return NULL;
+    json_object *out = json_object_new_array();
+    for (size_t i = 0; i < c->dir.cap && json_object_array_length(out) < max; i++) {
+        node_dir_entry_t *d = c->dir.keys[i] ? c->dir.vals[i] : NULL;
+        if (!d || !d->entry)
+            continue;
+        json_object *e = json_object_new_object(), *v, *names = json_object_new_array();
+        if (json_object_object_get_ex(d->entry, "shard", &v))
+            json_object_object_add(e, "shard", json_object_get(v));
+        if (json_object_object_get_ex(d->entry, "roles", &v))
+            json_object_object_add(e, "roles", json_object_get(v));
+        json_object_object_add(e, "types", json_object_new_int64(s_count(d->entry, "types")));
+        json_object_object_add(e, "services", json_object_new_int64(s_count(d->entry, "services")));
+        if (json_object_object_get_ex(d->entry, "sessions", &v) &&
+            json_object_is_type(v, json_type_array))
+            for (size_t k = 0; k < json_object_array_length(v) && k < 32; k++) {
+                json_object *name;
+                if (json_object_object_get_ex(json_object_array_get_idx(v, k), "name", &name))
+                    json_object_array_add(names, json_object_get(name));
+            }
+        json_object_object_add(e, "sessions", names);
+        if (d->unconfirmed)
+            json_object_object_add(e, "provisional", json_object_new_boolean(1));
+        json_object_array_add(out, e);
+    }
+    return out;
+}

@@ -462,6 +462,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     mg_set_request_handler(ws->ctx, "/skick.js$", s_on_js, ws);
     mg_set_request_handler(ws->ctx, "/$", s_on_index, ws);
     node_ws_metrics_start(ws);
+    node_ws_view_start(ws);
     node_io_add(sh, ws->efd, s_drain, ws);
     if (node_ws_writer_start(ws) != 0) {
         snprintf(err, errlen, "cannot create the writability set: %s", strerror(errno));
@@ -473,6 +474,7 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
     return ws;
 fail:
     s_server = NULL;
+    node_ws_view_stop(ws);
     close(ws->efd);
     node_u64map_free(&ws->conns);
     node_u64map_free(&ws->binds);
@@ -495,6 +497,7 @@ void node_ws_stop(node_ws_t **ws_p)
     ws->sh->ws = NULL;
     node_ws_writer_stop(ws, 300); /* close frames out, then every socket shut down */
     mg_stop(ws->ctx);
+    node_ws_view_stop(ws); /* no worker serves it any more */
     s_server = NULL;
     node_ws_event_t *ev = ws->head;
     while (ev) {

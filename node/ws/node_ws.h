@@ -52,6 +52,7 @@ typedef struct node_ws_config {
     const char *cert;           /* PEM with certificate and key: serve wss:// */
     const char *key_password;   /* for an encrypted key, or NULL */
     const char *www;            /* document root for other HTTP paths, or NULL */
+    bool cluster_view;          /* serve GET /skick/cluster.json (node_ws_view.c) [false] */
     const char *const *extra;   /* extra civetweb options, name/value pairs */
     size_t nextra;
 } node_ws_config_t;
@@ -63,6 +64,14 @@ node_ws_t *node_ws_start(node_shard_t *sh, const node_ws_config_t *cfg, char *er
 
 /*  Close every connection with 1001 and stop civetweb; NULL-safe. */
 void node_ws_stop(node_ws_t **ws_p);
+
+/*  The shards the layer above knows, for /skick/cluster.json: an array of
+    at most max objects (caller owns; NULL: none known), each at least
+    {"shard", "roles"}. Runs on the reactor once a second. */
+typedef json_object *(node_ws_view_shards_fn)(node_shard_t *sh, size_t max, void *arg);
+/*  Have /skick/cluster.json list the shards fn gives (the cluster's
+    directory; without it, only this shard). NULL-safe. */
+void node_ws_set_view_shards(node_ws_t *ws, node_ws_view_shards_fn *fn, void *arg);
 
 /*  The effective settings (defaults filled in). */
 const node_ws_config_t *node_ws_config(node_ws_t *ws);

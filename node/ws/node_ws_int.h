@@ -40,6 +40,7 @@ typedef struct node_ws_conn {
     int fd;                      /* our duplicate of the socket; -1 once GONE */
     struct ssl_st *ssl;          /* civetweb's TLS session (wss://), or NULL */
     node_outbox_t out;           /* frames the socket has not taken yet */
+    size_t out_counted;          /* its bytes as last added to the server's outbox_bytes */
     node_outbox_limits_t limits; /* its bounds and policy */
     bool armed;                  /* fd is in the server's writability set */
     bool high;                   /* the queue passed half its bound (reported) */
@@ -114,7 +115,29 @@ typedef struct node_ws_counters {
     atomic_ulong msgs_out;        /* text frames accepted for sending */
     atomic_ulong bytes_out;       /* their bytes */
     atomic_ulong accepted;        /* websockets accepted, ever */
+    atomic_long outbox_bytes;     /* bytes queued in all outboxes now */
 } node_ws_counters_t;
+
+/*  Bring the server's outbox_bytes up to date with e's outbox (under
+    e->lock, after the outbox changed). */
+void node_ws_outbox_counted(node_ws_conn_t *e);
+
+/*  NODE_WS_VIEW_MAX: bytes of /skick/cluster.json at most; the shard list
+    holds NODE_WS_VIEW_SHARDS entries at most (node_ws_view.c). */
+#define NODE_WS_VIEW_MAX (64 * 1024)
+#define NODE_WS_VIEW_SHARDS 64
+
+typedef struct {
+    bool started;                 /* lock initialised */
+    pthread_mutex_t lock;         /* text, len */
+    char *text;                   /* the last rendering (owned), or NULL */
+    size_t len;
+    int64_t prev_ms;              /* reactor: the previous rendering's clock and totals */
+    uint64_t delivered, in, out;
+    bool have_prev;
+    node_ws_view_shards_fn *shards; /* the layer above's shard list, or NULL */
+    void *shards_arg;
+} node_ws_view_t;
 
 struct node_ws {
     bool fake;                  /* test kit: no civetweb, frames recorded */
@@ -134,12 +157,19 @@ struct node_ws {
     node_ws_counters_t n;       /* counters */
     node_u64map_t binds;        /* reactor only: connection id -> receptionist id */
     char last_error[256];       /* civetweb's last log line, for start errors */
+    node_ws_view_t view;        /* /skick/cluster.json (node_ws_view.c) */
 };
 
 /* node_ws_metrics.c */
 /*  Add the websocket server's families to the shard's registry (when its
     metrics are on) and serve /metrics on the server's port. */
 void node_ws_metrics_start(node_ws_t *ws);
+
+/* node_ws_view.c */
+/*  Serve /skick/cluster.json when cfg.cluster_view (rendered by the
+    reactor once a second), and free what it holds. */
+void node_ws_view_start(node_ws_t *ws);
+void node_ws_view_stop(node_ws_t *ws);
 
 /*  Parse one client message into ev (msg or json_error). */
 void node_ws_parse(node_ws_event_t *ev, const char *data, size_t len);

@@ -19,7 +19,7 @@ typedef struct {
     skick_series_t *open, *accepted, *sessions, *clients;
     skick_series_t *msgs_in, *msgs_out, *bytes_in, *bytes_out;
     skick_series_t *slow, *rate, *too_big, *proto, *ping, *aborted;
-    skick_series_t *refused, *queued;
+    skick_series_t *refused, *queued, *outbox;
 } ws_series_t;
 
 static ws_series_t s_series; /* one websocket server per process (s_server) */
@@ -48,6 +48,7 @@ static void s_collect(node_shard_t *sh, void *arg)
     skick_counter_set(m->aborted, atomic_load(&n->aborted));
     skick_counter_set(m->refused, atomic_load(&n->refused_frames));
     skick_counter_set(m->queued, atomic_load(&n->queued_frames));
+    skick_gauge_set(m->outbox, (double) atomic_load(&n->outbox_bytes));
 }
 
 static int s_on_metrics(struct mg_connection *c, void *cbdata)
@@ -110,6 +111,8 @@ void node_ws_metrics_start(node_ws_t *ws)
                        "too big)");
     m->queued = s_one(reg, true, "skick_ws_queued_frames_total",
                       "Frames that had to wait in an outbox");
+    m->outbox = s_one(reg, false, "skick_ws_outbox_bytes",
+                      "Bytes queued for clients now, all outboxes (what slow clients cost)");
     node_metrics_on_collect(ws->sh, s_collect, ws);
     mg_set_request_handler(ws->ctx, "/metrics$", s_on_metrics, ws);
 }

@@ -129,11 +129,21 @@ static void s_abort(node_ws_conn_t *e, const char *why)
     setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     shutdown(e->fd, SHUT_RDWR);
     node_outbox_free(&e->out);
+    node_ws_outbox_counted(e);
     e->state = NODE_WS_ABORTED;
     atomic_store(&e->input_off, true);
     atomic_fetch_add_explicit(&e->ws->n.aborted, 1, memory_order_relaxed);
     NODE_LOG_LIMITED(SKICK_LOG_INFO, "ws", "connection %llu: %s: socket shut down",
                      (unsigned long long) e->id, why);
+}
+
+void node_ws_outbox_counted(node_ws_conn_t *e)
+{
+    size_t now = node_outbox_bytes(&e->out);
+    if (now != e->out_counted && e->ws)
+        atomic_fetch_add_explicit(&e->ws->n.outbox_bytes, (long) now - (long) e->out_counted,
+                                  memory_order_relaxed);
+    e->out_counted = now;
 }
 
 /*  Write the backlog until the socket is full (under e->lock). 0, or -1
@@ -156,6 +166,7 @@ static int s_flush(node_ws_conn_t *e)
         }
     }
     s_arm(e, node_outbox_bytes(&e->out) > 0);
+    node_ws_outbox_counted(e);
     return 0;
 }
 
@@ -173,6 +184,7 @@ static int s_frame(node_ws_conn_t *e, int opcode, const char *data, size_t len, 
     }
     if (node_outbox_bytes(&e->out)) { /* behind the backlog: the set is armed */
         node_outbox_push(&e->out, hdr, h, data, len, 0);
+        node_ws_outbox_counted(e);
         return 0;
     }
     struct iovec iov[2] = {{hdr, h}, {(void *) data, len}};
@@ -185,6 +197,7 @@ static int s_frame(node_ws_conn_t *e, int opcode, const char *data, size_t len, 
     if (done == h + len)
         return 0;
     node_outbox_push(&e->out, hdr, h, data, len, done);
+    node_ws_outbox_counted(e);
     atomic_fetch_add_explicit(&e->ws->n.queued_frames, 1, memory_order_relaxed);
     s_arm(e, true);
     return 0;
@@ -397,6 +410,7 @@ void node_ws_conn_gone(node_ws_conn_t *e)
     e->ssl = NULL; /* civetweb frees it right after */
     e->state = NODE_WS_GONE;
     node_outbox_free(&e->out);
+    node_ws_outbox_counted(e);
     pthread_mutex_unlock(&e->lock);
 }
 

@@ -117,7 +117,7 @@ class Server {
 
     async start(ms = 20000) {
         this.starts++;
-        const args = ["--app", HELLO_SO, "--port", String(this.port), "--www", WWW];
+        const args = ["--app", HELLO_SO, "--port", String(this.port), "--www", WWW, "--cluster-view"];
         const proc = spawn(NODE_BIN, args, { stdio: ["ignore", "pipe", "pipe"],
                                              env: Object.assign({}, process.env, { SKICK_LOG_LEVEL: "info" }) });
         this.proc = proc;
@@ -324,6 +324,26 @@ async function main() {
         const line = await demo.textContent("#logarithm-log li:last-child");
         const got = Number(line.split("= ").pop());
         assert(Math.abs(got - want) < 1e-9, `"${line}": expected log_${b}(8) = ${want}`);
+    });
+
+    await check("demo: the live panel shows the sessions, and client messages move it", async () => {
+        await waitText(demo, "#cluster-status", "live");
+        await waitText(demo, "#cluster-shards", "(this shard)");
+        /* hello, curious and logarithm are open */
+        await demo.waitForFunction(() => Number(document.getElementById("cluster-sessions").textContent) >= 3,
+                                   null, { timeout: 10000 })
+            .catch(async () => { throw new Error("sessions: " + await demo.textContent("#cluster-sessions")); });
+        const moved = async () => Number(await demo.textContent("#cluster-in")) > 0;
+        const deadline = Date.now() + 15000;
+        while (!(await moved()) && Date.now() < deadline) {
+            for (let i = 0; i < 5; i++) await demo.click("#hello-greet");
+            await sleep(300);
+        }
+        assert(await moved(), "messages in/s stayed at " + await demo.textContent("#cluster-in"));
+        const r = await get(`${base}/skick/cluster.json`);
+        eq(r.status, 200, "GET /skick/cluster.json");
+        const v = JSON.parse(String(r.body));
+        assert(v.client_sessions >= 3 && v.messages_in > 0 && Array.isArray(v.shards), JSON.stringify(v));
     });
 
     /* ---- skick.js itself ---- */

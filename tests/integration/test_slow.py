@@ -127,6 +127,43 @@ class A_StoppedReaders(SlowCase):
         sleeper.close()
         self.assert_server_alive()
 
+    async def test_a2_the_outbox_bytes_show_in_the_metrics(self):
+        """A member that does not read holds what it was sent in its outbox
+        (under the bound: not closed); /metrics shows those bytes, and they
+        are gone with the connection."""
+        import urllib.request
+
+        def outbox():
+            url = "http://127.0.0.1:%d/metrics" % self.server.port
+            with urllib.request.urlopen(url, timeout=10) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("skick_ws_outbox_bytes "):
+                        return float(line.split()[1])
+            return None
+
+        def wait(pred, timeout=10):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                v = outbox()
+                if v is not None and pred(v):
+                    return v
+                time.sleep(0.2)
+            self.fail("skick_ws_outbox_bytes stayed at %s" % outbox())
+
+        sleeper = self.raw("chat", name="sleeper2")
+        talker = await W.connect(self.url, max_queue=None)
+        await W.send_json(talker, {"session_type": "chat", "name": "talker2"})
+        await asyncio.sleep(0.3)
+        for _ in range(10):  # 600 kB: more than the kernel takes, less than the 1 MiB bound
+            await W.send_json(talker, {"action": "say", "text": CHAT})
+        loop = asyncio.get_running_loop()
+        held = await loop.run_in_executor(None, wait, lambda v: v > 100000)
+        self.assertLess(held, 1 << 20)
+        sleeper.close()
+        await loop.run_in_executor(None, wait, lambda v: v == 0)
+        await talker.close()
+        self.assert_server_alive()
+
     async def test_b_slow_reader_sees_1008(self):
         """A client that stops reading for a moment and then reads again gets
         what fitted, whole frames in order, then close 1008."""
