@@ -9,7 +9,14 @@
     Runs on the test kit's shard: the reactor and scheduler are the real
     ones; only timers would use virtual time, and none fire here.
     Usage: bench_actors [scale]   (scale 1 = the issue's sizes; 0.1 for a quick run)
+
+    SKICK_BENCH_METRICS=1: the shard's metrics are on (as on a front shard
+    or with --metrics: the hot paths count, one handler run in 64 is
+    timed), a thread scrapes the published text once a second, and the
+    counters are published between figures; the cost of one publish is
+    printed too. Compare a run with and without it (bench/run-all.sh does).
 */
+#include <pthread.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +317,29 @@ static void app(skick_app_t *a)
     skick_actor(a, "asker", asker);
 }
 
+static volatile int g_scraping = 1;
+
+static void *s_scraper(void *arg)
+{
+    skick_tk_t *tk = arg;
+    while (g_scraping) {
+        free(skick_tk_metrics_scrape(tk));
+        for (int i = 0; i < 10 && g_scraping; i++)
+            usleep(100000);
+    }
+    return NULL;
+}
+
+/*  Publish (mirror and render): what the shard's timer does once a second. */
+static void s_publish(skick_tk_t *tk, bool print)
+{
+    double t0 = s_now();
+    char *text = skick_tk_metrics_text(tk);
+    if (print && text)
+        printf("metrics_publish_us %.0f (%zu bytes)\n", (s_now() - t0) * 1e6, strlen(text));
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
     double scale = argc > 1 ? strtod(argv[1], NULL) : 1.0;
@@ -317,11 +347,34 @@ int main(int argc, char **argv)
         scale = 1.0;
     skick_log_set_level(SKICK_LOG_ERROR);
     skick_tk_t *tk = skick_tk_new(app);
+    const char *me = getenv("SKICK_BENCH_METRICS");
+    bool metrics = me && strcmp(me, "1") == 0;
+    pthread_t scraper;
+    if (metrics) {
+        if (skick_tk_metrics(tk) != 0 || pthread_create(&scraper, NULL, s_scraper, tk) != 0) {
+            fprintf(stderr, "bench: cannot turn the metrics on\n");
+            return 1;
+        }
+        printf("# metrics on: counted, published between figures, scraped once a second\n");
+    }
     bench_pingpong(tk, (int64_t) (4e6 * scale), false);
+    if (metrics)
+        s_publish(tk, false);
     bench_pingpong(tk, (int64_t) (2e6 * scale), true);
+    if (metrics)
+        s_publish(tk, false);
     bench_ring(tk, 1000, (int64_t) (4e6 * scale));
+    if (metrics)
+        s_publish(tk, false);
     bench_call(tk, (int64_t) (1e6 * scale));
+    if (metrics)
+        s_publish(tk, false);
     bench_spawn(tk, (int64_t) (1e5 * (scale < 1 ? scale : 1)));
+    if (metrics) {
+        s_publish(tk, true); /* with the spawned actors alive: the O(actors) scan */
+        g_scraping = 0;
+        pthread_join(scraper, NULL);
+    }
     skick_tk_destroy(&tk);
     bench_spawn_only((int64_t) (1e5 * (scale < 1 ? scale : 1)));
     bench_idle((int64_t) (1e5 * (scale < 1 ? scale : 1)));

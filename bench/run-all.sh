@@ -10,6 +10,12 @@ pin=()
 if [ -n "$cpu" ] && command -v taskset >/dev/null; then pin=(taskset -c "$cpu"); fi
 echo "# bench_actors (one shard, $(nproc) cores${cpu:+, pinned to CPU $cpu})"
 "${pin[@]}" "$build/bench/bench_actors" "$scale"
+# The same with the shard's metrics on and scraped once a second (their cost on
+# the hot paths: compare the two blocks). SKICK_BENCH_METRICS_COST=0 skips it.
+if [ "${SKICK_BENCH_METRICS_COST:-1}" = 1 ]; then
+    echo "# bench_actors with metrics"
+    SKICK_BENCH_METRICS=1 "${pin[@]}" "$build/bench/bench_actors" "$scale"
+fi
 # Opt-in: SKICK_BENCH_COMPARE=1 also runs the same figures with CAF 0.17 and
 # Erlang/OTP (one scheduler thread each) side by side: bench/compare/README.md.
 if [ "${SKICK_BENCH_COMPARE:-0}" = 1 ]; then "$(dirname "${BASH_SOURCE[0]}")/compare/run.sh" "$@"; fi

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "skick_metrics.h"
+
 struct skick_tk {
     node_shard_t *sh;  /* the shard */
     skick_app_t *app;  /* its types */
@@ -413,4 +415,24 @@ void skick_tk_ws_timeouts(skick_tk_t *tk, int64_t handshake_ms, int64_t idle_ms)
         cfg->handshake_timeout_ms = handshake_ms;
     if (idle_ms > 0)
         cfg->idle_timeout_ms = idle_ms;
+}
+
+int skick_tk_metrics(skick_tk_t *tk)
+{
+    return node_metrics_enable(tk->sh);
+}
+
+char *skick_tk_metrics_text(skick_tk_t *tk)
+{
+    skick_metrics_t *reg = node_metrics_registry(tk->sh);
+    if (!reg)
+        return NULL;
+    node_metrics_publish(tk->sh);
+    return skick_metrics_render(reg, NULL);
+}
+
+char *skick_tk_metrics_scrape(skick_tk_t *tk)
+{
+    skick_metrics_t *reg = node_metrics_registry(tk->sh);
+    return reg ? skick_metrics_snapshot(reg, NULL, NULL) : NULL;
 }

@@ -147,6 +147,20 @@ void skick_tk_ws_pause(skick_tk_t *tk, uint64_t client, bool paused);
     (0: keep), as skick-node's --send-queue does. */
 void skick_tk_ws_send_queue(skick_tk_t *tk, size_t bytes, skick_send_policy_t policy);
 
+/*  Turn the shard's metrics on, as a front shard or --metrics has them:
+    the hot paths count from now on. 0, or -1 when out of memory. */
+int skick_tk_metrics(skick_tk_t *tk);
+
+/*  Mirror the shard's counters into its metrics (what the shard's
+    once-a-second timer does; the test kit's clock is virtual) and return
+    the Prometheus text (caller frees), or NULL when metrics are off. Call
+    between runs, from the thread that runs the shard. */
+char *skick_tk_metrics_text(skick_tk_t *tk);
+
+/*  The last published text, from any thread (what a scrape gets): NULL
+    when metrics are off or nothing was published yet. Caller frees. */
+char *skick_tk_metrics_scrape(skick_tk_t *tk);
+
 #ifdef __cplusplus
 }
 #endif
