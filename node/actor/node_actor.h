@@ -338,6 +338,8 @@ struct node_shard {
         side or ended by the partner without an error), [code] with that
         error (a time-out included). Counted always: one add per close. */
     uint64_t conv_outcomes[SKICK_ERR_COUNT_];
+    /*  Dead letters (stats.dead_letters) by the code that made them. */
+    uint64_t dead_codes[SKICK_ERR_COUNT_];
     /*  Called before each poll; returns true when it did work (the poll
         then does not block). The cluster drains its ZeroMQ sockets here:
         their descriptors signal edges, not levels. */
@@ -506,6 +508,12 @@ skick_actor_t *node_actor_new(node_shard_t *sh, const node_type_t *type, node_re
                               uint16_t flags, uint64_t want_id);
 /*  Run the factory (init taken) and schedule the actor's start. */
 void node_actor_start(skick_actor_t *a, skick_factory_fn *factory, json_object **init);
+/*  Count one dead letter made with code err (stats.dead_letters and by code). */
+static inline void node_count_dead(node_shard_t *sh, int err)
+{
+    sh->stats.dead_letters++;
+    sh->dead_codes[err > 0 && err < SKICK_ERR_COUNT_ ? err : 0]++;
+}
 /*  Deliver *body from `from` to address (takes *body). 0 or -1 (skick_errno). */
 int node_deliver(node_shard_t *sh, node_ref_t from, const char *to, json_object **body);
 int node_deliver_ref(node_shard_t *sh, node_ref_t from, node_ref_t to, json_object **body,

@@ -51,7 +51,7 @@ void node_refuse_opener(node_shard_t *sh, json_object *msg, int err, const char 
 
 void node_dead_letter(node_shard_t *sh, const char *to, json_object *msg, int err)
 {
-    sh->stats.dead_letters++;
+    node_count_dead(sh, err);
     json_object *act = NULL;
     const char *action = "(none)";
     if (msg && json_object_object_get_ex(msg, "action", &act) &&
@@ -225,7 +225,7 @@ static void s_unhandled(skick_actor_t *a, node_msg_t *m, int err, const char *wh
         sh->stats.unknown_actions++;
     else
         sh->stats.schema_failures++;
-    sh->stats.dead_letters++;
+    node_count_dead(sh, err);
     NODE_LOG_LIMITED(SKICK_LOG_WARNING, err == SKICK_EACTION ? "dispatch" : "schema",
                      "%s (%s): message dropped: %s", a->addr, skick_type(a), what);
     node_refuse_opener(sh, m->body, err, what);

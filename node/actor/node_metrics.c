@@ -22,6 +22,7 @@
 #include "skick_metrics.h"
 
 #define COLLECT_MAX 8
+#define OTHER_TYPES_MAX 64 /* session and receptionist types counted by name */
 
 struct node_metrics {
     skick_metrics_t *reg;
@@ -33,9 +34,20 @@ struct node_metrics {
     size_t ncollect;
     /* per type slot (sh->tcounts' index): its series */
     skick_series_t **alive, **spawned, **delivered;
+    skick_metric_t *alive_family;
+    /*  Actors whose type is not one of the app's actor types (sessions of
+        each session type, receptionists): skick_actors{type=<its name>}. */
+    struct {
+        const node_type_t *type;
+        skick_series_t *series;
+        uint64_t alive;
+    } other[OTHER_TYPES_MAX];
+    size_t nother;
     const char **type_names;       /* borrowed from the app's types; [0] = "_adhoc" */
     skick_series_t *refused[3];    /* EFULL, ESCHEMA, EACTION */
-    skick_series_t *dead_letters, *stopped, *failed, *stale, *switches;
+    skick_series_t *stopped, *failed, *stale, *switches;
+    skick_metric_t *dead_letters;  /* skick_dead_letters_total{code} */
+    skick_series_t *dead_series[SKICK_ERR_COUNT_]; /* made when first non-zero */
     skick_series_t *depth_max, *depth_hist, *convs_open, *live, *fibers, *timers;
     skick_series_t *remote_out, *remote_in, *gaps, *remote_dead, *malformed;
     skick_metric_t *conv_outcomes;    /* skick_conversations_total{outcome} */
@@ -102,7 +114,7 @@ int node_metrics_enable(node_shard_t *sh)
                 if (t->index < n)
                     m->type_names[t->index] = t->name;
             }
-    size_t bound = n + 1; /* every type has its series; a late type shares _other */
+    size_t bound = n + OTHER_TYPES_MAX + 1; /* every type its series; beyond, _other */
     skick_metric_t *alive = skick_metrics_gauge(reg, "skick_actors", "Actors alive, by type",
                                                 "type", bound);
     skick_metric_t *spawned = skick_metrics_counter(reg, "skick_actors_spawned_total",
@@ -114,6 +126,7 @@ int node_metrics_enable(node_shard_t *sh)
         reg, "skick_handler_seconds",
         "Handler run time by actor type (one run in 64 timed), waits included", "type",
         skick_metrics_latency_bounds, skick_metrics_latency_nbounds, bound);
+    m->alive_family = alive;
     for (uint32_t i = 0; i < n; i++) {
         const char *name = m->type_names[i] ? m->type_names[i] : SKICK_METRIC_OTHER;
         m->alive[i] = skick_metric_series(alive, name);
@@ -127,8 +140,10 @@ int node_metrics_enable(node_shard_t *sh)
     m->refused[0] = skick_metric_series(refused, "EFULL");
     m->refused[1] = skick_metric_series(refused, "ESCHEMA");
     m->refused[2] = skick_metric_series(refused, "EACTION");
-    m->dead_letters = s_one(reg, true, "skick_dead_letters_total",
-                            "Messages that could not be delivered or handled");
+    m->dead_letters = skick_metrics_counter(
+        reg, "skick_dead_letters_total",
+        "Messages that could not be delivered or handled, by error code", "code",
+        SKICK_ERR_COUNT_ + 1);
     m->stopped = s_one(reg, true, "skick_actors_stopped_total", "Actors stopped");
     m->failed = s_one(reg, true, "skick_actors_failed_total", "Actors stopped by a failure");
     m->stale = s_one(reg, true, "skick_stale_replies_total",
@@ -190,6 +205,38 @@ int node_metrics_on_collect(node_shard_t *sh, node_metrics_collect_fn *fn, void 
     return 0;
 }
 
+/*  Count a (an actor of a type outside the app's actor types) under its
+    type's name; false when OTHER_TYPES_MAX names are taken. */
+static bool s_count_other(struct node_metrics *m, const node_type_t *type)
+{
+    for (size_t k = 0; k < m->nother; k++)
+        if (m->other[k].type == type) {
+            m->other[k].alive++;
+            return true;
+        }
+    if (m->nother == OTHER_TYPES_MAX)
+        return false;
+    m->other[m->nother].type = type;
+    m->other[m->nother].series = skick_metric_series(m->alive_family, type->name);
+    m->other[m->nother].alive = 1;
+    m->nother++;
+    return true;
+}
+
+/*  counts[code] into family{label=code name} (counts[0] under zero_name),
+    making each series when its count is first non-zero: only the codes
+    that happen appear. */
+static void s_mirror_codes(skick_metric_t *family, skick_series_t **series,
+                           const uint64_t *counts, const char *zero_name)
+{
+    for (int e = 0; e < SKICK_ERR_COUNT_; e++)
+        if (counts[e]) {
+            if (!series[e])
+                series[e] = skick_metric_series(family, e ? skick_err_name(e) : zero_name);
+            skick_counter_set(series[e], counts[e]);
+        }
+}
+
 void node_metrics_publish(node_shard_t *sh)
 {
     struct node_metrics *m = sh->metrics;
@@ -199,7 +246,6 @@ void node_metrics_publish(node_shard_t *sh)
     skick_counter_set(m->refused[0], st->refused_full);
     skick_counter_set(m->refused[1], st->schema_failures);
     skick_counter_set(m->refused[2], st->unknown_actions);
-    skick_counter_set(m->dead_letters, st->dead_letters);
     skick_counter_set(m->stopped, st->stopped);
     skick_counter_set(m->failed, st->failed);
     skick_counter_set(m->stale, st->stale_replies);
@@ -211,12 +257,16 @@ void node_metrics_publish(node_shard_t *sh)
     skick_counter_set(m->malformed, st->malformed);
     uint64_t *alive = node_calloc(sh->ntcounts, sizeof *alive);
     uint32_t depth_max = 0;
+    for (size_t k = 0; k < m->nother; k++)
+        m->other[k].alive = 0;
     for (size_t i = 0; i < sh->actors.cap; i++) {
         if (!sh->actors.keys[i])
             continue;
         const skick_actor_t *a = sh->actors.vals[i];
         uint32_t t = a->type ? a->type->index : 0;
-        if (t < sh->ntcounts)
+        if (t == 0 && a->type && a->type->name && s_count_other(m, a->type))
+            ; /* a session or receptionist type, by its name */
+        else if (t < sh->ntcounts)
             alive[t]++;
         if (a->depth > depth_max)
             depth_max = a->depth;
@@ -229,13 +279,10 @@ void node_metrics_publish(node_shard_t *sh)
         skick_counter_set(m->delivered[t], sh->tcounts[t].delivered);
     }
     free(alive);
-    for (int e = 0; e < SKICK_ERR_COUNT_; e++)
-        if (sh->conv_outcomes[e]) {
-            if (!m->conv_series[e])
-                m->conv_series[e] = skick_metric_series(m->conv_outcomes,
-                                                        e ? skick_err_name(e) : "ok");
-            skick_counter_set(m->conv_series[e], sh->conv_outcomes[e]);
-        }
+    for (size_t k = 0; k < m->nother; k++)
+        skick_gauge_set(m->other[k].series, (double) m->other[k].alive);
+    s_mirror_codes(m->conv_outcomes, m->conv_series, sh->conv_outcomes, "ok");
+    s_mirror_codes(m->dead_letters, m->dead_series, sh->dead_codes, "unknown");
     skick_gauge_set(m->depth_max, depth_max);
     skick_gauge_set(m->convs_open, (double) ((node_u64map_t *) sh->convs)->count);
     skick_gauge_set(m->live, (double) sh->live);

@@ -106,7 +106,7 @@ static void s_drain_mailbox(skick_actor_t *a)
         if (!m->control) {
             node_refuse_opener(sh, m->body, SKICK_EPARTNER, "the actor stopped");
             dropped++;
-            sh->stats.dead_letters++;
+            node_count_dead(sh, SKICK_EPARTNER);
         }
         json_object_put(m->body);
         free(m);

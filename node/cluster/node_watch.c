@@ -171,7 +171,7 @@ void node_watch_tell(node_shard_t *sh, node_ref_t watched, node_ref_t monitor)
     if (node_cluster_send(sh, SKICK_KIND_ACTOR, watched, (node_ref_t){monitor.shard, monitor.shard},
                           &b, true, 0) != 0) {
         json_object_put(b);
-        sh->stats.dead_letters++;
+        node_count_dead(sh, skick_errno());
         NODE_LOG_LIMITED(SKICK_LOG_WARNING, "cluster", "%016llx:%016llx: cannot tell the "
                          "shard of its monitor %s (%s): no sentinel reaches it if this shard "
                          "is lost", (unsigned long long) watched.shard,

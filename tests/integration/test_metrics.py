@@ -138,10 +138,11 @@ class Scrape(unittest.TestCase):
         self.wait_value("back", k_del, base + 4)
         # a message to a dead actor: the broker routes it, the shard counts a dead letter
         dead = sp.addr(shard, 0x4242)
-        base = samples(self.get("back")).get("skick_dead_letters_total", 0)
+        k_dl = 'skick_dead_letters_total{code="EDEAD"}'
+        base = samples(self.get("back")).get(k_dl, 0)
         kind, r = self.c.client.ask(dead, {"action": "ask", "n": 1})
         self.assertIn(kind, ("end", "dead"))
-        self.wait_value("back", "skick_dead_letters_total", base)
+        self.wait_value("back", k_dl, base)
 
     def test_conversations_hash_peers_and_link_rtt(self):
         shard = self.c.shard_ids("back")[0]
@@ -175,6 +176,10 @@ class Scrape(unittest.TestCase):
         async def go():
             ws = await tc.ws_session(self.c.ws_port, {"session_type": "cluster_echo"})
             await tc.ws_echo(ws, "x")
+            # sessions by type: its session actor on the back shard, its
+            # receptionist on the front
+            self.wait_value("back", 'skick_actors{type="cluster_echo"}', 0)
+            self.wait_value("front", 'skick_actors{type="receptionist"}', 0)
             await ws.close()
         tc.run(go())
         front = self.c.shard_ids("front")[0]
