@@ -11,6 +11,10 @@
 # VmRSS with 1000 idle sessions minus VmRSS with none, over 1000). Last, a table of
 # the ratios skick/echo.
 #
+# The skick half runs twice at 1, 10 and 100 connections: as is (a front shard
+# always counts its metrics) and with /metrics scraped once a second during the
+# runs (the "_scraped" figures), so that the cost of a scrape shows.
+#
 # Environment: SKICK_WS_SECONDS (default 5) per run; SKICK_WS_IDLE (default 1000)
 # idle sessions; SKICK_WS_PIN="S C" pins the server to CPU S and the client to CPU
 # C (default: no pinning; both use about one core at 10+ connections).
@@ -173,6 +177,18 @@ if [ -x "$node" ] && "$node" --help 2>&1 | grep -q -- --port && [ -f "$app" ]; t
     echo "# skick-node --app hello.so ${extra[*]}, ${secs} s per run"
     start_server "$node" --app "$app" --port PORT "${extra[@]}"
     for n in "${conns[@]}"; do measure skick "$n"; done
+    # /metrics once a second meanwhile (plain bash: no curl needed)
+    ( while sleep 1; do
+        exec 3<>"/dev/tcp/127.0.0.1/$port" || continue
+        printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+        cat <&3 >/dev/null
+        exec 3>&-
+    done ) & scraper=$!
+    for n in "${conns[@]}"; do
+        measure skick "$n" | sed 's/^ws_skick_c\([0-9]*\)_/ws_skick_scraped_c\1_/'
+    done
+    kill "$scraper" 2>/dev/null || true
+    wait "$scraper" 2>/dev/null || true
     run_load "$tmp/setup.out" --mode skick --setup-only --connections 100
     grep -v '^ws_client_errors 0$' "$tmp/setup.out" || true
     stop_server

@@ -181,6 +181,10 @@ int node_metrics_enable(node_shard_t *sh)
     m->hash_seconds = skick_metrics_histogram(
         reg, "skick_hash_operation_seconds", "Hash operation latency, by backend and operation",
         "backend,op", skick_metrics_latency_bounds, skick_metrics_latency_nbounds, 16);
+    /* the common outcomes from zero, so that rate() has a start */
+    m->conv_series[0] = skick_metric_series(m->conv_outcomes, "ok");
+    m->dead_series[SKICK_EDEAD] = skick_metric_series(m->dead_letters, "EDEAD");
+    m->dead_series[SKICK_EFULL] = skick_metric_series(m->dead_letters, "EFULL");
     sh->ntcounts = n;
     sh->metrics = m;
     node_shard_on_destroy(sh, s_free);
