@@ -43,5 +43,11 @@ bool node_cluster_connected(node_shard_t *sh);
 /*  Give the shard actor of sh the actions other shards send it
     (spawn_session); call before node_shard_start, in a cluster or not. */
 void node_cluster_prepare(node_shard_t *sh);
+/*  The shard's view of the directory (caller owns the array): its own entry
+    first (version 0), then every other shard's as it arrived (PROTOCOL.md
+    "The directory"), provisional ones included. Standalone: only its own.
+    For programs that show the cluster to another system (the AMQP bridge's
+    --seed-compat gossip). */
+json_object *node_cluster_directory(node_shard_t *sh);
 
 #endif
