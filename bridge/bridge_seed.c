@@ -266,11 +266,13 @@ static int s_to_c_addr(br_seed_t *s, const char *addr, bool alloc, node_ref_t *r
         return -1;
     const char *sh = addr, *act = addr + SEED_HALF + 1;
     if (s_padded(sh)) {
-        char id[17];
+        char sid[17], id[17];
+        memcpy(sid, sh + SEED_PAD, 16);
+        sid[16] = '\0';
         memcpy(id, s_padded(act) ? act + SEED_PAD : act, 16);
         id[16] = '\0';
         uint64_t shard, actor;
-        if (node_parse_id(sh + SEED_PAD, &shard) != 0 || node_parse_id(id, &actor) != 0 ||
+        if (node_parse_id(sid, &shard) != 0 || node_parse_id(id, &actor) != 0 ||
             !shard || !actor)
             return -1;
         *ref = (node_ref_t){shard, actor};
@@ -1089,6 +1091,8 @@ void br_seed_event(br_seed_t *s, const br_event_t *e)
 void br_seed_link(br_seed_t *s, bool up)
 {
     s->up = up;
+    if (up) /* the queues at once: until they exist, what Python sends us is unroutable */
+        br_seed_tick(s);
 }
 
 void br_seed_stats(br_seed_t *s, json_object *r)
