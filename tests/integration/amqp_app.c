@@ -9,7 +9,8 @@
     address, "body": {...}} asks the bridge for the target's C address
     (seed_alias), calls it with body and answers {"proxy", "reply"} or
     {"error": "CODE"}; tell_seed {"target", "body"} sends body one-way and
-    answers {"proxy"}.
+    answers {"proxy"}. quit: the sink stops (its monitors get a
+    cancellation sentinel).
     "pub": publish_out {"exchange","routing_key","body"} with
     skick_amqp_publish, subscribe_me {"queue","exchange","routing_key"} with
     skick_amqp_subscribe; both answer {"ok": id} or {"error": "CODE"}.
@@ -145,6 +146,12 @@ static void s_tell_seed(skick_actor_t *self, json_object *msg)
     skick_reply(self, msg, &r);
 }
 
+static void s_quit(skick_actor_t *self, json_object *msg)
+{
+    (void) msg;
+    skick_stop(self);
+}
+
 static void s_sink(skick_actor_t *self, json_object *init)
 {
     sink_t *s = skick_state_new(self, sizeof *s, s_sink_free);
@@ -156,6 +163,7 @@ static void s_sink(skick_actor_t *self, json_object *init)
     skick_action(self, "slow", NULL, s_slow);
     skick_action(self, "add", "{\"n\": \"integer\"}", s_add);
     skick_action(self, "echo", NULL, s_echo);
+    skick_action(self, "quit", NULL, s_quit);
     skick_conversation(self, "sleepy", NULL, s_sleepy);
     skick_conversation(self, "dump", NULL, s_dump);
     skick_conversation(self, "count", NULL, s_count);

@@ -25,6 +25,10 @@ its first reply, B2: the fake does not copy that bug). It checks:
   * a C actor reaches its actors by their (longer) addresses: seed_alias,
     a one-way message and a conversation (the fake answers receive_reply);
     a C ping to a Python shard is refused (EACTION), never sent;
+  * sentinels cross both ways: a spawned actor's monitor and a Python
+    monitor of a C actor hear of its end under the seed address they know;
+  * the alias map is bounded (--seed-aliases 16): beyond, the least
+    recently used proxy is stopped and counted;
   * bad input (not JSON, not an array of two, a message without action, an
     address of no C shard) is rejected without requeue (in skick.dead, the
     seed queue empty), counted, and nothing else is lost.
@@ -178,7 +182,7 @@ PY = None
 
 def setUpModule():
     global W, PY
-    W = TB.World(bridge_args=["--seed-compat", "--max-pending", "1000"])
+    W = TB.World(bridge_args=["--seed-compat", "--max-pending", "1000", "--seed-aliases", "16"])
     try:
         PY = FakeSeed(W.rmq.url)
         # the bridge declares a seed shard's queue once it knows the shard:
@@ -263,6 +267,35 @@ class Seed(unittest.TestCase):
         r = PY.reply(cid)
         self.assertEqual(r["message"], {"n": 1})
         self.assertEqual(r["sender"], name)  # named as the seed named it
+        # its monitor (add_monitor: the Python actor) hears of its end, by that name
+        PY.send(name, {"action": "quit"})
+        self.assertTrue(TC.wait_for(lambda: [m for m in PY.received(PY.actor)
+                                             if m.get("action") == "sentinel"
+                                             and m.get("address") == name], WAIT))
+
+    def test_a_python_monitor_of_a_c_actor_gets_the_sentinel(self):
+        sink = W.spawn()
+        PY.send(seed_addr(sink), {"action": "monitor", "address": PY.actor})
+        time.sleep(0.5)
+        PY.send(seed_addr(sink), {"action": "quit"})
+        self.assertTrue(TC.wait_for(lambda: [m for m in PY.received(PY.actor)
+                                             if m.get("action") == "sentinel"
+                                             and m.get("address") == seed_addr(sink)], WAIT))
+        got = [m for m in PY.received(PY.actor) if m.get("address") == seed_addr(sink)][0]
+        self.assertEqual((got["type"], got["tag"]), ("cancellation", "main_task"))
+
+    def test_the_alias_map_is_bounded(self):
+        """--seed-aliases 16: the least recently used proxy is stopped beyond."""
+        sink = W.spawn()
+        before = stat("seed_evicted")
+        cids = []
+        for i in range(24):  # 24 Python senders, each opening a conversation
+            sender = PY.id + ":" + secrets.token_hex(32)
+            cid = secrets.token_hex(32)
+            cids.append(cid)
+            PY.send(seed_addr(sink), {"action": "add", "n": i, "sender": sender, "cid": cid})
+        self.assertTrue(TC.wait_for(lambda: stat("seed_evicted") >= before + 8, WAIT), W.stats())
+        self.assertLessEqual(stat("seed_aliases"), 16)
 
     def test_a_c_actor_reaches_a_python_actor(self):
         sink = W.spawn()
