@@ -15,6 +15,9 @@
       bridge_confirm.c  the shard-side confirmation that another shard took
                       a message (a ping on the same ordered path; a dead
                       letter arrives first).
+      bridge_seed.c   --seed-compat: the Python original's format (seed
+                      shard queues per C shard, gossip, proxies for Python
+                      addresses); its own consumer kind and its own tasks.
       bridge_main.c   options, then node_run with the bridge's module.
 
     The queues: commands (shard -> thread: acks, rejects, publishes,
@@ -26,10 +29,11 @@
     consumer), publishes by --max-pending (the publisher gets EBACKLOG at
     once beyond it), acks and rejects by the deliveries they answer.
 
-    A second wire format (the Python original's, SEED-SPEC.md 8.2) is one
-    more consumer kind and one more module beside bridge_actor.c: a
-    consumer carries a kind (br_consumer_kind_t) that says who handles its
-    deliveries, and bridge_amqp.c knows nothing of what bodies mean.
+    The second wire format (the Python original's, SEED-SPEC.md 8.2,
+    bridge_seed.c) is one more consumer kind: a consumer carries a kind
+    (br_consumer_kind_t, from its tag) that says who handles its
+    deliveries, ids with BR_SEED_ID_BIT say whose a confirm is, and
+    bridge_amqp.c knows nothing of what bodies mean.
 
     Ownership: a br_cmd_t or br_event_t and every string in it belong to
     whoever holds the pointer; posting hands it over.

@@ -35,6 +35,10 @@
     they belong to; after a reconnect, RabbitMQ has requeued what was not
     acked and an old ack is dropped by the thread.
 
+    With --seed-compat the actor also owns the seed side (bridge_seed.c):
+    deliveries from seed queues become its tasks there, its daemon gossips
+    once a second, and "seed_alias" / "seed_service" answer C actors.
+
     Out: the actions "publish" and "subscribe" / "unsubscribe" of the
     service (skick_amqp_publish in include/skick/amqp.h wraps publish).
     A publish waits for RabbitMQ's confirm; beyond --max-pending publishes
