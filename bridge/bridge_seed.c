@@ -434,10 +434,6 @@ static int s_msg_to_seed(br_seed_t *s, const char *action, json_object *msg, con
         *why = "a ping to a Python shard would crash it (SEED-SPEC.md B2)";
         return -1;
     }
-    if (s_member_to_seed(s, msg, "sender") != 0) {
-        *why = "\"sender\" is not an address";
-        return -1;
-    }
     if ((strcmp(action, "monitor") == 0 || strcmp(action, "sentinel") == 0) &&
         s_member_to_seed(s, msg, "address") != 0) {
         *why = "\"address\" is not an address";
@@ -475,6 +471,11 @@ static int s_msg_to_seed(br_seed_t *s, const char *action, json_object *msg, con
         if (strcmp(action, "end_conversation") == 0)
             free(node_strmap_del(&s->cids, c));
         json_object_object_add(msg, "cid", json_object_new_string(full));
+    }
+    /* last: until here a refusal can still name the C sender */
+    if (s_member_to_seed(s, msg, "sender") != 0) {
+        *why = "\"sender\" is not an address";
+        return -1;
     }
     return 0;
 }
@@ -841,9 +842,13 @@ void br_seed_tick(br_seed_t *s)
         if (s->up && !node_u64map_get(&s->queues, id) && s->queues.count < SEED_MAX_QUEUES)
             s_queue_open(s, id);
     }
-    for (size_t i = 0; i < s->queues.cap; i++)
+    uint64_t gone[64]; /* closed after the walk (a delete may move entries); more next tick */
+    size_t ngone = 0;
+    for (size_t i = 0; i < s->queues.cap && ngone < 64; i++)
         if (s->queues.keys[i] && !node_u64map_get(&seen, s->queues.keys[i]))
-            s_queue_close(s, s->queues.keys[i]);
+            gone[ngone++] = s->queues.keys[i];
+    for (size_t i = 0; i < ngone; i++)
+        s_queue_close(s, gone[i]);
     node_u64map_free(&seen);
     json_object_put(view);
     seed_emit_t e = {.s = s, .now = skick_now(s->self), .batch = json_object_new_array(),
@@ -852,6 +857,10 @@ void br_seed_tick(br_seed_t *s)
     for (size_t i = 0; i < e.n; i++)
         s_out_free(node_strmap_del(&s->out, e.dead[i]));
     free(e.dead);
+    if (!s->up) { /* nobody to tell: not a dropped message */
+        json_object_put(e.batch);
+        return;
+    }
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "action", json_object_new_string("receive_info"));
     json_object_object_add(msg, "batch", e.batch);
@@ -876,7 +885,12 @@ static int s_msg_to_c(br_seed_t *s, const char *action, json_object *msg, node_r
             *why = "\"sender\" is not an address (or no proxy could be made)";
             return -1;
         }
-        node_parse_addr(skick_get_string(msg, "sender", ""), from);
+        /* from is the sender's proxy; a sender that names a C actor does
+           not make the message come from it (no forged spawner or partner) */
+        node_ref_t ref;
+        if (node_parse_addr(skick_get_string(msg, "sender", ""), &ref) == 0 &&
+            ref.shard == s->sh->id && node_u64map_get(&s->by_id, ref.id))
+            *from = ref;
     }
     if ((strcmp(action, "monitor") == 0 || strcmp(action, "sentinel") == 0) &&
         s_member_to_c(s, msg, "address") != 0) {
@@ -1076,8 +1090,14 @@ void br_seed_free(br_seed_t **s_p)
 void br_seed_event(br_seed_t *s, const br_event_t *e)
 {
     if (e->kind == BR_EV_SUBSCRIBED) {
-        if (e->err)
-            SEED_LOG("a seed shard queue was refused: %s", e->text ? e->text : "");
+        if (!e->err)
+            return;
+        SEED_LOG("a seed shard queue was refused: %s", e->text ? e->text : "");
+        for (size_t i = 0; i < s->queues.cap; i++) /* the next tick tries again */
+            if (s->queues.keys[i] && (uint64_t) (uintptr_t) s->queues.vals[i] == e->id) {
+                node_u64map_del(&s->queues, s->queues.keys[i]);
+                break;
+            }
         return;
     }
     if (s->pending)
