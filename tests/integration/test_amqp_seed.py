@@ -29,6 +29,9 @@ its first reply, B2: the fake does not copy that bug). It checks:
     monitor of a C actor hear of its end under the seed address they know;
   * the alias map is bounded (--seed-aliases 16): beyond, the least
     recently used proxy is stopped and counted;
+  * RabbitMQ killed -9 and restarted: the bridge declares the seed's
+    exchanges and queues again, and a seed shard started again is seen and
+    reaches C actors;
   * bad input (not JSON, not an array of two, a message without action, an
     address of no C shard) is rejected without requeue (in skick.dead, the
     seed queue empty), counted, and nothing else is lost.
@@ -78,6 +81,7 @@ class FakeSeed:
         self.out = queue.Queue()
         self.ready = threading.Event()
         self.stop = False
+        self.lost = None
         self.url = url
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -85,6 +89,12 @@ class FakeSeed:
 
     # -- the thread ---------------------------------------------------------
     def run(self):
+        try:
+            self.serve()
+        except pika.exceptions.AMQPError as e:  # RabbitMQ killed under it
+            self.lost = repr(e)
+
+    def serve(self):
         conn = pika.BlockingConnection(pika.URLParameters(self.url + "/%2F"))
         ch = conn.channel()
         ch.exchange_declare("ActorExchange", "direct")      # aio-pika defaults:
@@ -209,6 +219,22 @@ def events_if_alive(address):
     """The actor's events, or None while it does not exist (yet)."""
     kind, r = W.cluster.client.ask(address, {"action": "dump"}, WAIT)
     return r["events"] if kind == "reply" else None
+
+
+def queue_exists(name):
+    """Whether RabbitMQ has that queue (asked on a connection of its own:
+    a passive declare of a missing queue closes its channel)."""
+    conn = pika.BlockingConnection(pika.URLParameters(W.rmq.url + "/%2F"))
+    try:
+        conn.channel().queue_declare(name, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            pass
 
 
 def stat(name):
@@ -360,6 +386,32 @@ class Seed(unittest.TestCase):
         # rejected once, not requeued: the seed queue is empty
         self.assertTrue(TC.wait_for(lambda: W.amqp.count(b) == 0, WAIT))
         self.assertIn("rejected a message from a seed shard", W.bridge.text())
+
+
+class SeedRestart(unittest.TestCase):
+    """Runs after Seed (unittest orders classes by name): RabbitMQ killed."""
+
+    def test_rabbitmq_killed_and_restarted(self):
+        global PY
+        sink = W.spawn()
+        W.rmq.kill9()
+        PY.close()
+        W.rmq.start()
+        W.amqp.close()
+        W.amqp = TB.Amqp(W.rmq.url)
+        # the bridge reconnects and declares the seed exchanges and queues again
+        self.assertTrue(TC.wait_for(lambda: W.stats()["connects"] >= 2, 60), W.bridge.text()[-2000:])
+        b = pad(back_hex())
+        self.assertTrue(TC.wait_for(lambda: queue_exists(b), WAIT))
+        PY = FakeSeed(W.rmq.url)  # a seed shard that started again, with a new id
+        self.assertTrue(TC.wait_for(lambda: PY.has_key(shard=b + ":" + b), WAIT))
+        PY.send(seed_addr(sink), {"action": "event", "after": "restart"})
+        self.assertTrue(TC.wait_for(lambda: W.events(sink), WAIT))
+        self.assertEqual(W.events(sink), [{"action": "event", "after": "restart"}])
+        cid = PY.call(seed_addr(sink), {"action": "add", "n": 1})
+        self.assertEqual(PY.reply(cid)["message"], {"sum": 2})
+        log = W.bridge.text()
+        self.assertEqual(log.count("lost the connection to RabbitMQ"), 1, log[-3000:])
 
 
 if __name__ == "__main__":
