@@ -28,10 +28,11 @@ its first reply, B2: the fake does not copy that bug). It checks:
   * sentinels cross both ways: a spawned actor's monitor and a Python
     monitor of a C actor hear of its end under the seed address they know;
   * the alias map is bounded (--seed-aliases 16): beyond, the least
-    recently used proxy is stopped and counted;
+    recently used proxy is stopped and counted; so is the gossip table
+    (--seed-keys 32: new keys beyond are dropped and counted);
   * RabbitMQ killed -9 and restarted: the bridge declares the seed's
     exchanges and queues again, and a seed shard started again is seen and
-    reaches C actors;
+    reaches C actors; meanwhile a message to Python is dropped and counted;
   * bad input (not JSON, not an array of two, a message without action, an
     address of no C shard) is rejected without requeue (in skick.dead, the
     seed queue empty), counted, and nothing else is lost.
@@ -192,7 +193,8 @@ PY = None
 
 def setUpModule():
     global W, PY
-    W = TB.World(bridge_args=["--seed-compat", "--max-pending", "1000", "--seed-aliases", "16"])
+    W = TB.World(bridge_args=["--seed-compat", "--max-pending", "1000", "--seed-aliases", "16",
+                                  "--seed-keys", "32"])
     try:
         PY = FakeSeed(W.rmq.url)
         # the bridge declares a seed shard's queue once it knows the shard:
@@ -310,6 +312,23 @@ class Seed(unittest.TestCase):
         got = [m for m in PY.received(PY.actor) if m.get("address") == seed_addr(sink)][0]
         self.assertEqual((got["type"], got["tag"]), ("cancellation", "main_task"))
 
+    def test_the_gossip_table_is_bounded(self):
+        """--seed-keys 32: keys beyond are dropped and counted, the rest kept."""
+        self.assertTrue(TC.wait_for(lambda: stat("seed_shards") >= 1, WAIT))
+        before = stat("seed_keys_dropped")
+        now = time.monotonic()
+        batch = [{"key": {"shard": PY.addr, "service": "flood", "address":
+                          PY.id + ":" + secrets.token_hex(32)}, "timestamp": now, "info": True}
+                 for _ in range(64)]
+        b = pad(back_hex())
+        PY.send(b + ":" + b, {"action": "receive_info", "batch": batch, "purge": False,
+                              "broadcaster": PY.addr})  # whispered to a C shard
+        self.assertTrue(TC.wait_for(lambda: stat("seed_keys_dropped") >= before + 32, WAIT),
+                        W.stats())
+        kind, r = W.cluster.client.ask(W.bridge_addr(), {"action": "seed_service",
+                                                         "name": "pyecho"}, WAIT)
+        self.assertTrue(kind == "reply" and "address" in r, r)  # known before: kept
+
     def test_the_alias_map_is_bounded(self):
         """--seed-aliases 16: the least recently used proxy is stopped beyond."""
         sink = W.spawn()
@@ -374,15 +393,16 @@ class Seed(unittest.TestCase):
         PY.send_raw(b, json.dumps([pad("00000000deadbeef") + ":" + pad("0000000000000001"),
                                    {"action": "event"}]))
         PY.send_raw(b, json.dumps(["not-an-address", {"action": "event"}]))
+        PY.send_raw(b, json.dumps([b + ":" + b, {"action": "receive_info", "batch": "x"}]))
         PY.send(seed_addr(sink), {"action": "event", "after": "bad"})
         self.assertTrue(TC.wait_for(lambda: W.events(sink), WAIT))
         self.assertEqual(W.events(sink), [{"action": "event", "after": "bad"}])
-        self.assertTrue(TC.wait_for(lambda: stat("seed_bad") == bad0 + 4
+        self.assertTrue(TC.wait_for(lambda: stat("seed_bad") == bad0 + 5
                                     and stat("seed_unknown") == unknown0 + 2, WAIT), W.stats())
         got = []
         self.assertTrue(TC.wait_for(lambda: got.extend(W.amqp.drain("skick.dead"))
-                                    or len(got) >= 6, WAIT), got)
-        self.assertEqual(len(got), 6, got)
+                                    or len(got) >= 7, WAIT), got)
+        self.assertEqual(len(got), 7, got)
         # rejected once, not requeued: the seed queue is empty
         self.assertTrue(TC.wait_for(lambda: W.amqp.count(b) == 0, WAIT))
         self.assertIn("rejected a message from a seed shard", W.bridge.text())
@@ -396,6 +416,13 @@ class SeedRestart(unittest.TestCase):
         sink = W.spawn()
         W.rmq.kill9()
         PY.close()
+        # while RabbitMQ is away a message to Python is dropped and counted, at once
+        self.assertTrue(TC.wait_for(lambda: not W.stats()["connected"], WAIT))
+        dropped = stat("seed_dropped")
+        kind, r = W.cluster.client.ask(sink, {"action": "tell_seed", "target": PY.actor,
+                                              "body": {"action": "lost"}}, WAIT)
+        self.assertEqual(kind, "reply", r)
+        self.assertTrue(TC.wait_for(lambda: stat("seed_dropped") == dropped + 1, WAIT))
         W.rmq.start()
         W.amqp.close()
         W.amqp = TB.Amqp(W.rmq.url)
