@@ -11,7 +11,8 @@
       * a Python address gets a proxy actor on the bridge's shard whose
         kind takes every message sent to it (intercept, never queued) and
         publishes it to the Python address; bounded (--seed-aliases), the
-        least recently used is stopped at the bound;
+        least recently used is stopped at the bound; a sentinel about the
+        Python actor retires it (EDEAD at once, stopped 10 s later);
       * the seed names remote spawns pad(X):R itself: the C name is
         X:R[:16]; a bounded map keeps R for the way back;
       * cids: C cid = the seed cid's first 32 digits; back through a
@@ -44,11 +45,13 @@
 #define SEED_GONE_MS 30000             /* obituaries are gossiped this long */
 #define SEED_PURGE_S 20.0              /* the seed's purge age */
 #define SEED_MAX_QUEUES 1024           /* seed shard queues (C shards) at most */
+#define SEED_RETIRE_MS 10000           /* an ended Python actor's proxy lives on this long */
 
 typedef struct seed_alias { /* a Python address and its proxy */
     char addr[SEED_ADDR + 1];
     uint64_t id;   /* the proxy's actor id (on our shard) */
     uint64_t used; /* s->clock at the last use (LRU) */
+    int64_t ended; /* ms when a sentinel said the Python actor ended, 0: alive */
 } seed_alias_t;
 
 typedef struct seed_ring { /* FIFO of keys for a bounded map */
@@ -80,6 +83,7 @@ typedef struct seed_stats {
     uint64_t gossip_out;   /* receive_info broadcasts */
     uint64_t refused_out;  /* C messages not sent: ping to Python (B2), not translatable */
     uint64_t evicted;      /* proxies stopped at the --seed-aliases bound */
+    uint64_t retired;      /* proxies stopped because their Python actor ended */
     uint64_t keys_dropped; /* gossip keys beyond --seed-keys */
 } seed_stats_t;
 
@@ -191,6 +195,15 @@ static void s_alias_drop(br_seed_t *s, seed_alias_t *a)
     free(a);
 }
 
+/*  Forget alias a and stop its proxy (its C monitors get cancellation). */
+static void s_proxy_stop(br_seed_t *s, seed_alias_t *a)
+{
+    skick_actor_t *p = node_actor_by_ref(s->sh, (node_ref_t){s->sh->id, a->id});
+    s_alias_drop(s, a);
+    if (p)
+        node_request_stop(p, NODE_END_CANCELLATION);
+}
+
 /*  Stop the least recently used proxy (the alias map is full). */
 static void s_evict(br_seed_t *s)
 {
@@ -202,11 +215,24 @@ static void s_evict(br_seed_t *s)
     }
     if (!old)
         return;
-    skick_actor_t *p = node_actor_by_ref(s->sh, (node_ref_t){s->sh->id, old->id});
-    s_alias_drop(s, old);
-    if (p)
-        node_request_stop(p, NODE_END_CANCELLATION);
+    s_proxy_stop(s, old);
     s->st.evicted++;
+}
+
+/*  Stop the proxies of Python actors that ended SEED_RETIRE_MS ago: until
+    then sentinels about them (one per monitor) still name the same proxy. */
+static void s_retire(br_seed_t *s, int64_t now)
+{
+    seed_alias_t *done[64];
+    size_t n = 0;
+    for (size_t i = 0; i < s->by_id.cap && n < 64; i++) {
+        seed_alias_t *a = s->by_id.keys[i] ? s->by_id.vals[i] : NULL;
+        if (a && a->ended && now - a->ended > SEED_RETIRE_MS)
+            done[n++] = a;
+    }
+    for (size_t i = 0; i < n; i++)
+        s_proxy_stop(s, done[i]);
+    s->st.retired += n;
 }
 
 static uint64_t s_spawn_proxy(br_seed_t *s)
@@ -489,6 +515,12 @@ static bool s_proxy_intercept(skick_actor_t *a, node_ref_t from, const char *act
         return false; /* the runtime's rule: only the bridge (its spawner) may end it */
     seed_alias_t *al = s ? node_u64map_get(&s->by_id, a->id) : NULL;
     const char *why = "no Python address behind this proxy";
+    int err = SKICK_EINVAL;
+    if (al && al->ended) { /* the original would nack-requeue it forever (W4) */
+        why = "the Python actor has ended";
+        err = SKICK_EDEAD;
+        al = NULL;
+    }
     if (al && s_msg_to_seed(s, action, *body, &why) == 0) {
         al->used = ++s->clock;
         s_send_python(s, al->addr, body);
@@ -497,8 +529,7 @@ static bool s_proxy_intercept(skick_actor_t *a, node_ref_t from, const char *act
     if (s) {
         s->st.refused_out++;
         SEED_LOG("a message for %s (%.40s) not sent to Python: %s", a->addr, action, why);
-        s_refuse_opener(s, *body, strcmp(action, "ping") == 0 ? SKICK_EACTION : SKICK_EINVAL,
-                        why);
+        s_refuse_opener(s, *body, strcmp(action, "ping") == 0 ? SKICK_EACTION : err, why);
     }
     json_object_put(*body);
     *body = NULL;
@@ -851,6 +882,7 @@ void br_seed_tick(br_seed_t *s)
         s_queue_close(s, gone[i]);
     node_u64map_free(&seen);
     json_object_put(view);
+    s_retire(s, skick_now(s->self));
     seed_emit_t e = {.s = s, .now = skick_now(s->self), .batch = json_object_new_array(),
                      .ts = s_mono()};
     node_strmap_each(&s->out, s_emit_each, &e);
@@ -1011,9 +1043,16 @@ static uint64_t *s_take(br_seed_t *s, const br_event_t *e, const char *addr, jso
         }
         return NULL;
     }
+    char about[SEED_ADDR + 1] = ""; /* a sentinel about a Python actor: it has ended */
+    const char *ad = skick_get_string(msg, "address", NULL);
+    if (strcmp(action, "sentinel") == 0 && s_seed_shaped(ad) && !s_padded(ad))
+        memcpy(about, ad, SEED_ADDR + 1);
     node_ref_t from;
     if (s_msg_to_c(s, action, msg, &from, why) != 0)
         return &s->st.bad;
+    seed_alias_t *al = about[0] ? node_strmap_get(&s->by_addr, about) : NULL;
+    if (al && !al->ended)
+        al->ended = skick_now(s->self);
     bool control = strcmp(action, "sentinel") == 0 || strcmp(action, "monitor") == 0 ||
                    strcmp(action, "spawn") == 0;
     json_object *body = json_object_get(msg);
@@ -1132,6 +1171,7 @@ void br_seed_stats(br_seed_t *s, json_object *r)
     SEED_STAT(gossip_out);
     SEED_STAT(refused_out);
     SEED_STAT(evicted);
+    SEED_STAT(retired);
     SEED_STAT(keys_dropped);
 #undef SEED_STAT
     seed_find_t f = {.s = s};

@@ -9,7 +9,8 @@
     address, "body": {...}} asks the bridge for the target's C address
     (seed_alias), calls it with body and answers {"proxy", "reply"} or
     {"error": "CODE"}; tell_seed {"target", "body"} sends body one-way and
-    answers {"proxy"}. quit: the sink stops (its monitors get a
+    answers {"proxy"}; watch_seed {"target"} monitors it (the sentinel
+    about its proxy is recorded as an event) and answers {"proxy"}. quit: the sink stops (its monitors get a
     cancellation sentinel).
     "pub": publish_out {"exchange","routing_key","body"} with
     skick_amqp_publish, subscribe_me {"queue","exchange","routing_key"} with
@@ -146,6 +147,23 @@ static void s_tell_seed(skick_actor_t *self, json_object *msg)
     skick_reply(self, msg, &r);
 }
 
+static void s_watch_seed(skick_actor_t *self, json_object *msg)
+{
+    skick_addr_t proxy;
+    if (s_seed_alias(self, skick_get_string(msg, "target", ""), &proxy) != 0) {
+        s_reply_code(self, msg, "ENOALIAS");
+        return;
+    }
+    skick_sentinel_handler(self, proxy.str, s_event);
+    if (skick_monitor(self, proxy.str) != 0) {
+        s_reply_code(self, msg, skick_err_name(skick_errno()));
+        return;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "proxy", json_object_new_string(proxy.str));
+    skick_reply(self, msg, &r);
+}
+
 static void s_quit(skick_actor_t *self, json_object *msg)
 {
     (void) msg;
@@ -169,6 +187,7 @@ static void s_sink(skick_actor_t *self, json_object *init)
     skick_conversation(self, "count", NULL, s_count);
     skick_conversation(self, "call_seed", NULL, s_call_seed);
     skick_conversation(self, "tell_seed", NULL, s_tell_seed);
+    skick_conversation(self, "watch_seed", NULL, s_watch_seed);
 }
 
 static void s_answer(skick_actor_t *self, json_object *msg, int64_t rc)

@@ -26,7 +26,9 @@ its first reply, B2: the fake does not copy that bug). It checks:
     a one-way message and a conversation (the fake answers receive_reply);
     a C ping to a Python shard is refused (EACTION), never sent;
   * sentinels cross both ways: a spawned actor's monitor and a Python
-    monitor of a C actor hear of its end under the seed address they know;
+    monitor of a C actor hear of its end under the seed address they know,
+    a C monitor of a Python actor under the proxy's address (the proxy then
+    refuses messages with EDEAD and is stopped after a grace period);
   * the alias map is bounded (--seed-aliases 16): beyond, the least
     recently used proxy is stopped and counted; so is the gossip table
     (--seed-keys 32: new keys beyond are dropped and counted);
@@ -75,6 +77,7 @@ class FakeSeed:
         self.id = secrets.token_hex(32)
         self.addr = self.id + ":" + self.id           # its shard actor
         self.actor = self.id + ":" + secrets.token_hex(32)  # its echo actor, service "pyecho"
+        self.monitors = {}     # address -> [monitors] (monitor requests received)
         self.got = []          # (address, message) received, every one
         self.bucket = {}       # gossip: key text -> (timestamp, info)
         self.replies = {}      # cid -> [messages of conversations it opened]
@@ -146,6 +149,9 @@ class FakeSeed:
                     k = json.dumps(item["key"], sort_keys=True)
                     if k not in self.bucket or self.bucket[k][0] <= item["timestamp"]:
                         self.bucket[k] = (item["timestamp"], item["info"])
+        elif action == "monitor":
+            with self.lock:
+                self.monitors.setdefault(address, []).append(msg["address"])
         elif action in ("receive_reply", "end_conversation"):
             with self.lock:
                 self.replies.setdefault(msg["cid"], []).append(msg)
@@ -177,6 +183,15 @@ class FakeSeed:
         with self.lock:
             v = self.bucket.get(json.dumps(key, sort_keys=True))
         return v is not None and v[1] is True
+
+    def end(self, address):
+        """The actor at address ends: its monitors get a done sentinel (section 4)."""
+        with self.lock:
+            mons = self.monitors.pop(address, [])
+        for m in mons:
+            self.send(m, {"action": "sentinel", "type": "done", "address": address,
+                          "tag": "main_task"})
+        return mons
 
     def received(self, address):
         with self.lock:
@@ -328,6 +343,26 @@ class Seed(unittest.TestCase):
         kind, r = W.cluster.client.ask(W.bridge_addr(), {"action": "seed_service",
                                                          "name": "pyecho"}, WAIT)
         self.assertTrue(kind == "reply" and "address" in r, r)  # known before: kept
+
+    def test_a_c_monitor_of_a_python_actor_gets_the_sentinel(self):
+        sink = W.spawn()
+        mortal = PY.id + ":" + secrets.token_hex(32)
+        kind, r = W.cluster.client.ask(sink, {"action": "watch_seed", "target": mortal}, WAIT)
+        self.assertEqual(kind, "reply", r)
+        proxy = r["proxy"]
+        self.assertTrue(TC.wait_for(lambda: PY.monitors.get(mortal), WAIT))
+        self.assertEqual(PY.monitors[mortal], [seed_addr(sink)])
+        retired = stat("seed_retired")
+        PY.end(mortal)
+        self.assertTrue(TC.wait_for(lambda: W.events(sink), WAIT))
+        self.assertEqual(W.events(sink), [{"action": "sentinel", "type": "done",
+                                           "address": proxy, "tag": "main_task"}])
+        # the proxy stops forwarding at once (the original would nack-requeue
+        # a message for an actor that is gone, forever: W4) and is stopped later
+        kind, r = W.cluster.client.ask(sink, {"action": "call_seed", "target": mortal,
+                                              "body": {"action": "echo"}}, WAIT)
+        self.assertEqual(r, {"error": "EDEAD"})
+        self.assertTrue(TC.wait_for(lambda: stat("seed_retired") == retired + 1, 30))
 
     def test_the_alias_map_is_bounded(self):
         """--seed-aliases 16: the least recently used proxy is stopped beyond."""
