@@ -22,10 +22,10 @@
 
     Inbound: acked once handed to the cluster, rejected without requeue
     when bad (counted, logged rate-limited) or refused. Outbound: publishes
-    with confirms under --max-pending (shared with the bridge actor's own
-    count, not its budget: the seed's share is counted here); beyond it, or
-    while RabbitMQ is down, dropped and counted, as the seed drops what it
-    cannot publish.
+    with confirms, at most --max-pending unconfirmed of its own (a budget
+    beside the bridge actor's, so that neither side starves the other);
+    beyond it, or while RabbitMQ is down, dropped and counted, as the seed
+    drops what it cannot publish.
 
     Everything runs on the shard's thread. One br_seed_t per process (the
     proxies' kind finds it through s_seed).
