@@ -32,6 +32,10 @@ its first reply, B2: the fake does not copy that bug). It checks:
   * the alias map is bounded (--seed-aliases 16): beyond, the least
     recently used proxy is stopped and counted; so is the gossip table
     (--seed-keys 32: new keys beyond are dropped and counted);
+  * RabbitMQ stopped (SIGSTOP): at most --max-pending (64) messages to
+    Python wait for their confirms, the rest are dropped at once and
+    counted; after SIGCONT every one is accounted for (confirmed and
+    received, or dropped);
   * RabbitMQ killed -9 and restarted: the bridge declares the seed's
     exchanges and queues again, and a seed shard started again is seen and
     reaches C actors; meanwhile a message to Python is dropped and counted;
@@ -45,6 +49,7 @@ import json
 import os
 import queue
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -208,7 +213,7 @@ PY = None
 
 def setUpModule():
     global W, PY
-    W = TB.World(bridge_args=["--seed-compat", "--max-pending", "1000", "--seed-aliases", "16",
+    W = TB.World(bridge_args=["--seed-compat", "--max-pending", "64", "--seed-aliases", "16",
                                   "--seed-keys", "32"])
     try:
         PY = FakeSeed(W.rmq.url)
@@ -444,7 +449,35 @@ class Seed(unittest.TestCase):
 
 
 class SeedRestart(unittest.TestCase):
-    """Runs after Seed (unittest orders classes by name): RabbitMQ killed."""
+    """Runs after Seed (unittest orders classes by name): RabbitMQ stopped, killed."""
+
+    def test_a_stopped_rabbitmq_bounds_what_waits_for_python(self):
+        """--max-pending 64: beyond, a message to Python is dropped at once, counted;
+        what was published is confirmed and arrives once RabbitMQ goes on."""
+        sink = W.spawn()
+        st0 = W.stats()
+        W.rmq.signal(signal.SIGSTOP)
+        try:
+            for i in range(80):
+                kind, r = W.cluster.client.ask(sink, {"action": "tell_seed", "target": PY.actor,
+                                                      "body": {"action": "burst", "i": i}}, WAIT)
+                self.assertEqual(kind, "reply", r)
+            self.assertTrue(TC.wait_for(lambda: stat("seed_dropped") - st0["seed_dropped"] >= 16,
+                                        WAIT), W.stats())
+        finally:
+            W.rmq.signal(signal.SIGCONT)
+
+        # in publish order: those that found room were confirmed and arrive, the
+        # rest were dropped (gossip may have taken a slot or two meanwhile)
+        def bursts():
+            return {m["i"] for m in PY.received(PY.actor) if m.get("action") == "burst"}
+        self.assertTrue(TC.wait_for(lambda: len(bursts()) >= 60, 30), (sorted(bursts()),
+                                                                        W.stats()))
+        time.sleep(1)
+        got = bursts()
+        self.assertEqual(got, set(range(len(got))))
+        self.assertLessEqual(len(got), 64)
+        self.assertTrue(TC.wait_for(lambda: stat("seed_pending") == 0, WAIT))
 
     def test_rabbitmq_killed_and_restarted(self):
         global PY
