@@ -15,6 +15,9 @@
       bridge_confirm.c  the shard-side confirmation that another shard took
                       a message (a "sync" barrier on the same ordered path;
                       a dead letter arrives first).
+      bridge_seed.c   --seed-compat: the Python original's format (seed
+                      shard queues per C shard, gossip, proxies for Python
+                      addresses); its own consumer kind and its own tasks.
       bridge_main.c   options, then node_run with the bridge's module.
 
     The queues: commands (shard -> thread: acks, rejects, publishes,
@@ -26,10 +29,11 @@
     consumer), publishes by --max-pending (the publisher gets EBACKLOG at
     once beyond it), acks and rejects by the deliveries they answer.
 
-    A second wire format (the Python original's, SEED-SPEC.md 8.2) is one
-    more consumer kind and one more module beside bridge_actor.c: a
-    consumer carries a kind (br_consumer_kind_t) that says who handles its
-    deliveries, and bridge_amqp.c knows nothing of what bodies mean.
+    The second wire format (the Python original's, SEED-SPEC.md 8.2,
+    bridge_seed.c) is one more consumer kind: a consumer carries a kind
+    (br_consumer_kind_t, from its tag) that says who handles its
+    deliveries, ids with BR_SEED_ID_BIT say whose a confirm is, and
+    bridge_amqp.c knows nothing of what bodies mean.
 
     Ownership: a br_cmd_t or br_event_t and every string in it belong to
     whoever holds the pointer; posting hands it over.
@@ -58,6 +62,9 @@ typedef struct br_config {
     size_t max_pending;     /* publishes queued or unconfirmed at most (10000) */
     int64_t hold_ms;        /* retry a delivery while the cluster is unreachable (30000) */
     int heartbeat_s;        /* AMQP heartbeat (30) */
+    bool seed_compat;       /* --seed-compat: speak the Python original's format too */
+    size_t seed_aliases;    /* proxies for Python addresses, and each of the seed maps (4096) */
+    size_t seed_keys;       /* gossip keys kept from the seed shards (65536) */
 } br_config_t;
 
 /*  The configuration the bridge runs with (set once by bridge_main.c). */
@@ -69,13 +76,22 @@ extern br_config_t br_cfg;
 typedef enum {
     BR_CONSUMER_MAIN, /* the bridge's queue: routing keys actor.* and service.* */
     BR_CONSUMER_SUB,  /* a subscription: every message to one actor or service */
+    BR_CONSUMER_SEED, /* a seed shard's queue (--seed-compat, bridge_seed.c) */
 } br_consumer_kind_t;
+
+/* the seed's exchanges (SEED-SPEC.md 8.2) */
+#define BR_SEED_ACTOR_EXCHANGE "ActorExchange"
+#define BR_SEED_BROADCAST_EXCHANGE "BroadcastExchange"
+/* publish and subscription ids of bridge_seed.c have this bit, the bridge
+   actor's do not: their confirms go to bridge_seed.c */
+#define BR_SEED_ID_BIT (1ULL << 63)
 
 typedef enum {
     BR_CMD_ACK,         /* basic.ack tag (dropped unless gen is the current connection) */
     BR_CMD_REJECT,      /* basic.reject tag, requeue false: to the dead-letter exchange */
     BR_CMD_PUBLISH,     /* publish with a confirm; answered by BR_EV_CONFIRM id */
-    BR_CMD_SUBSCRIBE,   /* declare queue, bind, consume; answered by BR_EV_SUBSCRIBED id */
+    BR_CMD_SUBSCRIBE,   /* declare queue, bind, consume; answered by BR_EV_SUBSCRIBED id
+                           (seed: a seed shard's transient queue, tag skick.seed.<id>) */
     BR_CMD_UNSUBSCRIBE, /* stop consuming subscription id (kept queue and bindings) */
 } br_cmd_kind_t;
 
@@ -94,6 +110,7 @@ typedef struct br_cmd {
     json_object *headers;  /* PUBLISH: {"name": string/int/bool/double}; SUBSCRIBE: the
                               bindings [{"exchange","routing_key"}]; or NULL */
     bool persistent;       /* PUBLISH: delivery mode 2 (an actor's publish; replies are not) */
+    bool seed;             /* (UN)SUBSCRIBE: a seed shard's queue (auto-delete) */
 } br_cmd_t;
 
 typedef enum {
@@ -135,6 +152,8 @@ br_amqp_t *br_amqp_start(const br_config_t *cfg, int *event_fd);
 void br_amqp_stop(br_amqp_t **b_p);
 /*  Hand cmd to the thread (taken). Never blocks, never fails. */
 void br_amqp_post(br_amqp_t *b, br_cmd_t *cmd);
+/*  Post the ack (or the reject, requeue false) of delivery e (borrowed). */
+void br_amqp_settle(br_amqp_t *b, const br_event_t *e, bool ack);
 /*  Every event posted since the last call, oldest first (caller owns the
     list); clears the eventfd. */
 br_event_t *br_amqp_take(br_amqp_t *b);
@@ -169,5 +188,37 @@ void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *action, 
 void br_shard_start(skick_actor_t *shard);
 /*  The bridge actor's factory. */
 void br_actor(skick_actor_t *self, json_object *init);
+
+/* ------------------------------------------------------------------------- */
+/* The seed's wire format, --seed-compat (bridge_seed.c)                      */
+
+#define BR_SEED_PROXY_TYPE "skick.seed_proxy"
+
+typedef struct br_seed br_seed_t;
+
+/*  The seed side of the bridge actor self (borrowed, as amqp: both outlive
+    it). One per process. */
+br_seed_t *br_seed_new(skick_actor_t *self, br_amqp_t *amqp);
+/*  Stop its proxies' forwarding and free it. NULL-safe; *s_p set to NULL. */
+void br_seed_free(br_seed_t **s_p);
+/*  A delivery from a seed queue (taken): acked or rejected here. Runs in a
+    task of the bridge actor. */
+void br_seed_delivery(br_seed_t *s, br_event_t *e);
+/*  A BR_EV_CONFIRM or BR_EV_SUBSCRIBED whose id has BR_SEED_ID_BIT. */
+void br_seed_event(br_seed_t *s, const br_event_t *e);
+/*  RabbitMQ reachable or not (BR_EV_UP / BR_EV_DOWN). */
+void br_seed_link(br_seed_t *s, bool up);
+/*  Once a second (the bridge actor's daemon): seed queues for the shards of
+    the view, gossip out. */
+void br_seed_tick(br_seed_t *s);
+/*  Add the seed counters to a stats answer. */
+void br_seed_stats(br_seed_t *s, json_object *r);
+/*  Actions of the bridge actor: seed_alias {"address"} -> {"address": the C
+    address to use}, seed_service {"name"} -> {"address": a proxy of a
+    Python provider}. */
+void br_seed_on_alias(skick_actor_t *self, json_object *msg);
+void br_seed_on_service(skick_actor_t *self, json_object *msg);
+/*  The factory of proxy actors (type BR_SEED_PROXY_TYPE). */
+void br_seed_proxy(skick_actor_t *self, json_object *init);
 
 #endif

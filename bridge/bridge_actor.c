@@ -35,6 +35,10 @@
     they belong to; after a reconnect, RabbitMQ has requeued what was not
     acked and an old ack is dropped by the thread.
 
+    With --seed-compat the actor also owns the seed side (bridge_seed.c):
+    deliveries from seed queues become its tasks there, its daemon gossips
+    once a second, and "seed_alias" / "seed_service" answer C actors.
+
     Out: the actions "publish" and "subscribe" / "unsubscribe" of the
     service (skick_amqp_publish in include/skick/amqp.h wraps publish).
     A publish waits for RabbitMQ's confirm; beyond --max-pending publishes
@@ -86,6 +90,7 @@ typedef struct bridge {
     size_t pending;        /* publishes in the thread's hands */
     node_u64map_t ops;     /* op id -> br_op_t* (on the waiting task's stack) */
     node_u64map_t subs;    /* subscription id -> br_target_t* */
+    br_seed_t *seed;       /* --seed-compat (bridge_seed.c), or NULL */
     br_stats_t st;
 } bridge_t;
 
@@ -178,11 +183,7 @@ static int s_publish(skick_actor_t *self, const char *exchange, const char *rout
 
 static void s_settle(bridge_t *b, const br_event_t *e, bool ack)
 {
-    br_cmd_t *c = node_calloc(1, sizeof *c);
-    c->kind = ack ? BR_CMD_ACK : BR_CMD_REJECT;
-    c->gen = e->gen;
-    c->tag = e->tag;
-    br_amqp_post(b->amqp, c);
+    br_amqp_settle(b->amqp, e, ack);
 }
 
 static json_object *s_error_body(int err, const char *why)
@@ -399,6 +400,15 @@ static void s_delivery_task(node_exec_t *exec, void *arg)
     br_event_free(e);
 }
 
+static void s_seed_task(node_exec_t *exec, void *arg)
+{
+    br_event_t *e = arg;
+    bridge_t *b = s_of(exec->actor);
+    if (!exec->cancelled && b->seed) /* else no ack: RabbitMQ requeues it when we close */
+        br_seed_delivery(b->seed, e);
+    br_event_free(e);
+}
+
 /*  The AMQP thread has news (on the loop, not in the actor's context). */
 static void s_on_events(node_shard_t *sh, int fd, void *arg)
 {
@@ -409,22 +419,30 @@ static void s_on_events(node_shard_t *sh, int fd, void *arg)
         list = e->next;
         switch (e->kind) {
         case BR_EV_DELIVERY:
-            node_task_post(sh, b->self, NODE_EXEC_TASK, s_delivery_task, e);
+            node_task_post(sh, b->self, NODE_EXEC_TASK,
+                           e->consumer == BR_CONSUMER_SEED ? s_seed_task : s_delivery_task, e);
             continue; /* the task frees it */
         case BR_EV_CONFIRM:
+        case BR_EV_SUBSCRIBED:
+            if (e->id & BR_SEED_ID_BIT) {
+                if (b->seed)
+                    br_seed_event(b->seed, e);
+                break;
+            }
+            if (e->kind == BR_EV_SUBSCRIBED) {
+                s_op_done(b, e);
+                break;
+            }
             if (b->pending)
                 b->pending--;
             s_op_done(b, e);
             break;
-        case BR_EV_SUBSCRIBED:
-            s_op_done(b, e);
-            break;
         case BR_EV_UP:
-            b->up = true;
-            b->st.connects++;
-            break;
         case BR_EV_DOWN:
-            b->up = false;
+            b->up = e->kind == BR_EV_UP;
+            b->st.connects += b->up;
+            if (b->seed)
+                br_seed_link(b->seed, b->up);
             break;
         }
         br_event_free(e);
@@ -591,6 +609,8 @@ static void s_on_stats(skick_actor_t *self, json_object *msg)
     json_object_object_add(r, "connected", json_object_new_boolean(b->up));
     json_object_object_add(r, "pending", json_object_new_int64((int64_t) b->pending));
     json_object_object_add(r, "subscriptions", json_object_new_int64((int64_t) b->subs.count));
+    if (b->seed)
+        br_seed_stats(b->seed, r);
     skick_reply(self, msg, &r);
 }
 
@@ -622,6 +642,7 @@ static const node_actor_kind_t s_kind = {
 static void s_free(void *state)
 {
     bridge_t *b = state;
+    br_seed_free(&b->seed);
     br_amqp_stop(&b->amqp); /* normally on_stop did */
     br_confirm_free(&b->confirm);
     for (size_t i = 0; i < b->subs.cap; i++)
@@ -642,6 +663,19 @@ static void s_on_start(skick_actor_t *self)
     }
     node_io_add(self->shard, b->efd, s_on_events, b);
     skick_register_service(self, br_cfg.service);
+    if (br_cfg.seed_compat)
+        b->seed = br_seed_new(self, b->amqp);
+}
+
+/*  --seed-compat: seed queues and gossip once a second (SEED-SPEC.md 6.4:
+    the seed's broadcaster and whisperer run every second too). */
+static void s_seed_daemon(skick_actor_t *self)
+{
+    while (skick_sleep(self, 1000) == 0) {
+        bridge_t *b = s_of(self);
+        if (b->seed)
+            br_seed_tick(b->seed);
+    }
 }
 
 static void s_on_stop(skick_actor_t *self)
@@ -650,6 +684,7 @@ static void s_on_stop(skick_actor_t *self)
     if (!b->amqp)
         return;
     node_io_remove(self->shard, b->efd);
+    br_seed_free(&b->seed);
     br_amqp_stop(&b->amqp); /* unacked deliveries go back to their queues */
 }
 
@@ -667,6 +702,10 @@ void br_actor(skick_actor_t *self, json_object *init)
     skick_conversation(self, "subscribe", s_subscribe_schema, s_on_subscribe);
     skick_action(self, "unsubscribe", "{\"subscription\": \"integer\"}", s_on_unsubscribe);
     skick_action(self, "stats", NULL, s_on_stats);
+    skick_conversation(self, "seed_alias", "{\"address\": \"string\"}", br_seed_on_alias);
+    skick_conversation(self, "seed_service", "{\"name\": \"string\"}", br_seed_on_service);
+    if (br_cfg.seed_compat)
+        skick_daemon(self, "seed-gossip", s_seed_daemon, SKICK_DETACHED, NULL);
 }
 
 void br_shard_start(skick_actor_t *shard)

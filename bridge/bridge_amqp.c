@@ -47,6 +47,8 @@
 #define BR_CH_DECLARE 3
 #define BR_BACKOFF_MIN_MS 100
 #define BR_BACKOFF_MAX_MS 5000
+#define BR_SUB_TAG "skick.sub."   /* consumer tags: a subscription's, */
+#define BR_SEED_TAG "skick.seed." /* a seed shard queue's */
 
 typedef struct br_unconfirmed {
     struct br_unconfirmed *next;
@@ -57,6 +59,7 @@ typedef struct br_unconfirmed {
 typedef struct br_sub {
     struct br_sub *next;
     uint64_t id;
+    bool seed;            /* a seed shard's queue: auto-delete, tag skick.seed.<id> */
     char *queue;          /* owned */
     json_object *bindings; /* owned: [{"exchange","routing_key"}] */
 } br_sub_t;
@@ -135,6 +138,15 @@ void br_amqp_post(br_amqp_t *b, br_cmd_t *cmd)
     b->cmd_tail = cmd;
     pthread_mutex_unlock(&b->mu);
     s_kick(b->cmd_fd);
+}
+
+void br_amqp_settle(br_amqp_t *b, const br_event_t *e, bool ack)
+{
+    br_cmd_t *c = node_calloc(1, sizeof *c);
+    c->kind = ack ? BR_CMD_ACK : BR_CMD_REJECT;
+    c->gen = e->gen;
+    c->tag = e->tag;
+    br_amqp_post(b, c);
 }
 
 static void s_event(br_amqp_t *b, br_event_t *e)
@@ -233,11 +245,13 @@ static amqp_table_t s_dlx_args(br_amqp_t *b, amqp_table_entry_t *entry)
     return (amqp_table_t){.num_entries = 1, .entries = entry};
 }
 
-/*  A durable queue whose rejects go to the dead-letter exchange. */
-static bool s_declare_queue(br_amqp_t *b, int ch, const char *name)
+/*  A queue whose rejects go to the dead-letter exchange: durable, or (a
+    seed shard's, like the seed's own) transient and auto-delete. */
+static bool s_declare_queue(br_amqp_t *b, int ch, const char *name, bool transient)
 {
     amqp_table_entry_t entry;
-    amqp_queue_declare(b->conn, ch, amqp_cstring_bytes(name), 0, 1, 0, 0, s_dlx_args(b, &entry));
+    amqp_queue_declare(b->conn, ch, amqp_cstring_bytes(name), 0, !transient, 0, transient,
+                       s_dlx_args(b, &entry));
     return s_ok(b, "queue.declare");
 }
 
@@ -255,6 +269,13 @@ static bool s_consume(br_amqp_t *b, const char *queue, const char *tag)
     return s_ok(b, "basic.consume");
 }
 
+static bool s_declare_exchange(br_amqp_t *b, const char *name, const char *type)
+{
+    amqp_exchange_declare(b->conn, BR_CH_CONSUME, amqp_cstring_bytes(name),
+                          amqp_cstring_bytes(type), 0, 0, 0, 0, amqp_empty_table);
+    return s_ok(b, "exchange.declare (seed)");
+}
+
 /*  After a refused declaration the server closed channel 3: close-ok, reopen. */
 static bool s_reopen_declare(br_amqp_t *b)
 {
@@ -269,8 +290,9 @@ static bool s_reopen_declare(br_amqp_t *b)
 static int s_sub_setup(br_amqp_t *b, const br_sub_t *s)
 {
     char tag[64];
-    snprintf(tag, sizeof tag, "skick.sub.%llu", (unsigned long long) s->id);
-    bool ok = s_declare_queue(b, BR_CH_DECLARE, s->queue);
+    snprintf(tag, sizeof tag, "%s%llu", s->seed ? BR_SEED_TAG : BR_SUB_TAG,
+             (unsigned long long) s->id);
+    bool ok = s_declare_queue(b, BR_CH_DECLARE, s->queue, s->seed);
     for (size_t i = 0; ok && i < json_object_array_length(s->bindings); i++) {
         json_object *bd = json_object_array_get_idx(s->bindings, i);
         ok = s_bind(b, BR_CH_DECLARE, s->queue, skick_get_string(bd, "exchange", ""),
@@ -369,7 +391,10 @@ static int s_connect(br_amqp_t *b)
         ok = s_ok(b, "queue.declare (dead letters)") &&
              s_bind(b, BR_CH_CONSUME, cfg->dlx, cfg->dlx, "#");
     }
-    ok = ok && s_declare_queue(b, BR_CH_CONSUME, cfg->queue) &&
+    if (ok && cfg->seed_compat) /* as aio-pika declares them: not durable, not auto-delete */
+        ok = s_declare_exchange(b, BR_SEED_ACTOR_EXCHANGE, "direct") &&
+             s_declare_exchange(b, BR_SEED_BROADCAST_EXCHANGE, "fanout");
+    ok = ok && s_declare_queue(b, BR_CH_CONSUME, cfg->queue, false) &&
          s_bind(b, BR_CH_CONSUME, cfg->queue, cfg->exchange, "actor.#") &&
          s_bind(b, BR_CH_CONSUME, cfg->queue, cfg->exchange, "service.#") &&
          s_consume(b, cfg->queue, "skick.main");
@@ -563,6 +588,7 @@ static int s_run(br_amqp_t *b, br_cmd_t *c)
         }
         br_sub_t *s = node_calloc(1, sizeof *s);
         s->id = c->id;
+        s->seed = c->seed;
         s->queue = c->routing_key;
         c->routing_key = NULL;
         s->bindings = c->headers ? c->headers : json_object_new_array();
@@ -588,7 +614,8 @@ static int s_run(br_amqp_t *b, br_cmd_t *c)
         s_sub_free(s);
         if (b->conn) {
             char tag[64];
-            snprintf(tag, sizeof tag, "skick.sub.%llu", (unsigned long long) c->id);
+            snprintf(tag, sizeof tag, "%s%llu", c->seed ? BR_SEED_TAG : BR_SUB_TAG,
+                     (unsigned long long) c->id);
             amqp_basic_cancel(b->conn, BR_CH_CONSUME, amqp_cstring_bytes(tag));
             if (!s_ok(b, "basic.cancel"))
                 return -1;
@@ -640,11 +667,16 @@ static int s_delivery(br_amqp_t *b, const amqp_frame_t *f)
     e->routing_key = s_dup_bytes(d->routing_key);
     char *ctag = s_dup_bytes(d->consumer_tag);
     unsigned long long sub = 0;
-    if (strncmp(ctag, "skick.sub.", 10) == 0)
-        sub = strtoull(ctag + 10, NULL, 10);
+    e->consumer = BR_CONSUMER_MAIN;
+    if (strncmp(ctag, BR_SUB_TAG, strlen(BR_SUB_TAG)) == 0) {
+        sub = strtoull(ctag + strlen(BR_SUB_TAG), NULL, 10);
+        e->consumer = BR_CONSUMER_SUB;
+    } else if (strncmp(ctag, BR_SEED_TAG, strlen(BR_SEED_TAG)) == 0) {
+        sub = strtoull(ctag + strlen(BR_SEED_TAG), NULL, 10);
+        e->consumer = BR_CONSUMER_SEED;
+    }
     free(ctag);
     e->id = sub;
-    e->consumer = sub ? BR_CONSUMER_SUB : BR_CONSUMER_MAIN;
     amqp_message_t m;
     amqp_rpc_reply_t r = amqp_read_message(b->conn, f->channel, &m, 0);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {

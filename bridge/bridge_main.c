@@ -26,11 +26,14 @@ br_config_t br_cfg = {
     .max_pending = 10000,
     .hold_ms = 30000,
     .heartbeat_s = 30,
+    .seed_aliases = 4096,
+    .seed_keys = 65536,
 };
 
 SKICK_MODULE(amqp_bridge)
 {
     skick_actor(app, BR_ACTOR_TYPE, br_actor);
+    skick_actor(app, BR_SEED_PROXY_TYPE, br_seed_proxy);
     skick_app_on_start(app, br_shard_start);
 }
 
@@ -58,6 +61,13 @@ static void s_usage(FILE *out, const char *prog)
             "  --hold MS               keep retrying a delivery this long while the cluster is\n"
             "                          unreachable, then dead-letter it (default 30000)\n"
             "  --heartbeat S           AMQP heartbeat in seconds, 0 for none (default 30)\n"
+            "  --seed-compat           also speak the Python original's AMQP format, so that\n"
+            "                          Python Skick shards on the same RabbitMQ join the\n"
+            "                          cluster (docs/amqp.md, \"Mixed clusters\"; off by default)\n"
+            "  --seed-aliases N        --seed-compat: proxies for Python addresses at most, the\n"
+            "                          least recently used is stopped beyond (default 4096)\n"
+            "  --seed-keys N           --seed-compat: gossip keys kept from Python shards\n"
+            "                          (default 65536)\n"
             "  -h, --help              show this help\n"
             "\n"
             "Shard options (as skick-node's, see skick-node --help): --broker ENDPOINT,\n"
@@ -190,6 +200,16 @@ static int s_parse(int argc, char **argv, char **rest, int *nrest)
             if (s_number("--heartbeat", v, 0, 3600, &n))
                 return -1;
             br_cfg.heartbeat_s = (int) n;
+        } else if (strcmp(argv[i], "--seed-compat") == 0) {
+            br_cfg.seed_compat = true;
+        } else if (BR_OPT("--seed-aliases")) {
+            if (s_number("--seed-aliases", v, 16, 1000000, &n))
+                return -1;
+            br_cfg.seed_aliases = (size_t) n;
+        } else if (BR_OPT("--seed-keys")) {
+            if (s_number("--seed-keys", v, 16, 10000000, &n))
+                return -1;
+            br_cfg.seed_keys = (size_t) n;
         } else if (missing) {
             fprintf(stderr, "skick-amqp-bridge: %s needs a value\n", argv[i]);
             return -1;

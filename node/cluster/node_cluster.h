@@ -56,5 +56,11 @@ void node_cluster_prepare(node_shard_t *sh);
     [{"shard", "roles", "types": N, "sessions": [names], "services": N,
     "provisional"?}], at most max (caller owns); NULL when standalone. */
 json_object *node_cluster_view_shards(node_shard_t *sh, size_t max, void *arg);
+/*  The shard's view of the directory (caller owns the array): its own entry
+    first (version 0), then every other shard's as it arrived (PROTOCOL.md
+    "The directory"), provisional ones included. Standalone: only its own.
+    For programs that show the cluster to another system (the AMQP bridge's
+    --seed-compat gossip). */
+json_object *node_cluster_directory(node_shard_t *sh);
 
 #endif

@@ -358,3 +358,14 @@ json_object *node_cluster_view_shards(node_shard_t *sh, size_t max, void *arg)
     }
     return out;
 }
+
+json_object *node_cluster_directory(node_shard_t *sh)
+{
+    json_object *all = json_object_new_array();
+    json_object_array_add(all, node_directory_own_entry(sh, 0));
+    node_cluster_t *c = sh->cluster;
+    for (size_t i = 0; c && i < c->dir.cap; i++)
+        if (c->dir.keys[i])
+            json_object_array_add(all, json_object_get(((node_dir_entry_t *) c->dir.vals[i])->entry));
+    return all;
+}

@@ -6,3 +6,7 @@ target_link_libraries(skick_amqp_test_app PRIVATE skick)
 add_test(NAME integration_amqp_bridge
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_amqp_bridge.py ${PROJECT_BINARY_DIR})
 set_tests_properties(integration_amqp_bridge PROPERTIES TIMEOUT 300 LABELS integration)
+# --seed-compat: a fake Python Skick shard (pika, SEED-SPEC.md 8.2) on the same RabbitMQ
+add_test(NAME integration_amqp_seed
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_amqp_seed.py ${PROJECT_BINARY_DIR})
+set_tests_properties(integration_amqp_seed PROPERTIES TIMEOUT 300 LABELS integration)

@@ -5,6 +5,13 @@
     echo answers the message; slow {"ms"} blocks the actor (its mailbox
     fills up meanwhile); sleepy {"ms"} answers after ms, concurrently.
     init {"service": NAME} registers it as a provider of NAME.
+    For --seed-compat (test_amqp_seed.py): call_seed {"target": a Python
+    address, "body": {...}} asks the bridge for the target's C address
+    (seed_alias), calls it with body and answers {"proxy", "reply"} or
+    {"error": "CODE"}; tell_seed {"target", "body"} sends body one-way and
+    answers {"proxy"}; watch_seed {"target"} monitors it (the sentinel
+    about its proxy is recorded as an event) and answers {"proxy"}. quit: the sink stops (its monitors get a
+    cancellation sentinel).
     "pub": publish_out {"exchange","routing_key","body"} with
     skick_amqp_publish, subscribe_me {"queue","exchange","routing_key"} with
     skick_amqp_subscribe; both answer {"ok": id} or {"error": "CODE"}.
@@ -13,6 +20,7 @@
 #include <skick/amqp.h>
 #include <skick/skick.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +84,92 @@ static void s_sleepy(skick_actor_t *self, json_object *msg)
     s_echo(self, msg);
 }
 
+/*  The C address of Python address target, through the bridge: 0 or -1. */
+static int s_seed_alias(skick_actor_t *self, const char *target, skick_addr_t *out)
+{
+    skick_addr_t bridge = skick_get_service(self, "amqp", SKICK_MIXED);
+    if (!bridge.str[0])
+        return -1;
+    json_object *q = json_object_new_object();
+    json_object_object_add(q, "action", json_object_new_string("seed_alias"));
+    json_object_object_add(q, "address", json_object_new_string(target));
+    json_object *r = skick_call(self, bridge.str, &q, SKICK_TIMEOUT_DEFAULT);
+    const char *a = skick_get_string(r, "address", NULL);
+    int rc = a ? 0 : -1;
+    if (a)
+        snprintf(out->str, sizeof out->str, "%s", a);
+    json_object_put(r);
+    return rc;
+}
+
+static void s_reply_code(skick_actor_t *self, json_object *msg, const char *code)
+{
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "error", json_object_new_string(code));
+    skick_reply(self, msg, &r);
+}
+
+static void s_call_seed(skick_actor_t *self, json_object *msg)
+{
+    skick_addr_t proxy;
+    if (s_seed_alias(self, skick_get_string(msg, "target", ""), &proxy) != 0) {
+        s_reply_code(self, msg, "ENOALIAS");
+        return;
+    }
+    json_object *body = json_object_object_get(msg, "body");
+    body = body ? json_object_get(body) : json_object_new_object();
+    json_object *reply = skick_call(self, proxy.str, &body, SKICK_TIMEOUT_DEFAULT);
+    if (!reply) {
+        s_reply_code(self, msg, skick_err_name(skick_errno()));
+        return;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "proxy", json_object_new_string(proxy.str));
+    json_object_object_add(r, "reply", reply);
+    skick_reply(self, msg, &r);
+}
+
+static void s_tell_seed(skick_actor_t *self, json_object *msg)
+{
+    skick_addr_t proxy;
+    if (s_seed_alias(self, skick_get_string(msg, "target", ""), &proxy) != 0) {
+        s_reply_code(self, msg, "ENOALIAS");
+        return;
+    }
+    json_object *body = json_object_object_get(msg, "body");
+    body = body ? json_object_get(body) : json_object_new_object();
+    if (skick_send(self, proxy.str, &body) != 0) {
+        s_reply_code(self, msg, skick_err_name(skick_errno()));
+        return;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "proxy", json_object_new_string(proxy.str));
+    skick_reply(self, msg, &r);
+}
+
+static void s_watch_seed(skick_actor_t *self, json_object *msg)
+{
+    skick_addr_t proxy;
+    if (s_seed_alias(self, skick_get_string(msg, "target", ""), &proxy) != 0) {
+        s_reply_code(self, msg, "ENOALIAS");
+        return;
+    }
+    skick_sentinel_handler(self, proxy.str, s_event);
+    if (skick_monitor(self, proxy.str) != 0) {
+        s_reply_code(self, msg, skick_err_name(skick_errno()));
+        return;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "proxy", json_object_new_string(proxy.str));
+    skick_reply(self, msg, &r);
+}
+
+static void s_quit(skick_actor_t *self, json_object *msg)
+{
+    (void) msg;
+    skick_stop(self);
+}
+
 static void s_sink(skick_actor_t *self, json_object *init)
 {
     sink_t *s = skick_state_new(self, sizeof *s, s_sink_free);
@@ -87,9 +181,13 @@ static void s_sink(skick_actor_t *self, json_object *init)
     skick_action(self, "slow", NULL, s_slow);
     skick_action(self, "add", "{\"n\": \"integer\"}", s_add);
     skick_action(self, "echo", NULL, s_echo);
+    skick_action(self, "quit", NULL, s_quit);
     skick_conversation(self, "sleepy", NULL, s_sleepy);
     skick_conversation(self, "dump", NULL, s_dump);
     skick_conversation(self, "count", NULL, s_count);
+    skick_conversation(self, "call_seed", NULL, s_call_seed);
+    skick_conversation(self, "tell_seed", NULL, s_tell_seed);
+    skick_conversation(self, "watch_seed", NULL, s_watch_seed);
 }
 
 static void s_answer(skick_actor_t *self, json_object *msg, int64_t rc)
