@@ -184,10 +184,45 @@ void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *action, 
 
 #define BR_ACTOR_TYPE "skick.amqp_bridge"
 
+/*  The bridge actor's counters (its "stats" answer, and its metrics). */
+typedef struct br_stats {
+    uint64_t received;       /* deliveries */
+    uint64_t redelivered;    /* of which RabbitMQ flagged redelivered */
+    uint64_t delivered;      /* one-way messages a shard took (acked) */
+    uint64_t rpc;            /* requests answered (acked) */
+    uint64_t rpc_errors;     /* of which with an error body */
+    uint64_t bad;            /* rejected: not JSON, not an object, no action, too big */
+    uint64_t undeliverable;  /* rejected: no such actor or provider, mailbox full, ... */
+    uint64_t unconfirmed;    /* rejected: the target's shard did not answer in time */
+    uint64_t published;      /* publishes confirmed (replies included) */
+    uint64_t publish_failed; /* publishes nacked, lost or refused */
+    uint64_t backlog;        /* of which refused at once: --max-pending */
+    uint64_t connects;       /* connections to RabbitMQ made */
+} br_stats_t;
+
+/*  What the metrics read besides the counters (bridge_actor.c fills it). */
+typedef struct br_gauges {
+    bool connected;       /* to RabbitMQ */
+    size_t pending;       /* publishes queued or unconfirmed */
+    size_t subscriptions; /* subscriptions held */
+} br_gauges_t;
+
 /*  The shard on_start hook of the bridge's module: spawn the bridge actor. */
 void br_shard_start(skick_actor_t *shard);
 /*  The bridge actor's factory. */
 void br_actor(skick_actor_t *self, json_object *init);
+
+/* ------------------------------------------------------------------------- */
+/* Metrics (bridge_metrics.c), when the shard's are on (--metrics)            */
+
+typedef void(br_gauges_fn)(void *arg, br_gauges_t *out);
+
+/*  Register the bridge's families in sh's registry and mirror *st and the
+    gauges into them at each publish. st and arg are borrowed until
+    br_metrics_detach. One bridge per process. No-op when metrics are off. */
+void br_metrics_attach(node_shard_t *sh, const br_stats_t *st, br_gauges_fn *gauges, void *arg);
+/*  The bridge actor is going: stop reading its counters. */
+void br_metrics_detach(void);
 
 /* ------------------------------------------------------------------------- */
 /* The seed's wire format, --seed-compat (bridge_seed.c)                      */

@@ -53,20 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct br_stats {
-    uint64_t received;       /* deliveries */
-    uint64_t redelivered;    /* of which RabbitMQ flagged redelivered */
-    uint64_t delivered;      /* one-way messages a shard took (acked) */
-    uint64_t rpc;            /* requests answered (acked) */
-    uint64_t rpc_errors;     /* of which with an error body */
-    uint64_t bad;            /* rejected: not JSON, not an object, no action, too big */
-    uint64_t undeliverable;  /* rejected: no such actor or provider, mailbox full, ... */
-    uint64_t unconfirmed;    /* rejected: the target's shard did not answer in time */
-    uint64_t published;      /* publishes confirmed (replies included) */
-    uint64_t publish_failed; /* publishes nacked, lost or refused */
-    uint64_t backlog;        /* of which refused at once: --max-pending */
-    uint64_t connects;       /* connections to RabbitMQ made */
-} br_stats_t;
 
 typedef struct br_op { /* a publish or subscription waiting for the thread */
     node_wait_t w;
@@ -642,6 +628,7 @@ static const node_actor_kind_t s_kind = {
 static void s_free(void *state)
 {
     bridge_t *b = state;
+    br_metrics_detach();
     br_seed_free(&b->seed);
     br_amqp_stop(&b->amqp); /* normally on_stop did */
     br_confirm_free(&b->confirm);
@@ -650,6 +637,13 @@ static void s_free(void *state)
             s_target_free(b->subs.vals[i]);
     node_u64map_free(&b->subs);
     node_u64map_free(&b->ops);
+}
+
+static void s_gauges(void *arg, br_gauges_t *out)
+{
+    const bridge_t *b = arg;
+    *out = (br_gauges_t){.connected = b->up, .pending = b->pending,
+                         .subscriptions = b->subs.count};
 }
 
 static void s_on_start(skick_actor_t *self)
@@ -662,6 +656,7 @@ static void s_on_start(skick_actor_t *self)
         return;
     }
     node_io_add(self->shard, b->efd, s_on_events, b);
+    br_metrics_attach(self->shard, &b->st, s_gauges, b);
     skick_register_service(self, br_cfg.service);
     if (br_cfg.seed_compat)
         b->seed = br_seed_new(self, b->amqp);

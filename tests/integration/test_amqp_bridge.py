@@ -71,6 +71,7 @@ class RabbitMQ:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="skick-rmq-")
         self.port, self.dist, self.epmd = free_port(), free_port(), free_port()
+        self.tls_port = free_port()
         self.name = "skick%d@localhost" % self.port
         self.env = dict(os.environ, HOME=self.dir, RABBITMQ_NODENAME=self.name,
                         RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
@@ -88,14 +89,37 @@ class RabbitMQ:
         open(self.path("rabbitmq-env.conf"), "w").close()
         with open(self.path("enabled_plugins"), "w") as f:
             f.write("[].\n")
+        self.make_certs()
         with open(self.path("rabbitmq.conf"), "w") as f:
             f.write("listeners.tcp.default = 127.0.0.1:%d\nlog.console = false\n"
                     "vm_memory_high_watermark.absolute = 1GB\n" % self.port)
+            # amqps:// too, with a certificate for localhost from a CA of our own
+            f.write("listeners.ssl.default = 127.0.0.1:%d\nssl_options.cacertfile = %s\n"
+                    "ssl_options.certfile = %s\nssl_options.keyfile = %s\n"
+                    "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n"
+                    % (self.tls_port, self.path("ca.pem"), self.path("server.pem"),
+                       self.path("server.key")))
         self.proc = None
         self.start()
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    def make_certs(self):
+        """ca.pem, and server.pem/server.key for localhost and 127.0.0.1 signed by it;
+        other-ca.pem, a CA that signed nothing here."""
+        def ssl(*args):
+            subprocess.run(["openssl"] + list(args), cwd=self.dir, check=True,
+                           capture_output=True, timeout=60)
+        for ca in ("ca", "other-ca"):
+            ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
+                "-out", ca + ".pem", "-days", "2", "-subj", "/CN=skick test " + ca)
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=localhost")
+        with open(self.path("san.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
 
     @property
     def url(self):
@@ -215,14 +239,15 @@ class World:
             self.close()
             raise
 
-    def start_bridge(self, extra):
+    def start_bridge(self, extra, name="bridge"):
         urlfile = os.path.join(self.cluster.tmp, "amqp.url")
         with open(os.open(urlfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(self.rmq.url + "\n")
-        p = TC.Proc("bridge", [os.path.join(TC.BUILD, "bridge", "skick-amqp-bridge"),
-                               "--amqp-file", urlfile, "--broker", self.cluster.endpoint,
-                               "--call-timeout", "2000", "--max-pending", "8", "--hold", "20000",
-                               "--heartbeat", "5"] + list(extra), self.cluster.tmp)
+        url = [] if "--amqp" in extra else ["--amqp-file", urlfile]
+        p = TC.Proc(name, [os.path.join(TC.BUILD, "bridge", "skick-amqp-bridge")] + url +
+                    ["--broker", self.cluster.endpoint, "--call-timeout", "2000",
+                     "--max-pending", "8", "--hold", "20000", "--heartbeat", "5",
+                     "--metrics", "127.0.0.1:0"] + list(extra), self.cluster.tmp)
         self.cluster.procs.append(p)
         return p
 
@@ -301,6 +326,59 @@ class Bridge(unittest.TestCase):
     def test_ps_lists_the_bridge(self):
         roles = [s["roles"] for s in W.cluster.ps()]
         self.assertIn(["bridge"], roles)
+
+    def test_amqps_with_a_verified_certificate(self):
+        """A second bridge on RabbitMQ's TLS listener (its own exchange, queue and
+        service): it verifies the server against --amqp-cacert and carries
+        messages; with a CA that did not sign the server it refuses to connect."""
+        sink = W.spawn()
+        url = "amqps://guest:guest@localhost:%d" % W.rmq.tls_port
+        common = ["--exchange", "skick.tls", "--queue", "skick.tls", "--service", "amqp-tls"]
+        good = W.start_bridge(["--amqp", url, "--amqp-cacert", W.rmq.path("ca.pem")] + common,
+                              "bridge-tls")
+        ok = TC.wait_for(lambda: "connected to RabbitMQ" in good.text(), 30)
+        self.assertTrue(ok, good.text()[-3000:])
+        # (it declared its exchange before it said it was connected)
+        W.amqp.publish("actor." + sink, {"action": "event", "i": 4242}, exchange="skick.tls")
+        self.assertTrue(TC.wait_for(lambda: any(e.get("i") == 4242 for e in W.events(sink))),
+                        good.text()[-3000:])
+        good.stop()
+        bad = W.start_bridge(["--amqp", url, "--amqp-cacert", W.rmq.path("other-ca.pem")]
+                             + common, "bridge-badca")
+        refused = TC.wait_for(lambda: re.search(r"certificate|verif|TLS|SSL", bad.text()), 30)
+        self.assertTrue(refused, bad.text()[-3000:])
+        self.assertNotIn("connected to RabbitMQ", bad.text())
+        bad.stop()
+
+    def test_metrics_of_the_bridge(self):
+        import urllib.request
+        m = TC.wait_for(lambda: re.search(r"metrics on port (\d+)", W.bridge.text()))
+        self.assertTrue(m, W.bridge.text()[-2000:])
+        url = "http://127.0.0.1:%s/metrics" % m.group(1)
+
+        def scrape():
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.read().decode()
+
+        def value(text, key):
+            for line in text.splitlines():
+                if line.startswith(key + " "):
+                    return float(line.split()[1])
+            return None
+        text = scrape()
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(value(text, "skick_amqp_connected"), 1)
+        k_ok = 'skick_amqp_deliveries_total{outcome="delivered"}'
+        k_bad = 'skick_amqp_deliveries_total{outcome="bad"}'
+        ok0, bad0 = value(text, k_ok), value(text, k_bad)
+        sink = W.spawn()
+        W.amqp.publish("actor." + sink, {"action": "event", "i": 1})
+        W.amqp.publish("actor." + sink, b"not json")
+        moved = TC.wait_for(lambda: (lambda t: value(t, k_ok) > ok0 and value(t, k_bad) > bad0)(
+            scrape()), 15)
+        self.assertTrue(moved, scrape()[-3000:])
 
     def test_skickctl_up_starts_a_bridge_without_the_password_on_its_command_line(self):
         run = tempfile.mkdtemp(prefix="skick-amqp-ctl-")
