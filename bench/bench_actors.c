@@ -14,7 +14,12 @@
     or with --metrics: the hot paths count, one handler run in 64 is
     timed), a thread scrapes the published text once a second, and the
     counters are published between figures; the cost of one publish is
-    printed too. Compare a run with and without it (bench/run-all.sh does).
+    printed too. SKICK_BENCH_METRICS=0: metrics off, but the same second
+    thread, idle: the reference for the cost. A second thread matters by
+    itself: glibc's malloc leaves its single-thread fast path once a
+    process has two (about 10 % of the fresh ping-pong here), and a real
+    shard always has more (ZeroMQ's, civetweb's). bench/run-all.sh runs
+    both; unset, the process has one thread as before.
 */
 #include <pthread.h>
 #include <malloc.h>
@@ -323,7 +328,8 @@ static void *s_scraper(void *arg)
 {
     skick_tk_t *tk = arg;
     while (g_scraping) {
-        free(skick_tk_metrics_scrape(tk));
+        if (tk)
+            free(skick_tk_metrics_scrape(tk));
         for (int i = 0; i < 10 && g_scraping; i++)
             usleep(100000);
     }
@@ -348,15 +354,19 @@ int main(int argc, char **argv)
     skick_log_set_level(SKICK_LOG_ERROR);
     skick_tk_t *tk = skick_tk_new(app);
     const char *me = getenv("SKICK_BENCH_METRICS");
-    bool metrics = me && strcmp(me, "1") == 0;
+    bool metrics = me && strcmp(me, "1") == 0, second_thread = me != NULL;
     pthread_t scraper;
-    if (metrics) {
-        if (skick_tk_metrics(tk) != 0 || pthread_create(&scraper, NULL, s_scraper, tk) != 0) {
-            fprintf(stderr, "bench: cannot turn the metrics on\n");
-            return 1;
-        }
-        printf("# metrics on: counted, published between figures, scraped once a second\n");
+    if (metrics && skick_tk_metrics(tk) != 0) {
+        fprintf(stderr, "bench: cannot turn the metrics on\n");
+        return 1;
     }
+    if (second_thread && pthread_create(&scraper, NULL, s_scraper, metrics ? tk : NULL) != 0) {
+        fprintf(stderr, "bench: cannot start the second thread\n");
+        return 1;
+    }
+    if (second_thread)
+        printf("# metrics %s, a second thread %s\n", metrics ? "on" : "off",
+               metrics ? "scraping once a second" : "idle");
     bench_pingpong(tk, (int64_t) (4e6 * scale), false);
     if (metrics)
         s_publish(tk, false);
@@ -370,8 +380,9 @@ int main(int argc, char **argv)
     if (metrics)
         s_publish(tk, false);
     bench_spawn(tk, (int64_t) (1e5 * (scale < 1 ? scale : 1)));
-    if (metrics) {
+    if (metrics)
         s_publish(tk, true); /* with the spawned actors alive: the O(actors) scan */
+    if (second_thread) {
         g_scraping = 0;
         pthread_join(scraper, NULL);
     }

@@ -10,10 +10,13 @@ pin=()
 if [ -n "$cpu" ] && command -v taskset >/dev/null; then pin=(taskset -c "$cpu"); fi
 echo "# bench_actors (one shard, $(nproc) cores${cpu:+, pinned to CPU $cpu})"
 "${pin[@]}" "$build/bench/bench_actors" "$scale"
-# The same with the shard's metrics on and scraped once a second (their cost on
-# the hot paths: compare the two blocks). SKICK_BENCH_METRICS_COST=0 skips it.
+# The cost of the metrics on the hot paths: metrics off with an idle second
+# thread, then on and scraped once a second by that thread (compare the two
+# blocks; bench_actors.c says why the thread). SKICK_BENCH_METRICS_COST=0 skips it.
 if [ "${SKICK_BENCH_METRICS_COST:-1}" = 1 ]; then
-    echo "# bench_actors with metrics"
+    echo "# bench_actors, metrics off (a second thread, idle)"
+    SKICK_BENCH_METRICS=0 "${pin[@]}" "$build/bench/bench_actors" "$scale"
+    echo "# bench_actors, metrics on (scraped once a second)"
     SKICK_BENCH_METRICS=1 "${pin[@]}" "$build/bench/bench_actors" "$scale"
 fi
 # Opt-in: SKICK_BENCH_COMPARE=1 also runs the same figures with CAF 0.17 and
