@@ -171,9 +171,12 @@ start_server "$echo_srv" --port PORT
 idle_rss echo
 stop_server
 
-if [ -x "$node" ] && "$node" --help 2>&1 | grep -q -- --port && [ -f "$app" ]; then
+# (the help read once: grep -q on a pipe would end it early, and pipefail
+# would count skick-node's SIGPIPE as a failure)
+node_help=$([ -x "$node" ] && "$node" --help 2>&1 || true)
+if grep -q -- --port <<<"$node_help" && [ -f "$app" ]; then
     extra=(--log-level warning)
-    if "$node" --help 2>&1 | grep -q -- --rate; then extra+=(--rate 0); fi
+    if grep -q -- --rate <<<"$node_help"; then extra+=(--rate 0); fi
     echo "# skick-node --app hello.so ${extra[*]}, ${secs} s per run"
     start_server "$node" --app "$app" --port PORT "${extra[@]}"
     for n in "${conns[@]}"; do measure skick "$n"; done
@@ -206,7 +209,7 @@ if [ -x "$node" ] && "$node" --help 2>&1 | grep -q -- --port && [ -f "$app" ]; t
     done
     printf '# %-6s %14s (server RSS per idle session)\n' idle \
         "$(ratio "${fig[skick,idle]}" "${fig[echo,idle]}")"
-elif [ -x "$node" ] && "$node" --help 2>&1 | grep -q -- --port; then
+elif grep -q -- --port <<<"$node_help"; then
     echo "skick websocket front available, but $app is missing: skick half skipped"
 else
     echo "skick websocket front not available yet"
