@@ -127,17 +127,24 @@ void br_event_free(br_event_t *e)
     free(e);
 }
 
+/*  Both lists wake their reader only when they go from empty to not empty:
+    the reader reads the eventfd before it takes the whole list, so what is
+    appended to a list that was not empty is taken with it, and one write
+    per burst replaces one per item (a system call each, the bridge's main
+    cost at high rates). */
 void br_amqp_post(br_amqp_t *b, br_cmd_t *cmd)
 {
     cmd->next = NULL;
     pthread_mutex_lock(&b->mu);
+    bool was_empty = !b->cmd_head;
     if (b->cmd_tail)
         b->cmd_tail->next = cmd;
     else
         b->cmd_head = cmd;
     b->cmd_tail = cmd;
     pthread_mutex_unlock(&b->mu);
-    s_kick(b->cmd_fd);
+    if (was_empty)
+        s_kick(b->cmd_fd);
 }
 
 void br_amqp_settle(br_amqp_t *b, const br_event_t *e, bool ack)
@@ -153,13 +160,15 @@ static void s_event(br_amqp_t *b, br_event_t *e)
 {
     e->next = NULL;
     pthread_mutex_lock(&b->mu);
+    bool was_empty = !b->ev_head;
     if (b->ev_tail)
         b->ev_tail->next = e;
     else
         b->ev_head = e;
     b->ev_tail = e;
     pthread_mutex_unlock(&b->mu);
-    s_kick(b->ev_fd);
+    if (was_empty)
+        s_kick(b->ev_fd);
 }
 
 br_event_t *br_amqp_take(br_amqp_t *b)
