@@ -549,11 +549,40 @@ static void s_on_subscribe(skick_actor_t *self, json_object *msg)
             br_amqp_post(b->amqp, u);
         }
     } else {
+        /* an actor's subscription ends with the actor (its sentinel, below):
+           its messages would only be dead-lettered from then on */
+        if (t->to && skick_monitor(self, t->to) != 0)
+            NODE_LOG_LIMITED(SKICK_LOG_WARNING, "amqp", "subscription %llu: cannot watch %s "
+                             "(%s): it is not dropped when the actor ends",
+                             (unsigned long long) id, t->to, skick_strerror(skick_errno()));
         json_object *r = json_object_new_object();
         json_object_object_add(r, "subscription", json_object_new_int64((int64_t) id));
         s_reply_ok(self, msg, r);
     }
     free(op.text);
+}
+
+/*  An actor we watch ended: drop the subscriptions delivering to it (the
+    queue stays in RabbitMQ, its consumer goes). */
+static void s_on_sentinel(skick_actor_t *self, json_object *msg)
+{
+    bridge_t *b = s_of(self);
+    const char *gone = skick_get_string(msg, "address", "");
+    for (size_t i = 0; i < b->subs.cap; i++) {
+        br_target_t *t = b->subs.keys[i] ? b->subs.vals[i] : NULL;
+        if (!t || !t->to || strcmp(t->to, gone) != 0)
+            continue;
+        uint64_t id = b->subs.keys[i];
+        SKICK_LOG(SKICK_LOG_NOTICE, "amqp", "subscription %llu to queue %.200s dropped: %s "
+                  "ended (%.20s)", (unsigned long long) id, t->queue, gone,
+                  skick_get_string(msg, "type", "?"));
+        s_target_free(node_u64map_del(&b->subs, id));
+        br_cmd_t *c = node_calloc(1, sizeof *c);
+        c->kind = BR_CMD_UNSUBSCRIBE;
+        c->id = id;
+        br_amqp_post(b->amqp, c);
+        i = (size_t) -1; /* the map changed: from the start */
+    }
 }
 
 static void s_on_unsubscribe(skick_actor_t *self, json_object *msg)
@@ -697,6 +726,7 @@ void br_actor(skick_actor_t *self, json_object *init)
     skick_conversation(self, "subscribe", s_subscribe_schema, s_on_subscribe);
     skick_action(self, "unsubscribe", "{\"subscription\": \"integer\"}", s_on_unsubscribe);
     skick_action(self, "stats", NULL, s_on_stats);
+    skick_default_sentinel(self, s_on_sentinel);
     skick_conversation(self, "seed_alias", "{\"address\": \"string\"}", br_seed_on_alias);
     skick_conversation(self, "seed_service", "{\"name\": \"string\"}", br_seed_on_service);
     if (br_cfg.seed_compat)

@@ -539,6 +539,28 @@ class Bridge(unittest.TestCase):
         r = W.ask(W.bridge_addr(), {"action": "subscribe", "queue": "amq.reserved"})
         self.assertEqual(r["error"]["code"], "EINVAL", r)
 
+    def test_a_subscription_ends_with_its_actor(self):
+        """The subscriber stops: its subscription is dropped (the bridge watched
+        it), so what comes next waits in the queue instead of being
+        dead-lettered as undeliverable."""
+        pub = W.spawn("pub")
+        q = "test.gone.%s" % uuid.uuid4().hex[:8]
+        r = W.ask(pub, {"action": "subscribe_me", "queue": q, "exchange": "amq.topic",
+                        "routing_key": "gone.#"})
+        self.assertIn("ok", r)
+        W.amqp.publish("gone.a", {"action": "event", "i": 1}, exchange="amq.topic")
+        self.assertTrue(TC.wait_for(lambda: len(W.events(pub)) == 1))
+        r = W.cluster.client.request("stop", shard=int(pub.split(":")[0], 16), address=pub)
+        self.assertTrue(r.get("ok"), r)
+        self.assertTrue(TC.wait_for(lambda: "dropped: %s ended" % pub in W.bridge.text()),
+                        W.bridge.text()[-2000:])
+        dead = W.amqp.count("skick.dead")
+        for i in range(3):
+            W.amqp.publish("gone.a", {"action": "event", "i": 2 + i}, exchange="amq.topic")
+        self.assertTrue(TC.wait_for(lambda: W.amqp.count(q) == 3), W.amqp.count(q))
+        time.sleep(0.5)
+        self.assertEqual(W.amqp.count("skick.dead"), dead)
+
     def test_the_outbound_bound_refuses_at_once(self):
         pub = W.spawn("pub")
         q = "test.bound.%s" % uuid.uuid4().hex[:8]
