@@ -182,6 +182,10 @@ void br_confirm_undelivered(br_confirm_t *c, node_ref_t to, const char *action, 
 /* ------------------------------------------------------------------------- */
 /* The bridge actor (bridge_actor.c)                                          */
 
+/*  How long a delivery to a full mailbox is retried before it is
+    dead-lettered (EFULL), in ms. */
+#define BR_FULL_RETRY_MS 1000
+
 #define BR_ACTOR_TYPE "skick.amqp_bridge"
 
 /*  The bridge actor's counters (its "stats" answer, and its metrics). */

@@ -289,12 +289,16 @@ static bool s_target_rejoining(skick_actor_t *self, const char *addr)
 }
 
 /*  Deliver msg (borrowed) to the target, retrying while the cluster is
-    unreachable, up to --hold. *reply gets the answer of a request. */
+    unreachable, up to --hold, and while the target's mailbox is full, up
+    to BR_FULL_RETRY_MS: a burst (up to --prefetch deliveries in flight to
+    one actor) waits in RabbitMQ's queue rather than being dead-lettered,
+    an actor that stays full is dead-lettered after that. *reply gets the
+    answer of a request. */
 static int s_attempt(skick_actor_t *self, const br_event_t *e, json_object *msg,
                      json_object **reply, const char **why)
 {
     bridge_t *b = s_of(self);
-    int64_t until = skick_now(self) + br_cfg.hold_ms, pause = 100;
+    int64_t start = skick_now(self), until = start + br_cfg.hold_ms, pause = 100, full = 10;
     for (;;) {
         char addr[SKICK_ADDR_LEN + 1] = "";
         int err = s_target(self, e, addr, why);
@@ -307,6 +311,12 @@ static int s_attempt(skick_actor_t *self, const br_event_t *e, json_object *msg,
                 err = br_confirm_send(b->confirm, self, addr, &m, s_timeout(self));
             }
             *why = err ? skick_strerror(err) : NULL;
+        }
+        if (err == SKICK_EFULL && skick_now(self) - start < BR_FULL_RETRY_MS) {
+            if (skick_sleep(self, full) != 0)
+                return SKICK_ESTOPPED;
+            full = full * 2 > 200 ? 200 : full * 2;
+            continue;
         }
         /* Worth waiting for: the cluster unreachable, or the target's
            shard known from before a broker restart and not back yet. */
