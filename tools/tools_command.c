@@ -446,16 +446,12 @@ static void s_refuse(skick_actor_t *self, json_object *msg, int code, const char
     skick_reply(self, msg, &r);
 }
 
-static const char *s_signame(int sig)
+/*  "SIGKILL" for SIGKILL (glibc's sigabbrev_np), into buf. */
+static const char *s_signame(int sig, char buf[16])
 {
-    static const struct { int n; const char *s; } t[] = {
-        {SIGKILL, "SIGKILL"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"}, {SIGSEGV, "SIGSEGV"},
-        {SIGABRT, "SIGABRT"}, {SIGPIPE, "SIGPIPE"}, {SIGHUP, "SIGHUP"}, {SIGBUS, "SIGBUS"},
-        {SIGFPE, "SIGFPE"},   {SIGILL, "SIGILL"},   {SIGQUIT, "SIGQUIT"}, {SIGALRM, "SIGALRM"}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (t[i].n == sig)
-            return t[i].s;
-    return "SIGUNKNOWN";
+    const char *abbrev = sigabbrev_np(sig);
+    snprintf(buf, 16, "SIG%s", abbrev ? abbrev : "UNKNOWN");
+    return buf;
 }
 
 /*  The child runs: stream until it has exited and its pipes are closed,
@@ -648,7 +644,8 @@ static void s_run(skick_actor_t *self, json_object *msg)
         json_object_object_add(end, "exit", json_object_new_int(WEXITSTATUS(c->status)));
     } else {
         int sig = c->reaped && WIFSIGNALED(c->status) ? WTERMSIG(c->status) : SIGKILL;
-        json_object_object_add(end, "signal", json_object_new_string(s_signame(sig)));
+        char name[16];
+        json_object_object_add(end, "signal", json_object_new_string(s_signame(sig, name)));
         if (why)
             json_object_object_add(end, "reason", json_object_new_string(why));
         else if (c->reaped && WIFEXITED(c->status))

@@ -12,7 +12,8 @@ codes, stderr, a timeout that kills the whole process group (grandchildren
 included, and SIGKILL for a group that ignores SIGTERM), refusals (a program
 not allowed: nothing ran; bad openers; too many at once), a caller that ends
 the conversation early, one that vanishes, the actor stopped mid-command,
-and the acknowledgement window that holds a fast child back.
+and the acknowledgement window that holds a fast child back; and `skickctl
+run`.
 """
 import os
 import re
@@ -292,6 +293,31 @@ class Tools(unittest.TestCase):
         expected = "".join("%d\n" % i for i in range(1, 100001))
         self.assertEqual(data(turns), expected)
         self.assertEqual(self.last(turns), {"exit": 0})
+
+    # ---- skickctl run -----------------------------------------------------------
+
+    def skickctl(self, *args):
+        return subprocess.run([os.path.join(BUILD, "cli", "skickctl"), "--control",
+                               "ipc://%s/control" % self.tmp] + list(args),
+                              capture_output=True, text=True, timeout=WAIT)
+
+    def test_skickctl_run_streams_and_exits_with_the_remote_status(self):
+        shard = self.cmd.split(":")[0]
+        p = self.skickctl("run", shard, "--", "sh", "-c", "echo out; echo err >&2; exit 5")
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertEqual(p.stdout, "out\n")
+        self.assertIn("err\n", p.stderr)
+        p = self.skickctl("run", shard, "--", "seq", "-s", " ", "3")
+        self.assertEqual((p.returncode, p.stdout), (0, "1 2 3\n"), p.stderr)
+        p = self.skickctl("run", "--run-timeout", "500", shard, "--", "sleep", "50")
+        self.assertEqual(p.returncode, 128 + signal.SIGTERM, p.stderr)
+        self.assertIn("timeout", p.stderr)
+        p = self.skickctl("run", self.closed_cmd.split(":")[0], "--", "true")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("EPERM", p.stderr)
+        p = self.skickctl("run", "0123456789abcdef", "--", "true")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ENOTFOUND", p.stderr)
 
 
 def main():
