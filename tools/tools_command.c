@@ -554,6 +554,21 @@ static int s_parse_argv(json_object *a, char **argv, size_t at)
     return 0;
 }
 
+/*  The first key of env that would let the caller run code of its own in
+    an allowed program (LD_PRELOAD, LD_LIBRARY_PATH, GCONV_PATH...), or NULL. */
+static const char *s_env_refused(json_object *env)
+{
+    if (!env)
+        return NULL;
+    json_object_object_foreach(env, key, val) {
+        (void) val;
+        if (strncmp(key, "LD_", 3) == 0 || strcmp(key, "GCONV_PATH") == 0 ||
+            strcmp(key, "GLIBC_TUNABLES") == 0)
+            return key;
+    }
+    return NULL;
+}
+
 static void s_run(skick_actor_t *self, json_object *msg)
 {
     tools_state_t *st = skick_state(self);
@@ -568,6 +583,14 @@ static void s_run(skick_actor_t *self, json_object *msg)
     if (json_object_object_get_ex(msg, "env", &jenv) &&
         !json_object_is_type(jenv, json_type_object)) {
         s_refuse(self, msg, SKICK_EINVAL, "\"env\" must be an object of strings");
+        return;
+    }
+    const char *bad_env = s_env_refused(jenv);
+    if (bad_env) {
+        s_refuse(self, msg, SKICK_EPERM,
+                 "\"env\" may not set %.64s (the dynamic loader's variables run code that "
+                 "no allow glob saw)",
+                 bad_env);
         return;
     }
     bool shell = skick_get_bool(msg, "shell", false);

@@ -234,6 +234,8 @@ class Tools(unittest.TestCase):
         self.refused({"argv": "ls"}, "EINVAL")
         self.refused({"argv": ["ls", 3]}, "EINVAL")
         self.refused({"argv": ["ls"], "env": ["A=1"]}, "EINVAL")
+        self.refused({"argv": ["true"], "env": {"LD_PRELOAD": "/tmp/x.so"}}, "EPERM")
+        self.refused({"argv": ["true"], "env": {"GCONV_PATH": "/tmp"}}, "EPERM")
         self.refused({"argv": ["ls"], "timeout_ms": 0}, "EINVAL")
         self.refused({"argv": ["ls"], "max_output": -1}, "EINVAL")
         self.refused({"argv": ["no-such-program-here"]}, "ENOTFOUND")
