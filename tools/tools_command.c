@@ -29,6 +29,10 @@
     instead of output piling up. A send refused with EFULL is tried again
     after 50 ms the same way.
 
+    A quiet command sends {"running": true} after 2 s without a turn: the
+    broker tells no one that a client vanished, and only a turn that comes
+    back as a dead letter (the conversation then ends with EDEAD) says so.
+
     Ending: the caller ending the conversation, dying, the timeout, and the
     actor stopping all end the process group with SIGTERM, then SIGKILL
     after 2 s. When the leader exits, what is left of its group is killed
@@ -64,6 +68,7 @@
 #define TOOLS_MAX_OUTPUT_CAP (64 << 20)    /* the largest "max_output" accepted */
 #define TOOLS_MAX_ARGS 256                 /* argv entries */
 #define TOOLS_DEFAULT_MAX 16               /* commands at once, SKICK_TOOLS_MAX */
+#define TOOLS_ALIVE_MS 2000                /* a quiet command tells its caller it runs */
 
 extern char **environ;
 
@@ -350,7 +355,9 @@ typedef struct {
     int64_t window;       /* output turns in flight before an ack, 0: no window */
     int64_t turns;        /* output turns sent */
     int64_t acked;        /* of them acknowledged by the caller ({"ack": n}) */
+    int64_t last_ms;      /* when the caller was last sent a turn */
     bool gone;            /* the caller ended the conversation or cannot be reached */
+    int64_t now_ms;       /* the shard clock at the top of the current round */
 } tools_out_t;
 
 /*  Send the pending turn. 0 sent, 1 the caller's mailbox is full (try again
@@ -364,6 +371,7 @@ static int s_flush_pending(tools_out_t *o)
         json_object_put(o->pending);
         o->pending = NULL;
         o->turns++;
+        o->last_ms = o->now_ms;
         return 0;
     }
     if (skick_errno() == SKICK_EFULL)
@@ -454,6 +462,23 @@ static const char *s_signame(int sig, char buf[16])
     return buf;
 }
 
+/*  Send what the buffers hold, turn after turn, until the caller's window
+    or mailbox is full or nothing is left. 0, or -1 when the caller is gone. */
+static int s_pump(tools_out_t *o, tools_cmd_t *c)
+{
+    for (;;) {
+        if (o->window > 0 && o->turns - o->acked >= o->window)
+            return 0;
+        int fl = s_flush_pending(o);
+        if (fl != 0)
+            return fl < 0 ? -1 : 0;
+        for (int i = 0; i < 2 && !o->pending; i++)
+            s_emit(o, &c->out[i], c->out[i].fd < 0 || c->out[i].len == sizeof c->out[i].buf);
+        if (!o->pending)
+            return 0;
+    }
+}
+
 /*  The child runs: stream until it has exited and its pipes are closed,
     or the timeout, or the caller goes. Returns the reason it was ended
     early ("timeout", "caller") or NULL; NULL with *stopping when the actor
@@ -466,7 +491,9 @@ static const char *s_stream(skick_actor_t *self, tools_cmd_t *c, tools_out_t *o,
     int64_t exited_at = -1;
     if (stdin_len == 0)
         s_close(&c->in);
+    o->last_ms = skick_now(self);
     for (;;) {
+        o->now_ms = skick_now(self);
         if (!c->reaped && s_reap(c))
             exited_at = skick_now(self);
         else if (c->reaped && exited_at < 0)
@@ -477,11 +504,8 @@ static const char *s_stream(skick_actor_t *self, tools_cmd_t *c, tools_out_t *o,
             s_close(&c->out[0].fd);
             s_close(&c->out[1].fd);
         }
-        int fl = o->window > 0 && o->turns - o->acked >= o->window ? 1 : s_flush_pending(o);
-        if (fl < 0)
+        if (s_pump(o, c) != 0)
             return "caller";
-        for (int i = 0; i < 2 && fl == 0; i++)
-            s_emit(o, &c->out[i], c->out[i].fd < 0 || c->out[i].len == sizeof c->out[i].buf);
         if (c->reaped && c->out[0].fd < 0 && c->out[1].fd < 0 && c->out[0].len == 0 &&
             c->out[1].len == 0 && !o->pending)
             return NULL;
@@ -511,6 +535,19 @@ static const char *s_stream(skick_actor_t *self, tools_cmd_t *c, tools_out_t *o,
         if (rc < 0) {
             *stopping = skick_errno() == SKICK_ESTOPPED;
             return *stopping ? NULL : "error";
+        }
+        /* A client that vanished is noticed only when a turn to it comes
+           back as a dead letter (the broker tells no one of a lost client):
+           a quiet command sends {"running": true} now and then so that it
+           does not run to its timeout for nobody. */
+        if (!o->pending && skick_now(self) - o->last_ms >= TOOLS_ALIVE_MS) {
+            o->last_ms = skick_now(self);
+            json_object *alive = json_object_new_object();
+            json_object_object_add(alive, "running", json_object_new_boolean(true));
+            if (skick_conv_send(o->conv, &alive) != 0 && skick_errno() != SKICK_EFULL) {
+                o->gone = true;
+                return "caller";
+            }
         }
         json_object *turn;
         while ((turn = skick_conv_recv(o->conv, 0))) {

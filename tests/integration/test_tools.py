@@ -131,6 +131,7 @@ class Tools(unittest.TestCase):
         turns, _ = self.run_cmd({"argv": ["sh", "-c", "echo oops >&2; echo fine; exit 7"]})
         self.assertEqual(data(turns, "stderr"), "oops\n")
         self.assertEqual(data(turns, "stdout"), "fine\n")
+        self.assertNotIn({"running": True}, turns, "a command that is not quiet")
         self.assertEqual(self.last(turns), {"exit": 7})
 
     def test_cwd_env_and_shell(self):
@@ -181,7 +182,15 @@ class Tools(unittest.TestCase):
         other.send(self.cmd, {"action": "run", "argv": ["echo x; %s" % marker], "shell": True,
                               "cid": cid, "sender": other.address})
         self.assertTrue(wait_for(lambda: alive(marker), 10), "the command ran")
-        other.close()  # no end_conversation, no more heartbeats: the broker loses it
+        seen = []
+        deadline = time.time() + 10
+        while time.time() < deadline and {"running": True} not in seen:
+            e, b = other._heard(deadline)
+            if e and b.get("cid") == cid:
+                seen.append(b.get("message"))
+        # its output came, and then, quiet, it said it runs
+        self.assertEqual(seen[:2], [{"stream": "stdout", "data": "x\n"}, {"running": True}])
+        other.close()  # no end_conversation: the next such turn to it is a dead letter
         wait_for(lambda: not alive(marker), 15)
         self.assertEqual(alive(marker), [], "the command outlived its vanished caller")
 
@@ -280,7 +289,8 @@ class Tools(unittest.TestCase):
                 deadline = time.time() + 1.5
                 while time.time() < deadline and state["held"] is None:
                     e = self.client.recv(0.2)
-                    if e and (e["body"] or {}).get("cid") == cid:
+                    b = e and e["body"] or {}
+                    if b.get("cid") == cid and "stream" in (b.get("message") or {}):
                         state["held"] = e
                 if state["held"] is None:
                     state["held"] = False
