@@ -354,6 +354,7 @@ int ctl_cmd_logs(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_keygen(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_hash(ctl_t *ctl, ctl_args_t *a);
 int ctl_cmd_top(ctl_t *ctl, ctl_args_t *a);
+int ctl_cmd_run(ctl_t *ctl, ctl_args_t *a);
 
 /*  Generate a CZMQ certificate pair DIR/NAME.cert and DIR/NAME.cert_secret
     (0600). 0, or -1 after ctl_fail. pub_out (may be NULL) gets the Z85
@@ -399,6 +400,9 @@ enum {
     OPT_SORT,
     OPT_REVERSE,
     OPT_METRICS,
+    OPT_CWD,
+    OPT_SHELL,
+    OPT_RUN_TIMEOUT,
 };
 
 /* ctl_table.c */

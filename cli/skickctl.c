@@ -73,6 +73,12 @@ static const struct option s_ask_opts[] = {
     {"stream", no_argument, NULL, OPT_STREAM},
     {NULL, 0, NULL, 0},
 };
+static const struct option s_run_opts[] = {
+    {"cwd", required_argument, NULL, OPT_CWD},
+    {"shell", no_argument, NULL, OPT_SHELL},
+    {"run-timeout", required_argument, NULL, OPT_RUN_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
 static const struct option s_logs_opts[] = {
     {"follow", no_argument, NULL, OPT_FOLLOW},
     {"lines", required_argument, NULL, OPT_LINES},
@@ -201,6 +207,17 @@ static const command_t s_commands[] = {
      "  --stream           print every turn, one JSON line each, until the\n"
      "                     partner ends the conversation\n",
      s_ask_opts, "", 2, 2, ctl_cmd_ask},
+    {"run", "SHARD -- PROGRAM [ARG...]", "run a program on a shard (tools.so), stream its output",
+     "Runs PROGRAM with its arguments on the \"command\" actor of SHARD (a shard\n"
+     "id or a name from ps; the shard loads tools.so and allows the program:\n"
+     "docs/tools.md). Its stdout and stderr are written here as they come, and\n"
+     "skickctl exits with its exit status (128 + N when signal N ended it).\n"
+     "Put -- before PROGRAM so that its options are not read as skickctl's.\n"
+     "\n"
+     "  --cwd DIR          its working directory on the shard\n"
+     "  --shell            run /bin/sh -c PROGRAM ARG... (the shell must be allowed)\n"
+     "  --run-timeout MS   the shard ends it after MS (default 60000)\n",
+     s_run_opts, "", 2, CTL_MAX_ARGS, ctl_cmd_run},
     {"stop", "ADDR", "stop an actor",
      "The actor ends with a \"cancellation\" sentinel to its monitors.\n", NULL, "", 1, 1,
      ctl_cmd_stop},

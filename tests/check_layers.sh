@@ -31,6 +31,7 @@ rules=(
   "node/cluster     node/ws node/actor node/core proto include/skick"
   "node             node/cluster node/ws node/redis node/actor node/core node/schema proto include/skick"
   "bridge           node node/cluster node/ws node/redis node/actor node/core node/schema proto include/skick"
+  "tools            include/skick"
 )
 
 # node/'s folders from the bottom up, for the call check.
@@ -45,7 +46,7 @@ while IFS= read -r h; do
   # include/skick/x.h is included as "skick/x.h"
   if [[ $dir == include/skick ]]; then base="skick/$base"; fi
   where[$base]+="$dir "
-done < <(find "$root"/node "$root"/proto "$root"/broker "$root"/cli "$root"/bridge "$root"/include \
+done < <(find "$root"/node "$root"/proto "$root"/broker "$root"/cli "$root"/bridge "$root"/tools "$root"/include \
               -name '*.h' -not -path '*/www/*' | sort)
 
 allowed() { # allowed RULE_TARGETS FOLDER HEADER_DIR HEADER_BASE

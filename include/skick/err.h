@@ -36,7 +36,9 @@ extern "C" {
     XX(20, EBACKLOG, "the client is not reading: its send queue is full")          \
     XX(21, ETOOBIG, "message larger than the limit")                                \
     XX(22, EVERSION, "the other side speaks another protocol version") \
-    XX(23, ETYPE, "the stored value is not of the type the operation needs")
+    XX(23, ETYPE, "the stored value is not of the type the operation needs")       \
+    XX(24, EPERM, "not permitted by the operator's configuration")                 \
+    XX(25, EBUSY, "too many at once: a configured limit is reached")
 
 typedef enum {
 #define SKICK_ERR_ENUM_(n, name, msg) SKICK_##name = n,

@@ -147,6 +147,31 @@ int skick_cancel(skick_actor_t *self, uint64_t timer_id);
     ESTOPPED when the actor is stopping (then return promptly). */
 int skick_sleep(skick_actor_t *self, int64_t ms);
 
+/*  Descriptor waits, for actors that drive a child process, a pipe or a
+    socket themselves (tools.so's command executor: a child's pipes and its
+    pidfd). Nothing else in this header lets actor code wait for a file
+    descriptor without blocking the shard, and a thread per descriptor is
+    what the reactor exists to avoid; this is poll(2) for one coroutine. */
+#define SKICK_FD_READ 0x1  /* readable, or end of file / hang-up / error */
+#define SKICK_FD_WRITE 0x2 /* writable, or hang-up / error */
+
+typedef struct {
+    int fd;      /* the descriptor (non-blocking is the caller's business) */
+    int events;  /* SKICK_FD_READ | SKICK_FD_WRITE wanted; 0: ignored */
+    int revents; /* set by skick_poll: what is ready (an error or hang-up
+                    sets both bits asked for) */
+} skick_pollfd_t;
+
+/*  Suspend the calling coroutine until one of the n descriptors is ready
+    for what it asks, or timeout_ms passes (< 0: no timeout; 0: only look).
+    The descriptors are watched by the shard's reactor during the call only;
+    one that is ready already answers at once, without a suspension. Returns
+    the number of entries with revents set (0: the timeout passed), or -1
+    with ESTOPPED (the actor is stopping: return promptly), ECONTEXT (not in
+    a coroutine that may suspend), EINVAL (n is 0 or over 64, a negative fd,
+    no events asked, or an fd the shard watches already). */
+int skick_poll(skick_actor_t *self, skick_pollfd_t *fds, size_t n, int64_t timeout_ms);
+
 /*  Milliseconds of the shard clock (monotonic; virtual under the test kit). */
 int64_t skick_now(skick_actor_t *self);
 
@@ -247,7 +272,10 @@ int skick_conv_send(skick_conv_t *conv, json_object **msg);
 
 /*  Suspend until the partner's next turn; returns its "message" (caller
     owns) or NULL with ETIMEDOUT, ECLOSED (the partner ended the
-    conversation), EPARTNER (it failed or stopped) or ESTOPPED. */
+    conversation), EPARTNER (it failed or stopped) or ESTOPPED. timeout_ms 0
+    only looks: a queued turn, the end, or ETIMEDOUT at once, not counted as
+    a conversation that timed out (a responder checking, between its own
+    waits, whether its caller has gone). */
 json_object *skick_conv_recv(skick_conv_t *conv, int64_t timeout_ms);
 
 /*  Send *msg and wait for the answer: skick_conv_send + skick_conv_recv. */

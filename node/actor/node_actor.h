@@ -13,6 +13,7 @@
       node_service.c  the service registry
       node_hash.c     hashes and the hash-backend interface (in-process backend)
       node_time.c     sleeping, delayed messages
+      node_poll.c     skick_poll: a coroutine waits for descriptors
       node_app.c      modules, actor types, the shard actor
       node_metrics.c  the shard's Prometheus registry (when enabled): the
                       actor layer's metrics, and the hook the layers above

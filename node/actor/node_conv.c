@@ -293,6 +293,10 @@ json_object *skick_conv_recv(skick_conv_t *conv, int64_t timeout_ms)
         skick_set_errno(SKICK_EINVAL);
         return NULL;
     }
+    if (!conv->in_head && !conv->ended && timeout_ms == 0) {
+        skick_set_errno(SKICK_ETIMEDOUT); /* a look, not a wait (skick.h) */
+        return NULL;
+    }
     if (!conv->in_head && !conv->ended) {
         node_wait_t w;
         node_wait_init(&w);

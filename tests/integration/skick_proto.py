@@ -112,6 +112,15 @@ class Client:
     def send(self, address, msg, flags=0):
         self._send("ACTOR", msg, to=parse_addr(address), frm=self.me, flags=flags)
 
+    def _heard(self, deadline):
+        """The next envelope and its body (a dict), waiting at most one
+        heartbeat period; (None, None) after sending a heartbeat instead."""
+        e = self.recv(min(self.heartbeat_s, deadline - time.time()))
+        if e is None:
+            self._send("HEARTBEAT", {})
+            return None, None
+        return e, e["body"] or {}
+
     def ask(self, address, msg, timeout=5.0):
         """A conversation from outside: returns ("reply", message) or
         ("end", body) or ("dead", body); raises TimeoutError."""
@@ -125,11 +134,9 @@ class Client:
             if time.time() - max(self.heard, quiet_since) > self.lost_after_s + self.heartbeat_s:
                 return "end", {"action": "end_conversation", "cid": cid, "code": "EUNREACH",
                                "error": "the broker went silent"}
-            e = self.recv(min(self.heartbeat_s, deadline - time.time()))
+            e, b = self._heard(deadline)
             if e is None:
-                self._send("HEARTBEAT", {})
                 continue
-            b = e["body"] or {}
             if e["kind"] == "ACTOR" and b.get("cid") == cid:
                 if b.get("action") == "receive_reply":
                     if not b.get("last"):
@@ -147,6 +154,38 @@ class Client:
                                "error": "the partner's shard was lost (%s)" % b.get("reason")}
             self.inbox.append(e)
         raise TimeoutError("no answer from %s to %s" % (address, msg.get("action")))
+
+    def converse(self, address, msg, timeout=5.0, on_turn=None, cid=None):
+        """A conversation of many turns from outside (a stream): sends the
+        opener and collects turns until the partner ends it. on_turn(message)
+        is called for each; returning True ends the conversation from our
+        side (end_conversation) and the call returns. Returns (turns, end):
+        end is the end_conversation or dead letter body, or None when we
+        ended it; cid: the conversation id to use (on_turn may send turns
+        of its own with it). Raises TimeoutError when timeout passes."""
+        cid = cid or os.urandom(16).hex()
+        self.send(address, dict(msg, cid=cid, sender=self.address))
+        deadline = time.time() + timeout
+        turns = []
+        while time.time() < deadline:
+            e, b = self._heard(deadline)
+            if e is None:
+                continue
+            if e["kind"] == "ACTOR" and b.get("cid") == cid:
+                if b.get("action") == "receive_reply":
+                    turns.append(b.get("message"))
+                    if on_turn and on_turn(b.get("message")):
+                        self.send(e_sender(e), {"action": "end_conversation", "cid": cid})
+                        return turns, None
+                    if b.get("last"):
+                        return turns, b
+                    continue
+                if b.get("action") == "end_conversation":
+                    return turns, b
+            if e["kind"] == "DEAD_LETTER" and b.get("cid") == cid:
+                return turns, b
+            self.inbox.append(e)
+        raise TimeoutError("conversation with %s: no end after %d turns" % (address, len(turns)))
 
 
 def read_cert(path):
