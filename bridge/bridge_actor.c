@@ -578,21 +578,25 @@ static void s_on_sentinel(skick_actor_t *self, json_object *msg)
 {
     bridge_t *b = s_of(self);
     const char *gone = skick_get_string(msg, "address", "");
-    for (size_t i = 0; i < b->subs.cap; i++) {
-        br_target_t *t = b->subs.keys[i] ? b->subs.vals[i] : NULL;
-        if (!t || !t->to || strcmp(t->to, gone) != 0)
-            continue;
-        uint64_t id = b->subs.keys[i];
+    size_t n = 0;
+    uint64_t *ids = node_calloc(b->subs.count + 1, sizeof *ids);
+    for (size_t i = 0; i < b->subs.cap; i++) { /* collected first: deleting moves entries */
+        const br_target_t *t = b->subs.keys[i] ? b->subs.vals[i] : NULL;
+        if (t && t->to && strcmp(t->to, gone) == 0)
+            ids[n++] = b->subs.keys[i];
+    }
+    for (size_t k = 0; k < n; k++) {
+        br_target_t *t = node_u64map_del(&b->subs, ids[k]);
         SKICK_LOG(SKICK_LOG_NOTICE, "amqp", "subscription %llu to queue %.200s dropped: %s "
-                  "ended (%.20s)", (unsigned long long) id, t->queue, gone,
+                  "ended (%.20s)", (unsigned long long) ids[k], t->queue, gone,
                   skick_get_string(msg, "type", "?"));
-        s_target_free(node_u64map_del(&b->subs, id));
+        s_target_free(t);
         br_cmd_t *c = node_calloc(1, sizeof *c);
         c->kind = BR_CMD_UNSUBSCRIBE;
-        c->id = id;
+        c->id = ids[k];
         br_amqp_post(b->amqp, c);
-        i = (size_t) -1; /* the map changed: from the start */
     }
+    free(ids);
 }
 
 static void s_on_unsubscribe(skick_actor_t *self, json_object *msg)

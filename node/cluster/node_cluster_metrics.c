@@ -76,23 +76,20 @@ void node_cluster_metrics_start(node_shard_t *sh)
         return;
     struct node_cluster_metrics *m = node_calloc(1, sizeof *m);
     node_u64map_init(&m->peers);
-    m->family = skick_metrics_counter(
-        reg, "skick_cluster_peer_envelopes_total",
-        "Actor and client envelopes exchanged with each other shard, by peer and direction",
-        "peer,direction", 2 * NODE_CLUSTER_METRICS_PEERS + 2);
-    m->rtt = skick_metric_series(skick_metrics_histogram(
-        reg, "skick_cluster_link_rtt_seconds",
-        "Round trip of a heartbeat to the broker and its answer", NULL,
-        skick_metrics_latency_bounds, skick_metrics_latency_nbounds, 1));
-    if (!m->family || !m->rtt) { /* registered before: a second join of this shard */
-        m->family = m->family ? m->family
-                              : skick_metrics_find(reg, "skick_cluster_peer_envelopes_total");
-        m->rtt = m->rtt ? m->rtt
-                        : skick_metric_series(skick_metrics_find(reg,
-                                                                 "skick_cluster_link_rtt_seconds"));
-    } else {
+    m->family = skick_metrics_find(reg, "skick_cluster_peer_envelopes_total");
+    skick_metric_t *rtt = skick_metrics_find(reg, "skick_cluster_link_rtt_seconds");
+    if (!m->family) { /* the first join of this process: register (a later one reuses) */
+        m->family = skick_metrics_counter(
+            reg, "skick_cluster_peer_envelopes_total",
+            "Actor and client envelopes exchanged with each other shard, by peer and direction",
+            "peer,direction", 2 * NODE_CLUSTER_METRICS_PEERS + 2);
+        rtt = skick_metrics_histogram(reg, "skick_cluster_link_rtt_seconds",
+                                      "Round trip of a heartbeat to the broker and its answer",
+                                      NULL, skick_metrics_latency_bounds,
+                                      skick_metrics_latency_nbounds, 1);
         node_metrics_on_collect(sh, s_collect, NULL);
     }
+    m->rtt = skick_metric_series(rtt);
     c->metrics = m;
 }
 
